@@ -1,0 +1,69 @@
+# The README's two commands are `make demo` and `make test`; each does all set-up itself.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_SYS ?= python3.11
+VENV       := .venv
+PY         := $(VENV)/bin/python
+BIN        := $(VENV)/bin
+STAMP      := $(VENV)/.installed
+TORCH      := torch==2.13.0
+BUF_VERSION := 1.75.0
+BUF        := .tools/node_modules/.bin/buf
+PROTOS     := $(wildcard protos/briefing/v1/*.proto)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: help install proto lint test demo run seed ingest bench clean
+
+help:  ## List the targets.
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+# torch goes in first and alone: it is the CPU wheel on this machine, and any other torch
+# pulls gigabytes of CUDA. The last step checks that nothing replaced it.
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON_SYS) >/dev/null || { echo "need $(PYTHON_SYS) on PATH"; exit 1; }
+	test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e '.[dev]'
+	$(PY) -c "import torch, sys; v = torch.__version__; sys.exit(0 if v.startswith('2.13.0') and '+cpu' in v else f'torch {v} replaced the CPU wheel')"
+	touch $(STAMP)
+
+install: $(STAMP)  ## Create .venv and install everything (once; again when pyproject.toml changes).
+
+proto: $(STAMP)  ## Regenerate gen/briefing from protos/ (commit the result).
+	rm -rf gen/briefing && mkdir -p gen
+	PATH=$(abspath $(BIN)):$$PATH $(PY) -m grpc_tools.protoc -Iprotos --python_out=gen \
+	  --pyi_out=gen --grpc_python_out=gen --mypy_grpc_out=gen $(PROTOS) >/dev/null
+	touch gen/briefing/__init__.py gen/briefing/v1/__init__.py
+
+$(BUF):
+	npm install --silent --no-audit --no-fund --prefix .tools @bufbuild/buf@$(BUF_VERSION)
+
+lint: $(STAMP) $(BUF)  ## ruff, mypy and buf lint.
+	$(BIN)/ruff check services tests bench scripts
+	$(BIN)/ruff format --check services tests bench scripts
+	$(BIN)/mypy services tests bench scripts
+	cd protos && ../$(BUF) lint
+
+test: $(STAMP) lint  ## Lint, then run the whole test suite.
+	$(BIN)/pytest -q
+
+run: $(STAMP)  ## Start the three services together (Ctrl-C stops them).
+	$(PY) -m services.launcher
+
+seed: $(STAMP)  ## Load the FHIR bundles in data/patients into PostgreSQL.
+	$(PY) -m services.orchestrator.patients.seed data/patients
+
+ingest: $(STAMP)  ## Ingest data/guidelines (starts the services unless RETRIEVER_ADDR is set).
+	$(PY) -m services.retriever.ingest data/guidelines
+
+demo: $(STAMP) seed  ## Set up everything and print a real briefing for a demo patient.
+	$(PY) -m services.demo
+
+bench: $(STAMP)  ## Benchmarks; JSON and PNG in bench/results/.
+	$(PY) -m bench
+
+clean:  ## Remove the virtualenv, tools and runtime data.
+	rm -rf $(VENV) .tools var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,235 @@
+import datetime
+
+from briefing.v1 import common_pb2 as _common_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class AgentMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AGENT_MODE_UNSPECIFIED: _ClassVar[AgentMode]
+    AGENT_MODE_OFFLINE: _ClassVar[AgentMode]
+    AGENT_MODE_CLAUDE: _ClassVar[AgentMode]
+
+class AlertSeverity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ALERT_SEVERITY_UNSPECIFIED: _ClassVar[AlertSeverity]
+    ALERT_SEVERITY_INFO: _ClassVar[AlertSeverity]
+    ALERT_SEVERITY_WARNING: _ClassVar[AlertSeverity]
+    ALERT_SEVERITY_CRITICAL: _ClassVar[AlertSeverity]
+
+class ProgressEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PROGRESS_EVENT_TYPE_UNSPECIFIED: _ClassVar[ProgressEventType]
+    PROGRESS_EVENT_TYPE_PATIENT_LOADED: _ClassVar[ProgressEventType]
+    PROGRESS_EVENT_TYPE_TURN_STARTED: _ClassVar[ProgressEventType]
+    PROGRESS_EVENT_TYPE_TOOL_CALL_STARTED: _ClassVar[ProgressEventType]
+    PROGRESS_EVENT_TYPE_TOOL_CALL_FINISHED: _ClassVar[ProgressEventType]
+    PROGRESS_EVENT_TYPE_BRIEFING_READY: _ClassVar[ProgressEventType]
+AGENT_MODE_UNSPECIFIED: AgentMode
+AGENT_MODE_OFFLINE: AgentMode
+AGENT_MODE_CLAUDE: AgentMode
+ALERT_SEVERITY_UNSPECIFIED: AlertSeverity
+ALERT_SEVERITY_INFO: AlertSeverity
+ALERT_SEVERITY_WARNING: AlertSeverity
+ALERT_SEVERITY_CRITICAL: AlertSeverity
+PROGRESS_EVENT_TYPE_UNSPECIFIED: ProgressEventType
+PROGRESS_EVENT_TYPE_PATIENT_LOADED: ProgressEventType
+PROGRESS_EVENT_TYPE_TURN_STARTED: ProgressEventType
+PROGRESS_EVENT_TYPE_TOOL_CALL_STARTED: ProgressEventType
+PROGRESS_EVENT_TYPE_TOOL_CALL_FINISHED: ProgressEventType
+PROGRESS_EVENT_TYPE_BRIEFING_READY: ProgressEventType
+
+class BriefOptions(_message.Message):
+    __slots__ = ("mode", "max_turns", "max_results_per_search")
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    MAX_TURNS_FIELD_NUMBER: _ClassVar[int]
+    MAX_RESULTS_PER_SEARCH_FIELD_NUMBER: _ClassVar[int]
+    mode: AgentMode
+    max_turns: int
+    max_results_per_search: int
+    def __init__(self, mode: _Optional[_Union[AgentMode, str]] = ..., max_turns: _Optional[int] = ..., max_results_per_search: _Optional[int] = ...) -> None: ...
+
+class BriefRequest(_message.Message):
+    __slots__ = ("patient_id", "options")
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    patient_id: str
+    options: BriefOptions
+    def __init__(self, patient_id: _Optional[str] = ..., options: _Optional[_Union[BriefOptions, _Mapping]] = ...) -> None: ...
+
+class BriefResponse(_message.Message):
+    __slots__ = ("briefing",)
+    BRIEFING_FIELD_NUMBER: _ClassVar[int]
+    briefing: PatientBriefing
+    def __init__(self, briefing: _Optional[_Union[PatientBriefing, _Mapping]] = ...) -> None: ...
+
+class BriefStreamRequest(_message.Message):
+    __slots__ = ("patient_id", "options")
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    patient_id: str
+    options: BriefOptions
+    def __init__(self, patient_id: _Optional[str] = ..., options: _Optional[_Union[BriefOptions, _Mapping]] = ...) -> None: ...
+
+class BriefStreamResponse(_message.Message):
+    __slots__ = ("progress", "briefing")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    BRIEFING_FIELD_NUMBER: _ClassVar[int]
+    progress: ProgressEvent
+    briefing: PatientBriefing
+    def __init__(self, progress: _Optional[_Union[ProgressEvent, _Mapping]] = ..., briefing: _Optional[_Union[PatientBriefing, _Mapping]] = ...) -> None: ...
+
+class ProgressEvent(_message.Message):
+    __slots__ = ("type", "turn", "tool_call_id", "elapsed_ms", "ok", "hit_count")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    TURN_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_MS_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    HIT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    type: ProgressEventType
+    turn: int
+    tool_call_id: str
+    elapsed_ms: float
+    ok: bool
+    hit_count: int
+    def __init__(self, type: _Optional[_Union[ProgressEventType, str]] = ..., turn: _Optional[int] = ..., tool_call_id: _Optional[str] = ..., elapsed_ms: _Optional[float] = ..., ok: _Optional[bool] = ..., hit_count: _Optional[int] = ...) -> None: ...
+
+class Problem(_message.Message):
+    __slots__ = ("display", "code", "code_system", "onset_date")
+    DISPLAY_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    CODE_SYSTEM_FIELD_NUMBER: _ClassVar[int]
+    ONSET_DATE_FIELD_NUMBER: _ClassVar[int]
+    display: str
+    code: str
+    code_system: str
+    onset_date: str
+    def __init__(self, display: _Optional[str] = ..., code: _Optional[str] = ..., code_system: _Optional[str] = ..., onset_date: _Optional[str] = ...) -> None: ...
+
+class Medication(_message.Message):
+    __slots__ = ("display", "code", "dosage", "status")
+    DISPLAY_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    DOSAGE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    display: str
+    code: str
+    dosage: str
+    status: str
+    def __init__(self, display: _Optional[str] = ..., code: _Optional[str] = ..., dosage: _Optional[str] = ..., status: _Optional[str] = ...) -> None: ...
+
+class Alert(_message.Message):
+    __slots__ = ("severity", "message", "source_ids")
+    SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_IDS_FIELD_NUMBER: _ClassVar[int]
+    severity: AlertSeverity
+    message: str
+    source_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, severity: _Optional[_Union[AlertSeverity, str]] = ..., message: _Optional[str] = ..., source_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Recommendation(_message.Message):
+    __slots__ = ("text", "source_ids", "invalid_source_ids", "rationale")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_IDS_FIELD_NUMBER: _ClassVar[int]
+    INVALID_SOURCE_IDS_FIELD_NUMBER: _ClassVar[int]
+    RATIONALE_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    source_ids: _containers.RepeatedScalarFieldContainer[str]
+    invalid_source_ids: _containers.RepeatedScalarFieldContainer[str]
+    rationale: str
+    def __init__(self, text: _Optional[str] = ..., source_ids: _Optional[_Iterable[str]] = ..., invalid_source_ids: _Optional[_Iterable[str]] = ..., rationale: _Optional[str] = ...) -> None: ...
+
+class CitedSource(_message.Message):
+    __slots__ = ("source_id", "chunk_id", "source", "excerpt", "score")
+    SOURCE_ID_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    EXCERPT_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    source_id: str
+    chunk_id: str
+    source: _common_pb2.Source
+    excerpt: str
+    score: float
+    def __init__(self, source_id: _Optional[str] = ..., chunk_id: _Optional[str] = ..., source: _Optional[_Union[_common_pb2.Source, _Mapping]] = ..., excerpt: _Optional[str] = ..., score: _Optional[float] = ...) -> None: ...
+
+class StageTiming(_message.Message):
+    __slots__ = ("stage", "turn", "tool_call_id", "start_ms", "duration_ms")
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    TURN_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    START_MS_FIELD_NUMBER: _ClassVar[int]
+    DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    stage: str
+    turn: int
+    tool_call_id: str
+    start_ms: float
+    duration_ms: float
+    def __init__(self, stage: _Optional[str] = ..., turn: _Optional[int] = ..., tool_call_id: _Optional[str] = ..., start_ms: _Optional[float] = ..., duration_ms: _Optional[float] = ...) -> None: ...
+
+class TokenUsage(_message.Message):
+    __slots__ = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_CREATION_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_READ_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int
+    cache_read_input_tokens: int
+    def __init__(self, input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cache_creation_input_tokens: _Optional[int] = ..., cache_read_input_tokens: _Optional[int] = ...) -> None: ...
+
+class TurnUsage(_message.Message):
+    __slots__ = ("turn", "usage", "stop_reason")
+    TURN_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    STOP_REASON_FIELD_NUMBER: _ClassVar[int]
+    turn: int
+    usage: TokenUsage
+    stop_reason: str
+    def __init__(self, turn: _Optional[int] = ..., usage: _Optional[_Union[TokenUsage, _Mapping]] = ..., stop_reason: _Optional[str] = ...) -> None: ...
+
+class PatientBriefing(_message.Message):
+    __slots__ = ("patient_id", "summary", "active_problems", "medications", "alerts", "recommendations", "sources", "timings", "mode", "turns_used", "usage", "turn_usage", "guidelines_available", "warnings", "model", "generated_at")
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_PROBLEMS_FIELD_NUMBER: _ClassVar[int]
+    MEDICATIONS_FIELD_NUMBER: _ClassVar[int]
+    ALERTS_FIELD_NUMBER: _ClassVar[int]
+    RECOMMENDATIONS_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    TURNS_USED_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    TURN_USAGE_FIELD_NUMBER: _ClassVar[int]
+    GUIDELINES_AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    GENERATED_AT_FIELD_NUMBER: _ClassVar[int]
+    patient_id: str
+    summary: str
+    active_problems: _containers.RepeatedCompositeFieldContainer[Problem]
+    medications: _containers.RepeatedCompositeFieldContainer[Medication]
+    alerts: _containers.RepeatedCompositeFieldContainer[Alert]
+    recommendations: _containers.RepeatedCompositeFieldContainer[Recommendation]
+    sources: _containers.RepeatedCompositeFieldContainer[CitedSource]
+    timings: _containers.RepeatedCompositeFieldContainer[StageTiming]
+    mode: AgentMode
+    turns_used: int
+    usage: TokenUsage
+    turn_usage: _containers.RepeatedCompositeFieldContainer[TurnUsage]
+    guidelines_available: bool
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    model: str
+    generated_at: _timestamp_pb2.Timestamp
+    def __init__(self, patient_id: _Optional[str] = ..., summary: _Optional[str] = ..., active_problems: _Optional[_Iterable[_Union[Problem, _Mapping]]] = ..., medications: _Optional[_Iterable[_Union[Medication, _Mapping]]] = ..., alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., recommendations: _Optional[_Iterable[_Union[Recommendation, _Mapping]]] = ..., sources: _Optional[_Iterable[_Union[CitedSource, _Mapping]]] = ..., timings: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., mode: _Optional[_Union[AgentMode, str]] = ..., turns_used: _Optional[int] = ..., usage: _Optional[_Union[TokenUsage, _Mapping]] = ..., turn_usage: _Optional[_Iterable[_Union[TurnUsage, _Mapping]]] = ..., guidelines_available: _Optional[bool] = ..., warnings: _Optional[_Iterable[str]] = ..., model: _Optional[str] = ..., generated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,75 @@
+"""Typed settings read from environment variables, shared by every service.
+
+Each service subclasses :class:`ServerSettings` with its own ``env_prefix`` (``EMBEDDER_``,
+``RETRIEVER_``, ``ORCHESTRATOR_``); settings common to all of them (logging, telemetry, shutdown)
+live in :class:`CommonSettings` and carry no prefix. A bad value stops start-up with a
+:class:`ConfigError` that names the environment variable, the value and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+class ConfigError(Exception):
+    """A configuration value was missing or invalid; the message names the variable."""
+
+
+class CommonSettings(BaseSettings):
+    """Settings every service reads, without a prefix."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None, description="OTLP/gRPC collector address; spans are exported only when set."
+    )
+    shutdown_grace_s: float = Field(
+        default=10.0, gt=0, le=300, description="Seconds in-flight calls get to finish on SIGTERM."
+    )
+    dependency_wait_s: float = Field(
+        default=30.0, gt=0, le=600, description="Seconds to wait at start-up for a dependency."
+    )
+
+
+class ServerSettings(BaseSettings):
+    """Where a service listens. Subclasses set ``env_prefix``."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port.")
+    max_concurrent_rpcs: int | None = Field(
+        default=None,
+        gt=0,
+        description="Calls served at once; more get RESOURCE_EXHAUSTED.",
+    )
+
+    @property
+    def address(self) -> str:
+        """The ``host:port`` the server binds."""
+        return f"{self.host}:{self.port}"
+
+
+def _variable_name(settings_cls: type[BaseSettings], location: tuple[int | str, ...]) -> str:
+    prefix = str(settings_cls.model_config.get("env_prefix") or "")
+    field = str(location[0]) if location else "?"
+    return f"{prefix}{field}".upper()
+
+
+def load_settings(settings_cls: type[SettingsT], **overrides: Any) -> SettingsT:
+    """Reads ``settings_cls`` from the environment (``overrides`` win) or raises ConfigError."""
+    try:
+        return settings_cls(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = _variable_name(settings_cls, error["loc"])
+            problems.append(f"{name}={error.get('input')!r}: {error['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

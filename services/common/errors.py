@@ -1,0 +1,136 @@
+"""Domain errors and their gRPC status codes, in one place.
+
+Handlers raise a :class:`ServiceError` subclass; :class:`ErrorMappingInterceptor` turns it into
+the matching status with its message. Anything else becomes INTERNAL with an opaque reference
+(the details go to the log, never to the caller). Messages must not contain patient data.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, ClassVar
+
+import grpc
+
+from services.common.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class ServiceError(Exception):
+    """An error the caller can act on; carries its gRPC status code."""
+
+    code: ClassVar[grpc.StatusCode] = grpc.StatusCode.INTERNAL
+
+
+class InvalidArgument(ServiceError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class NotFound(ServiceError):
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class FailedPrecondition(ServiceError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class ResourceExhausted(ServiceError):
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class Unavailable(ServiceError):
+    code = grpc.StatusCode.UNAVAILABLE
+
+
+class DeadlineExceeded(ServiceError):
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+_PASSED_THROUGH = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+}
+
+
+def from_downstream(dependency: str, target: str, error: grpc.aio.AioRpcError) -> ServiceError:
+    """Translates a failed call to another service into this service's own error.
+
+    Statuses the caller can act on keep their code; everything else (UNAVAILABLE, INTERNAL,
+    UNKNOWN, ...) means the dependency could not do its part, which is UNAVAILABLE here.
+    """
+    details = error.details() or error.code().name
+    error_cls = _PASSED_THROUGH.get(error.code(), Unavailable)
+    return error_cls(f"{dependency} at {target} failed ({error.code().name}): {details}")
+
+
+async def _abort_with(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException) -> None:
+    if isinstance(exc, ServiceError):
+        await context.abort(exc.code, str(exc))
+    reference = uuid.uuid4().hex[:12]
+    log.error("unhandled_error", reference=reference, error_type=type(exc).__name__, exc_info=exc)
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error (reference {reference})")
+
+
+def _wrap_unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        try:
+            return await behavior(request, context)
+        except (grpc.aio.AbortError, grpc.aio.UsageError):
+            raise
+        except ServiceError as exc:
+            await _abort_with(context, exc)
+        except Exception as exc:
+            await _abort_with(context, exc)
+        return None
+
+    return wrapper
+
+
+def _wrap_stream(behavior: Callable[..., Any]) -> Callable[..., AsyncIterator[Any]]:
+    async def wrapper(
+        request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
+        try:
+            async for response in behavior(request, context):
+                yield response
+        except (grpc.aio.AbortError, grpc.aio.UsageError):
+            raise
+        except Exception as exc:
+            await _abort_with(context, exc)
+
+    return wrapper
+
+
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Maps exceptions escaping any handler to gRPC statuses (see module docstring)."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        codec: dict[str, Any] = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(_wrap_unary(handler.unary_unary), **codec)
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(_wrap_unary(handler.stream_unary), **codec)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(_wrap_stream(handler.unary_stream), **codec)
+        if handler.stream_stream:
+            return grpc.stream_stream_rpc_method_handler(
+                _wrap_stream(handler.stream_stream), **codec
+            )
+        return handler

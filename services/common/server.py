@@ -1,0 +1,124 @@
+"""The one bootstrap every service runs: settings, logging, telemetry, and a grpc.aio server.
+
+A service provides a *setup* coroutine that registers its servicers on the server and pushes
+the clean-up of whatever it opened (clients, pools, stores) onto an exit stack. :func:`run`
+does the rest: ``--host``/``--port`` flags over the environment, health and reflection, one
+log line when ready, and graceful shutdown on SIGTERM/SIGINT (health NOT_SERVING, in-flight
+calls get the grace period, resources closed, spans flushed, exit 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import _async as health_aio  # what grpc_health.v1.health.aio re-exports
+from grpc_reflection.v1alpha import reflection
+
+from services.common.channels import MAX_MESSAGE_BYTES
+from services.common.config import CommonSettings, ConfigError, ServerSettings, load_settings
+from services.common.errors import ErrorMappingInterceptor, ServiceError
+from services.common.logging import configure_logging, get_logger
+from services.common.telemetry import Telemetry, setup_telemetry
+
+log = get_logger(__name__)
+
+SettingsT = TypeVar("SettingsT", bound=ServerSettings)
+# Registers servicers on the server, pushes clean-ups on the stack, returns the full names of
+# the services it registered (from ``DESCRIPTOR.services_by_name``).
+Setup = Callable[
+    [grpc.aio.Server, SettingsT, CommonSettings, contextlib.AsyncExitStack],
+    Awaitable[Sequence[str]],
+]
+
+
+def parse_args(service: str, argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=f"python -m services.{service}")
+    parser.add_argument("--host", help="interface to listen on (overrides the environment)")
+    parser.add_argument("--port", type=int, help="port to listen on; 0 picks a free one")
+    return parser.parse_args(argv)
+
+
+async def serve(
+    service: str,
+    settings: SettingsT,
+    common: CommonSettings,
+    setup: Setup[SettingsT],
+    telemetry: Telemetry,
+) -> None:
+    """Runs the server until SIGTERM or SIGINT, then shuts down gracefully."""
+    server = grpc.aio.server(
+        interceptors=[ErrorMappingInterceptor()],
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+        options=[
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ],
+    )
+    health_servicer = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    async with contextlib.AsyncExitStack() as resources:
+        service_names = list(await setup(server, settings, common, resources))
+        reflection.enable_server_reflection(
+            [
+                *service_names,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ],
+            server,
+        )
+        port = server.add_insecure_port(settings.address)
+        if port == 0:
+            raise ConfigError(f"cannot listen on {settings.address}")
+        await server.start()
+        for name in ["", *service_names]:
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("ready", address=f"{settings.host}:{port}", services=service_names)
+        try:
+            await stop.wait()
+        finally:
+            log.info("shutting_down", grace_s=common.shutdown_grace_s)
+            await health_servicer.enter_graceful_shutdown()
+            await server.stop(common.shutdown_grace_s)
+    await asyncio.to_thread(telemetry.shutdown)
+    log.info("stopped")
+
+
+def run(
+    service: str,
+    settings_cls: type[SettingsT],
+    setup: Setup[SettingsT],
+    argv: Sequence[str] | None = None,
+) -> int:
+    """Entry point for ``python -m services.<service>``; returns the process exit code."""
+    args = parse_args(service, argv)
+    flags = {"host": args.host, "port": args.port}
+    overrides = {key: value for key, value in flags.items() if value is not None}
+    try:
+        common = load_settings(CommonSettings)
+        settings = load_settings(settings_cls, **overrides)
+    except ConfigError as exc:
+        print(f"{service}: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(service, common.log_level, common.log_format)
+    telemetry = setup_telemetry(service, common.otel_exporter_otlp_endpoint)
+    try:
+        asyncio.run(serve(service, settings, common, setup, telemetry))
+    except (ConfigError, ServiceError) as exc:
+        log.error("startup_failed", error=str(exc))
+        return 1
+    return 0
