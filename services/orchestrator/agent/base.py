@@ -1,0 +1,156 @@
+"""What every agent sees and returns; the servicer turns an AgentResult into a PatientBriefing.
+
+An agent reads a :class:`PatientRecord`, asks for guideline searches through a
+:class:`GuidelineTools` (several searches of one turn run concurrently), and answers with an
+:class:`AgentResult` whose alerts and recommendations cite the short source ids ("S1", "S2",
+...) that the tools handed out. The servicer checks every cited id against the sources the
+searches actually returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from services.orchestrator.patients.models import PatientRecord
+
+
+class AgentMode(StrEnum):
+    """Which agent wrote a briefing (mirrors briefing.v1.AgentMode)."""
+
+    OFFLINE = "offline"
+    CLAUDE = "claude"
+
+
+class Severity(StrEnum):
+    """How urgent an alert is (mirrors briefing.v1.AlertSeverity)."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True)
+class SearchCall:
+    """One call of the tool ``search_clinical_guidelines(query, max_results)``."""
+
+    call_id: str
+    query: str
+    max_results: int
+
+
+@dataclass(frozen=True)
+class RetrievedSource:
+    """A guideline passage a search returned, with the short id it is cited by."""
+
+    source_id: str  # "S1", "S2", ... unique within one briefing; the same chunk keeps its id
+    chunk_id: str
+    text: str
+    score: float
+    document_id: str
+    title: str
+    section_path: tuple[str, ...]
+    issuer: str
+    year: int
+    url: str
+    guideline: str = ""
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    """What one tool call returned: sources, or an error message for the agent."""
+
+    call: SearchCall
+    sources: tuple[RetrievedSource, ...] = ()
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class GuidelineTools(Protocol):
+    """The orchestrator's tool path, as an agent uses it."""
+
+    async def search(self, calls: Sequence[SearchCall], turn: int) -> list[SearchOutcome]:
+        """Runs the calls of one turn concurrently; a failed call becomes an error outcome."""
+        ...
+
+    def known_source_ids(self) -> set[str]:
+        """Ids of every source any search of this briefing has returned so far."""
+        ...
+
+
+class Progress(Protocol):
+    """Receives progress notices (BriefStream); carries no patient data."""
+
+    def turn_started(self, turn: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    """Tokens and stop reason of one model turn."""
+
+    turn: int
+    usage: TokenUsage
+    stop_reason: str
+
+
+@dataclass(frozen=True)
+class Alert:
+    severity: Severity
+    message: str
+    source_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    text: str
+    source_ids: tuple[str, ...]
+    rationale: str = ""
+
+
+@dataclass
+class AgentResult:
+    """An agent's answer, before citations are checked."""
+
+    mode: AgentMode
+    summary: str
+    alerts: list[Alert] = field(default_factory=list)
+    recommendations: list[Recommendation] = field(default_factory=list)
+    turns_used: int = 0
+    turns: list[TurnRecord] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    model: str = ""
+
+
+@dataclass(frozen=True)
+class AgentLimits:
+    """Bounds on one run: turns (at most 4) and hits per search."""
+
+    max_turns: int = 4
+    max_results_per_search: int = 5
+
+
+class Agent(Protocol):
+    """Writes a briefing for one patient."""
+
+    mode: AgentMode
+
+    async def run(
+        self,
+        record: PatientRecord,
+        tools: GuidelineTools,
+        progress: Progress,
+        limits: AgentLimits,
+    ) -> AgentResult: ...
