@@ -1,0 +1,61 @@
+"""Settings of the Retriever, read from ``RETRIEVER_*`` and a few unprefixed variables.
+
+By default the vector store is Qdrant's local mode in a folder (``RETRIEVER_QDRANT_PATH``). Local
+mode locks that folder (one process at a time), computes searches on the event loop and is meant
+for up to about 20,000 points; set ``QDRANT_URL`` to use a Qdrant server or cluster instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from services.common.config import ServerSettings
+
+
+class RetrieverSettings(ServerSettings):
+    """Where the Retriever listens, which store it uses and how it ingests."""
+
+    model_config = SettingsConfigDict(env_prefix="RETRIEVER_", extra="ignore")
+
+    embedder_addr: str = Field(
+        default="127.0.0.1:50051", min_length=1, validation_alias="EMBEDDER_ADDR"
+    )
+    collection: str = Field(default="clinical_guidelines", pattern=r"^[A-Za-z0-9_-]{1,128}$")
+    qdrant_path: Path = Field(
+        default=Path("var/qdrant"), description="Folder of Qdrant local mode (without QDRANT_URL)."
+    )
+    qdrant_url: str | None = Field(
+        default=None,
+        validation_alias="QDRANT_URL",
+        description="Qdrant server, e.g. http://h:6333.",
+    )
+    qdrant_api_key: str | None = Field(default=None, validation_alias="QDRANT_API_KEY")
+    qdrant_prefer_grpc: bool = Field(default=False, validation_alias="QDRANT_PREFER_GRPC")
+    ingest_batch_size: int = Field(
+        default=32, ge=1, le=1024, description="Texts per Embed call while ingesting."
+    )
+    ingest_concurrency: int = Field(
+        default=4, ge=1, le=64, description="Embed-and-upsert batches in flight while ingesting."
+    )
+    loop_lag_probe_ms: float | None = Field(
+        default=None,
+        gt=0,
+        le=10_000,
+        description="When set, a probe measures event-loop lag at this interval and logs the "
+        "maximum at shutdown (used by the benchmark).",
+    )
+
+    @field_validator("qdrant_url", "qdrant_api_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def store_description(self) -> str:
+        """``local:<absolute folder>`` or the server URL (never the API key)."""
+        if self.qdrant_url:
+            return self.qdrant_url
+        return f"local:{self.qdrant_path.resolve()}"

@@ -1,0 +1,228 @@
+"""One Ingest call: validates the chunk stream, skips unchanged documents, embeds and writes.
+
+Chunks of changed documents are packed into batches of ``batch_size`` texts (across document
+boundaries, so small documents still make full batches). At most ``concurrency`` batches are in
+flight (embedding, then upserting); when the window is full the stream is not read further, so
+gRPC flow control slows the sender down. Once every chunk of a document is written, its points
+carrying another content hash (an older version, including chunk positions the new version no
+longer has) are deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from briefing.v1 import retriever_pb2
+
+from services.common.errors import FailedPrecondition, InvalidArgument, ServiceError
+from services.embedder.client import EmbedderClient
+from services.retriever.points import chunk_point
+from services.retriever.store import ChunkStore
+
+
+class BusyClock:
+    """Wall time during which at least one of possibly overlapping operations ran."""
+
+    def __init__(self) -> None:
+        self._active = 0
+        self._since = 0.0
+        self.total_s = 0.0
+
+    def __enter__(self) -> None:
+        if self._active == 0:
+            self._since = time.perf_counter()
+        self._active += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self._active -= 1
+        if self._active == 0:
+            self.total_s += time.perf_counter() - self._since
+
+
+@dataclass
+class _Document:
+    """The chunks of one document received so far, and how many still await writing."""
+
+    document_id: str
+    content_hash: str
+    chunk_count: int
+    first_position: int
+    chunks: list[retriever_pb2.IngestChunk] = field(default_factory=list)
+    unwritten: int = 0
+
+    def add(self, chunk: retriever_pb2.IngestChunk, position: int) -> None:
+        where = f"chunk at position {position} (document {self.document_id!r})"
+        if chunk.source.chunk_index != len(self.chunks):
+            raise InvalidArgument(
+                f"{where}: chunk_index {chunk.source.chunk_index}, expected {len(self.chunks)}; "
+                "a document's chunks must arrive together and in order"
+            )
+        if chunk.content_hash != self.content_hash or chunk.chunk_count != self.chunk_count:
+            raise InvalidArgument(
+                f"{where}: content_hash and chunk_count must be the same for all its chunks"
+            )
+        self.chunks.append(chunk)
+
+    def check_complete(self) -> None:
+        if len(self.chunks) != self.chunk_count:
+            raise InvalidArgument(
+                f"document {self.document_id!r} (from position {self.first_position}): "
+                f"chunk_count is {self.chunk_count} but {len(self.chunks)} chunks arrived"
+            )
+
+
+def _validate(chunk: retriever_pb2.IngestChunk, position: int) -> None:
+    where = f"chunk at position {position}"
+    if not chunk.source.document_id.strip():
+        raise InvalidArgument(f"{where}: source.document_id is required")
+    if not chunk.source.title.strip():
+        raise InvalidArgument(f"{where}: source.title is required")
+    if not chunk.text.strip():
+        raise InvalidArgument(f"{where}: text is required")
+    if not chunk.content_hash:
+        raise InvalidArgument(f"{where}: content_hash is required")
+    if chunk.chunk_count < 1 or chunk.source.chunk_index < 0:
+        raise InvalidArgument(f"{where}: chunk_count must be ≥ 1 and chunk_index ≥ 0")
+
+
+class IngestSession:
+    """Runs one Ingest stream to completion and returns its counts."""
+
+    def __init__(
+        self,
+        store: ChunkStore,
+        embedder: EmbedderClient,
+        ready: Callable[[], Awaitable[int]],
+        batch_size: int,
+        concurrency: int,
+    ) -> None:
+        self._store = store
+        self._embedder = embedder
+        self._ready = ready
+        self._batch_size = batch_size
+        self._window = asyncio.Semaphore(concurrency)
+        self._pending: list[tuple[_Document, retriever_pb2.IngestChunk]] = []
+        self._seen: set[str] = set()
+        self._dimension = 0
+        self._embed_clock = BusyClock()
+        self._upsert_clock = BusyClock()
+        self.result = retriever_pb2.IngestResponse()
+
+    async def run(
+        self, requests: AsyncIterator[retriever_pb2.IngestRequest]
+    ) -> retriever_pb2.IngestResponse:
+        """Reads the whole stream; raises a ServiceError for the first problem found."""
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                await self._read(requests, tasks)
+        except BaseExceptionGroup as group:
+            raise _first_service_error(group) from None
+        self.result.embed_ms = self._embed_clock.total_s * 1000.0
+        self.result.upsert_ms = self._upsert_clock.total_s * 1000.0
+        return self.result
+
+    async def _read(
+        self,
+        requests: AsyncIterator[retriever_pb2.IngestRequest],
+        tasks: asyncio.TaskGroup,
+    ) -> None:
+        current: _Document | None = None
+        position = -1
+        async for request in requests:
+            position += 1
+            chunk = request.chunk
+            _validate(chunk, position)
+            self.result.chunks_received += 1
+            document_id = chunk.source.document_id
+            if current is None or document_id != current.document_id:
+                if current is not None:
+                    await self._close(current, tasks)
+                if document_id in self._seen:
+                    raise InvalidArgument(
+                        f"chunk at position {position}: document {document_id!r} appeared "
+                        "earlier in the stream; a document's chunks must arrive together"
+                    )
+                self._seen.add(document_id)
+                current = _Document(document_id, chunk.content_hash, chunk.chunk_count, position)
+            current.add(chunk, position)
+        if current is not None:
+            await self._close(current, tasks)
+        await self._flush(tasks)
+
+    async def _close(self, document: _Document, tasks: asyncio.TaskGroup) -> None:
+        """A document is complete: skip it when stored unchanged, else queue its chunks."""
+        document.check_complete()
+        self.result.documents_received += 1
+        if not self._dimension:
+            self._dimension = await self._ready()
+        if await self._is_stored(document):
+            self.result.documents_unchanged += 1
+            return
+        self.result.documents_written += 1
+        document.unwritten = len(document.chunks)
+        for chunk in document.chunks:
+            self._pending.append((document, chunk))
+            if len(self._pending) >= self._batch_size:
+                await self._flush(tasks)
+        document.chunks = []
+
+    async def _is_stored(self, document: _Document) -> bool:
+        count = document.chunk_count
+        if await self._store.count(document.document_id) != count:
+            return False
+        return await self._store.count(document.document_id, document.content_hash) == count
+
+    async def _flush(self, tasks: asyncio.TaskGroup) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        await self._window.acquire()
+        tasks.create_task(self._write(batch))
+
+    async def _write(self, batch: list[tuple[_Document, retriever_pb2.IngestChunk]]) -> None:
+        try:
+            texts = [chunk.text for _, chunk in batch]
+            with self._embed_clock:
+                try:
+                    vectors = await self._embedder.embed(texts, "document")
+                except InvalidArgument as exc:
+                    documents = sorted({document.document_id for document, _ in batch})
+                    raise InvalidArgument(
+                        f"the embedder rejected a chunk of {', '.join(documents)}: {exc}"
+                    ) from None
+            if vectors and len(vectors[0]) != self._dimension:
+                raise FailedPrecondition(
+                    f"the embedder now makes {len(vectors[0])}-dimensional vectors but the "
+                    f"collection holds {self._dimension}-dimensional ones"
+                )
+            points = [
+                chunk_point(chunk, vector)
+                for (_, chunk), vector in zip(batch, vectors, strict=True)
+            ]
+            with self._upsert_clock:
+                await self._store.upsert(points)
+            self.result.chunks_upserted += len(points)
+            for document, _ in batch:
+                document.unwritten -= 1
+                if document.unwritten == 0:
+                    with self._upsert_clock:
+                        self.result.chunks_deleted += await self._store.delete_stale(
+                            document.document_id, document.content_hash
+                        )
+        finally:
+            self._window.release()
+
+
+def _first_service_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error to report from a failed session: the first domain error, else the first one."""
+    errors = list(_leaves(group))
+    return next((e for e in errors if isinstance(e, ServiceError)), errors[0])
+
+
+def _leaves(error: BaseException) -> list[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
+    return [error]

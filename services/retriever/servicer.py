@@ -1,0 +1,134 @@
+"""RPC handlers of briefing.v1.Retriever: validate, embed through the Embedder, query Qdrant."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from briefing.v1 import retriever_pb2, retriever_pb2_grpc
+
+from services.common.errors import FailedPrecondition, InvalidArgument
+from services.embedder.client import EmbedderClient
+from services.retriever.config import RetrieverSettings
+from services.retriever.indexing import IngestSession
+from services.retriever.points import search_filter, search_hit
+from services.retriever.store import ChunkStore
+
+MAX_QUERY_CHARS = 2_000
+DEFAULT_LIMIT = 5
+MAX_LIMIT = 50
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class CollectionGate:
+    """Makes sure, once per process, that the collection exists with the Embedder's dimension.
+
+    The first call asks the Embedder for its model (GetModelInfo) and creates the collection, or
+    checks the existing one; later calls return the remembered dimension at once. A failure
+    (Embedder unreachable, dimension mismatch) is not remembered, so the next call tries again.
+    """
+
+    def __init__(self, store: ChunkStore, embedder: EmbedderClient) -> None:
+        self._store = store
+        self._embedder = embedder
+        self._lock = asyncio.Lock()
+        self._dimension = 0
+
+    async def ready(self) -> int:
+        """The collection's vector dimension, creating the collection on first use."""
+        if self._dimension:
+            return self._dimension
+        async with self._lock:
+            if not self._dimension:
+                model = await self._embedder.model_info()
+                await self._store.ensure_collection(model.dimension, model.model)
+                self._dimension = model.dimension
+        return self._dimension
+
+
+def _validated_search(request: retriever_pb2.SearchRequest) -> tuple[str, int, float | None]:
+    query = request.query.strip()
+    if not query:
+        raise InvalidArgument("query must not be empty")
+    if len(request.query) > MAX_QUERY_CHARS:
+        raise InvalidArgument(
+            f"query is {len(request.query)} characters long; the limit is {MAX_QUERY_CHARS}"
+        )
+    limit = request.limit or DEFAULT_LIMIT
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidArgument(f"limit must be between 1 and {MAX_LIMIT} (0 means 5), got {limit}")
+    threshold = request.score_threshold
+    if not math.isfinite(threshold) or not -1.0 <= threshold <= 1.0:
+        raise InvalidArgument(f"score_threshold must be between -1 and 1, got {threshold}")
+    return query, limit, (threshold if threshold != 0.0 else None)
+
+
+class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
+    """Search, Ingest, DeleteDocument and GetCollectionInfo over one Qdrant collection."""
+
+    def __init__(
+        self, store: ChunkStore, embedder: EmbedderClient, settings: RetrieverSettings
+    ) -> None:
+        self._store = store
+        self._embedder = embedder
+        self._settings = settings
+        self._gate = CollectionGate(store, embedder)
+
+    async def Search(
+        self, request: retriever_pb2.SearchRequest, context: Context
+    ) -> retriever_pb2.SearchResponse:
+        query, limit, threshold = _validated_search(request)
+        dimension = await self._gate.ready()
+        started = time.perf_counter()
+        [vector] = await self._embedder.embed([query], "query", truncate=True)
+        embedded = time.perf_counter()
+        if len(vector) != dimension:
+            raise FailedPrecondition(
+                f"the embedder now makes {len(vector)}-dimensional vectors but collection "
+                f"{self._store.collection} holds {dimension}-dimensional ones"
+            )
+        points = await self._store.search(vector, limit, threshold, search_filter(request.filter))
+        searched = time.perf_counter()
+        return retriever_pb2.SearchResponse(
+            hits=[search_hit(point) for point in points],
+            embed_ms=(embedded - started) * 1000.0,
+            search_ms=(searched - embedded) * 1000.0,
+        )
+
+    async def Ingest(
+        self, request_iterator: AsyncIterator[retriever_pb2.IngestRequest], context: Context
+    ) -> retriever_pb2.IngestResponse:
+        session = IngestSession(
+            self._store,
+            self._embedder,
+            self._gate.ready,
+            batch_size=self._settings.ingest_batch_size,
+            concurrency=self._settings.ingest_concurrency,
+        )
+        return await session.run(request_iterator)
+
+    async def DeleteDocument(
+        self, request: retriever_pb2.DeleteDocumentRequest, context: Context
+    ) -> retriever_pb2.DeleteDocumentResponse:
+        if not request.document_id.strip():
+            raise InvalidArgument("document_id is required")
+        deleted = await self._store.delete_document(request.document_id)
+        return retriever_pb2.DeleteDocumentResponse(chunks_deleted=deleted)
+
+    async def GetCollectionInfo(
+        self, request: retriever_pb2.GetCollectionInfoRequest, context: Context
+    ) -> retriever_pb2.GetCollectionInfoResponse:
+        info = await self._store.info()
+        return retriever_pb2.GetCollectionInfoResponse(
+            collection=self._store.collection,
+            points_count=info.points_count,
+            dimension=info.dimension,
+            distance=info.distance,
+            store=self._settings.store_description,
+            documents_count=info.documents_count,
+        )
