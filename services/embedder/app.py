@@ -1,0 +1,55 @@
+"""Builds the Embedder inside the shared server bootstrap: backend, batcher, cache, servicer."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+import grpc
+from briefing.v1 import embedder_pb2_grpc
+
+from services.common.config import CommonSettings
+from services.common.logging import get_logger
+from services.embedder.backends import create_backend
+from services.embedder.batcher import Batcher
+from services.embedder.cache import QueryCache
+from services.embedder.client import SERVICE_NAME
+from services.embedder.servicer import EmbedderServicer
+from services.embedder.settings import EmbedderSettings
+
+log = get_logger(__name__)
+
+
+async def setup(
+    server: grpc.aio.Server,
+    settings: EmbedderSettings,
+    common: CommonSettings,
+    resources: contextlib.AsyncExitStack,
+) -> Sequence[str]:
+    """Loads the backend and registers the Embedder servicer; closes both at shutdown."""
+    backend = await create_backend(settings)
+    resources.push_async_callback(backend.close)
+    await backend.warm_up()
+    batcher = Batcher(
+        backend.embed,
+        max_batch_size=settings.max_batch_size,
+        max_batch_tokens=settings.max_batch_tokens,
+        max_wait_s=settings.batch_wait_ms / 1000,
+        max_queued_texts=settings.max_queued_texts,
+        max_item_tokens=backend.max_input_tokens,
+        max_concurrent_batches=backend.max_concurrent_batches,
+    )
+    batcher.start()
+    resources.push_async_callback(batcher.close)
+    servicer = EmbedderServicer(
+        backend, batcher, QueryCache(settings.cache_size), settings.max_texts_per_request
+    )
+    embedder_pb2_grpc.add_EmbedderServicer_to_server(servicer, server)
+    log.info(
+        "model_ready",
+        backend=backend.backend_name,
+        model=backend.model_name,
+        dimension=backend.dimension,
+        max_input_tokens=backend.max_input_tokens,
+    )
+    return [SERVICE_NAME]
