@@ -1,0 +1,120 @@
+"""A parsed guideline document: its metadata and its text by section, whatever the file format."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class DocumentError(ValueError):
+    """A file could not be turned into a document; the message says why."""
+
+
+@dataclass(frozen=True)
+class Section:
+    """The text blocks (paragraphs, list items, table rows) under one heading."""
+
+    path: tuple[str, ...]
+    blocks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What a document says about itself; only ``document_id`` and ``title`` are required."""
+
+    document_id: str
+    title: str
+    issuer: str = ""
+    guideline: str = ""
+    year: int = 0
+    url: str = ""
+    topics: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Document:
+    """Metadata plus sections in reading order."""
+
+    metadata: Metadata
+    sections: tuple[Section, ...]
+
+
+def metadata_from(values: Mapping[str, object], path: Path, fallback_title: str = "") -> Metadata:
+    """Metadata from a key/value mapping (front matter, HTML meta tags, PDF info).
+
+    The document id falls back to the file stem and the title to ``fallback_title`` (usually the
+    first heading); ``topics`` may be a list or a comma-separated string.
+    """
+    title = _text(values.get("title")) or fallback_title
+    if not title:
+        raise DocumentError("no title (front matter, meta tag, document info or first heading)")
+    year_value = values.get("year")
+    try:
+        year = int(str(year_value)) if year_value not in (None, "") else 0
+    except ValueError:
+        raise DocumentError(f"year {year_value!r} is not a number") from None
+    topics_value = values.get("topics") or ()
+    topics = topics_value.split(",") if isinstance(topics_value, str) else topics_value
+    if not isinstance(topics, list | tuple):
+        raise DocumentError(f"topics must be a list, got {type(topics_value).__name__}")
+    return Metadata(
+        document_id=_text(values.get("id")) or path.stem,
+        title=title,
+        issuer=_text(values.get("issuer")),
+        guideline=_text(values.get("guideline")),
+        year=year,
+        url=_text(values.get("url")),
+        topics=tuple(t for t in (_text(topic) for topic in topics) if t),
+    )
+
+
+def _text(value: object) -> str:
+    return "" if value is None else " ".join(str(value).split())
+
+
+class SectionBuilder:
+    """Collects blocks under a heading stack while a parser walks a document in order.
+
+    The section path holds the heading texts from the outermost down; when the document has no
+    top-level heading, the title is put in front so every path starts at the document.
+    """
+
+    def __init__(self) -> None:
+        self._headings: list[tuple[int, str]] = []
+        self._blocks: list[str] = []
+        self._sections: list[tuple[tuple[tuple[int, str], ...], list[str]]] = []
+        self.first_title = ""
+        """Text of the first level-1 heading, a fallback for the document title."""
+
+    def heading(self, level: int, text: str) -> None:
+        """Starts a section under a heading of ``level`` (1 = top)."""
+        self._close()
+        while self._headings and self._headings[-1][0] >= level:
+            self._headings.pop()
+        cleaned = " ".join(text.split())
+        if level == 1 and not self.first_title:
+            self.first_title = cleaned
+        self._headings.append((level, cleaned))
+
+    def block(self, text: str) -> None:
+        """Adds a paragraph, list item or table row to the current section."""
+        cleaned = " ".join(text.split())
+        if cleaned:
+            self._blocks.append(cleaned)
+
+    def _close(self) -> None:
+        if self._blocks:
+            self._sections.append((tuple(self._headings), self._blocks))
+        self._blocks = []
+
+    def sections(self, title: str) -> tuple[Section, ...]:
+        """All non-empty sections; paths start with the title unless a level-1 heading leads."""
+        self._close()
+        result = []
+        for headings, blocks in self._sections:
+            path = [text for _, text in headings]
+            if not headings or headings[0][0] != 1:
+                path.insert(0, title)
+            result.append(Section(path=tuple(path), blocks=tuple(blocks)))
+        return tuple(result)
