@@ -32,8 +32,9 @@ def _meta(soup: BeautifulSoup) -> dict[str, str]:
 
 def _block_text(tag: Tag) -> str:
     if tag.name == "tr":
-        return " | ".join(cell.get_text(" ", strip=True) for cell in tag.find_all(["th", "td"]))
-    text = tag.get_text(" ", strip=True)
+        return " | ".join(cell.get_text().strip() for cell in tag.find_all(["th", "td"]))
+    # No separator: inline elements (<strong>, <a>) must not split words or punctuation apart.
+    text = tag.get_text().strip()
     return f"- {text}" if tag.name == "li" else text
 
 
@@ -47,7 +48,7 @@ def parse_html(path: Path) -> Document:
         if tag.find_parent(wanted) is not None:
             continue
         if tag.name in HEADINGS:
-            builder.heading(HEADINGS[tag.name], tag.get_text(" ", strip=True))
+            builder.heading(HEADINGS[tag.name], tag.get_text())
         else:
             builder.block(_block_text(tag))
     metadata = metadata_from(_meta(soup), path, builder.first_title)
