@@ -118,6 +118,8 @@ class Recommendation:
     text: str
     source_ids: tuple[str, ...]
     rationale: str = ""
+    # Ids the agent cited that no search returned; kept apart, never passed on as cited.
+    invalid_source_ids: tuple[str, ...] = ()
 
 
 @dataclass
@@ -136,10 +138,13 @@ class AgentResult:
 
 @dataclass(frozen=True)
 class AgentLimits:
-    """Bounds on one run: turns (at most 4) and hits per search."""
+    """Bounds on one run: turns (at most 4), hits per search, and the caller's deadline."""
 
     max_turns: int = 4
     max_results_per_search: int = 5
+    # time.monotonic() by which the run must end (the gRPC deadline), or None. The caller still
+    # bounds run() with asyncio.timeout; agents use this to size their own request timeouts.
+    deadline: float | None = None
 
 
 class Agent(Protocol):

@@ -1,0 +1,427 @@
+"""The Claude agent: a tool-use loop on the Messages API that ends in a structured briefing.
+
+Each turn is one Messages API request. The model searches the guidelines with
+``search_clinical_guidelines``; the searches of one turn run concurrently through the
+orchestrator's tool path (one ``GuidelineTools.search`` call) and their results go back in one
+user message. The briefing arrives as the input of the ``submit_briefing`` tool, which is forced
+(``tool_choice``) on the last allowed turn, and is validated before it becomes an AgentResult.
+
+Prompt caching: the system prompt and the tool definitions carry a cache breakpoint (they are
+the same for every patient), and so does the last block of the newest user message when another
+turn may follow, so that each turn reads the conversation so far from the cache. The forced last
+turn changes ``tool_choice``, which the API counts as a change to the message cache: that turn
+reads only the system prompt and tools from the cache.
+
+Outcomes by stop reason:
+
+- ``tool_use``: run the tools, continue (or finish, when it is ``submit_briefing``);
+- ``end_turn`` / ``stop_sequence`` without a briefing: ask again with the submit forced while
+  turns remain, else FAILED_PRECONDITION;
+- ``pause_turn``: send the reply back as it is and continue;
+- ``max_tokens``: the cut reply is dropped (a cut tool call cannot be answered); while turns
+  remain the model is asked, with the submit forced, for a concise briefing; in the last turn
+  it is RESOURCE_EXHAUSTED naming CLAUDE_MAX_TOKENS;
+- ``refusal``: FAILED_PRECONDITION; ``model_context_window_exceeded``: RESOURCE_EXHAUSTED.
+
+API errors are retried by the SDK (CLAUDE_MAX_RETRIES, honouring ``retry-after``), then become
+gRPC statuses: connection errors, 5xx and 529 UNAVAILABLE, 429 RESOURCE_EXHAUSTED, timeouts
+DEADLINE_EXCEEDED, other 4xx FAILED_PRECONDITION. Messages name statuses and error types only.
+
+The record, the queries and the model's text are patient data: none of them is logged or put
+on a span (the SDK's own spans are pinned to metadata only, its debug log is kept quiet).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import cast
+
+import anthropic
+import httpx2
+from anthropic import AsyncAnthropic, DefaultAsyncHttpxClient
+from anthropic.types import (
+    CacheControlEphemeralParam,
+    Message,
+    MessageParam,
+    TextBlockParam,
+    ToolChoiceParam,
+    ToolParam,
+    ToolResultBlockParam,
+    ToolUseBlock,
+)
+from pydantic import ValidationError
+
+from services.common.config import load_settings
+from services.common.errors import (
+    DeadlineExceeded,
+    FailedPrecondition,
+    ResourceExhausted,
+    ServiceError,
+    Unavailable,
+)
+from services.common.logging import get_logger
+from services.orchestrator.agent.base import (
+    AgentLimits,
+    AgentMode,
+    AgentResult,
+    Alert,
+    GuidelineTools,
+    Progress,
+    Recommendation,
+    SearchCall,
+    Severity,
+    TokenUsage,
+    TurnRecord,
+)
+from services.orchestrator.agent.claude_config import ClaudeSettings
+from services.orchestrator.agent.claude_prompt import (
+    MAX_RESULTS_RANGE,
+    RETRY_SUBMIT_NOTE,
+    SEARCH_TOOL,
+    SEARCH_TOOL_DEF,
+    SUBMIT_TOOL,
+    SUBMIT_TOOL_DEF,
+    SYSTEM_PROMPT,
+    SubmittedBriefing,
+    first_message,
+)
+from services.orchestrator.agent.sources_xml import outcome_xml
+from services.orchestrator.agent.tools import MAX_QUERY_CHARS
+from services.orchestrator.patients.models import PatientRecord
+
+log = get_logger(__name__)
+
+EPHEMERAL: CacheControlEphemeralParam = {"type": "ephemeral"}
+SYSTEM: list[TextBlockParam] = [{"type": "text", "text": SYSTEM_PROMPT, "cache_control": EPHEMERAL}]
+TOOLS: list[ToolParam] = [SEARCH_TOOL_DEF, {**SUBMIT_TOOL_DEF, "cache_control": EPHEMERAL}]
+AUTO: ToolChoiceParam = {"type": "auto"}
+FORCE_SUBMIT: ToolChoiceParam = {"type": "tool", "name": SUBMIT_TOOL}
+UserBlock = TextBlockParam | ToolResultBlockParam  # what the user messages of the loop hold
+
+
+def _quiet_sdk_loggers() -> None:
+    """At DEBUG (``ANTHROPIC_LOG=debug``) the SDK logs request bodies, i.e. the record."""
+    for name in ("anthropic", "httpx2", "httpx"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def api_error(exc: anthropic.APIError, retries: int) -> ServiceError:
+    """The gRPC-status error for a failed Messages API request (no request content in it)."""
+    after = f" after {retries} retries" if retries else ""
+    if isinstance(exc, anthropic.APITimeoutError):
+        return DeadlineExceeded(f"Claude API did not answer in time{after}")
+    if isinstance(exc, anthropic.APIConnectionError):
+        return Unavailable(f"Claude API unreachable{after}")
+    if not isinstance(exc, anthropic.APIStatusError):
+        return Unavailable(f"Claude API answered unexpectedly ({type(exc).__name__})")
+    what = f"Claude API answered {exc.status_code} {exc.type or 'error'}"
+    if exc.request_id:
+        what += f" (request id {exc.request_id})"
+    if isinstance(exc, anthropic.RateLimitError):
+        return ResourceExhausted(f"{what}{after}: rate limited")
+    if exc.status_code >= 500:
+        return Unavailable(f"{what}{after}")
+    hints = {
+        401: "check ANTHROPIC_API_KEY",
+        403: "check ANTHROPIC_API_KEY's permissions",
+        404: "check CLAUDE_MODEL and ANTHROPIC_BASE_URL",
+        413: "the request is too large",
+    }
+    return FailedPrecondition(f"{what}: {hints.get(exc.status_code, 'request refused')}")
+
+
+def _search_call(block: ToolUseBlock, cap: int) -> SearchCall | str:
+    """The search a tool_use block asks for, or the tool error that answers it."""
+    query = block.input.get("query")
+    if not isinstance(query, str) or not query.strip():
+        return "invalid input: 'query' must be a non-empty string"
+    if len(query) > MAX_QUERY_CHARS:
+        return f"invalid input: 'query' must be at most {MAX_QUERY_CHARS} characters"
+    low, high = MAX_RESULTS_RANGE
+    requested = block.input.get("max_results", cap)
+    if isinstance(requested, bool) or not isinstance(requested, int):
+        return f"invalid input: 'max_results' must be an integer from {low} to {high}"
+    if not low <= requested <= high:
+        return f"invalid input: 'max_results' must be an integer from {low} to {high}"
+    return SearchCall(call_id=block.id, query=query.strip(), max_results=min(requested, cap))
+
+
+def _tool_error(tool_use_id: str, message: str) -> ToolResultBlockParam:
+    return {
+        "type": "tool_result",
+        "tool_use_id": tool_use_id,
+        "content": f"<error>{message}</error>",
+        "is_error": True,
+    }
+
+
+def _validation_summary(exc: ValidationError) -> str:
+    """Where the briefing is wrong, without echoing its content."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or 'input'}: {error['msg']}"
+        for error in exc.errors()[:10]
+    )
+
+
+def _split_ids(ids: Sequence[str], known: set[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(cited ids a search returned, cited ids none did), each in order without repeats."""
+    unique = list(dict.fromkeys(i.strip() for i in ids if i.strip()))
+    return (
+        tuple(i for i in unique if i in known),
+        tuple(i for i in unique if i not in known),
+    )
+
+
+class ClaudeAgent:
+    """Writes briefings with Claude; one instance (one HTTP connection pool) per process."""
+
+    mode = AgentMode.CLAUDE
+
+    def __init__(
+        self,
+        settings: ClaudeSettings | None = None,
+        *,
+        today: Callable[[], date] = date.today,
+    ) -> None:
+        self.settings = settings if settings is not None else load_settings(ClaudeSettings)
+        self._today = today
+        _quiet_sdk_loggers()
+        connections = self.settings.claude_max_connections
+        self.client = AsyncAnthropic(
+            api_key=self.settings.anthropic_api_key.get_secret_value(),
+            base_url=self.settings.anthropic_base_url,
+            max_retries=self.settings.claude_max_retries,
+            timeout=self.settings.claude_timeout_s,
+            # Keep-alive for every connection a burst opens, so the next turn reuses them.
+            http_client=DefaultAsyncHttpxClient(
+                limits=httpx2.Limits(
+                    max_connections=connections, max_keepalive_connections=connections
+                )
+            ),
+            open_telemetry={"traces": {"content_mode": "metadata_only"}},
+        )
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+    async def run(
+        self,
+        record: PatientRecord,
+        tools: GuidelineTools,
+        progress: Progress,
+        limits: AgentLimits,
+    ) -> AgentResult:
+        opening = first_message(record, self._today(), self._max_turns(limits))
+        return await _Conversation(self, tools, progress, limits, opening).run()
+
+    def _max_turns(self, limits: AgentLimits) -> int:
+        return max(1, min(limits.max_turns, self.settings.claude_max_turns))
+
+
+class _Conversation:
+    """The state of one briefing's loop."""
+
+    def __init__(
+        self,
+        agent: ClaudeAgent,
+        tools: GuidelineTools,
+        progress: Progress,
+        limits: AgentLimits,
+        opening: str,
+    ) -> None:
+        self.agent = agent
+        self.settings = agent.settings
+        self.tools = tools
+        self.progress = progress
+        self.limits = limits
+        self.max_turns = agent._max_turns(limits)
+        self.messages: list[MessageParam] = [
+            {"role": "user", "content": [{"type": "text", "text": opening}]}
+        ]
+        self.turns: list[TurnRecord] = []
+        self.warnings: list[str] = []
+        self.force_submit = False
+        self.model = self.settings.claude_model
+
+    async def run(self) -> AgentResult:
+        for turn in range(1, self.max_turns + 1):
+            self.progress.turn_started(turn)
+            last = turn == self.max_turns
+            response = await self._create(turn, forced=last or self.force_submit, cache=not last)
+            reason = response.stop_reason or "end_turn"
+            self._record(turn, response, reason)
+            if reason == "refusal":
+                raise FailedPrecondition("Claude declined to write this briefing (refusal)")
+            if reason == "model_context_window_exceeded":
+                raise ResourceExhausted("the briefing conversation exceeded the model's context")
+            if reason == "max_tokens":
+                if last:
+                    raise ResourceExhausted(
+                        f"Claude's reply reached CLAUDE_MAX_TOKENS="
+                        f"{self.settings.claude_max_tokens} in the last turn"
+                    )
+                self.warnings.append(
+                    f"turn {turn}: the reply reached CLAUDE_MAX_TOKENS and was dropped; "
+                    "asked for a concise briefing"
+                )
+                self._ask_for_briefing()
+                continue
+            self.messages.append(response.to_param())
+            if reason == "pause_turn":
+                continue
+            tool_uses = [block for block in response.content if isinstance(block, ToolUseBlock)]
+            if tool_uses:
+                briefing = await self._answer_tools(turn, tool_uses, last)
+                if briefing is not None:
+                    return self._result(briefing, turn)
+            else:  # end_turn or stop_sequence, with no briefing
+                self._ask_for_briefing()
+        raise FailedPrecondition(f"Claude gave no briefing within {self.max_turns} turns")
+
+    def _ask_for_briefing(self) -> None:
+        """Forces submit_briefing next turn, with a note on the newest user message."""
+        self.force_submit = True
+        note: TextBlockParam = {"type": "text", "text": RETRY_SUBMIT_NOTE}
+        last = self.messages[-1]
+        if last["role"] == "user" and isinstance(last["content"], list):
+            self.messages[-1] = {"role": "user", "content": [*last["content"], note]}
+        else:
+            self.messages.append({"role": "user", "content": [note]})
+
+    def _request_messages(self, cache: bool) -> list[MessageParam]:
+        """The conversation, with a cache breakpoint on the newest user block when it pays."""
+        messages = list(self.messages)
+        last = messages[-1]
+        if cache and last["role"] == "user" and isinstance(last["content"], list):
+            *before, final = cast(list[UserBlock], last["content"])
+            marked = final.copy()
+            marked["cache_control"] = EPHEMERAL
+            messages[-1] = {"role": "user", "content": [*before, marked]}
+        return messages
+
+    def _timeout_s(self, turn: int) -> float:
+        """The request timeout: CLAUDE_TIMEOUT_S, cut to what the caller's deadline leaves."""
+        timeout = self.settings.claude_timeout_s
+        if self.limits.deadline is not None:
+            remaining = self.limits.deadline - time.monotonic()
+            if remaining <= 0:
+                raise DeadlineExceeded(f"the deadline passed before agent turn {turn}")
+            timeout = min(timeout, remaining)
+        return timeout
+
+    async def _create(self, turn: int, forced: bool, cache: bool) -> Message:
+        try:
+            return await self.agent.client.messages.create(
+                model=self.settings.claude_model,
+                max_tokens=self.settings.claude_max_tokens,
+                system=SYSTEM,
+                tools=TOOLS,
+                tool_choice=FORCE_SUBMIT if forced else AUTO,
+                messages=self._request_messages(cache),
+                timeout=self._timeout_s(turn),
+            )
+        except anthropic.APIError as exc:
+            error = api_error(exc, self.settings.claude_max_retries)
+            log.warning("claude_request_failed", turn=turn, code=error.code.name)
+            raise error from None
+
+    def _record(self, turn: int, response: Message, reason: str) -> None:
+        usage = response.usage
+        tokens = TokenUsage(
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
+            cache_read_input_tokens=usage.cache_read_input_tokens or 0,
+        )
+        self.turns.append(TurnRecord(turn=turn, usage=tokens, stop_reason=reason))
+        self.model = response.model or self.model
+        log.info(
+            "claude_turn",
+            turn=turn,
+            stop_reason=reason,
+            tool_calls=sum(isinstance(b, ToolUseBlock) for b in response.content),
+            input_tokens=tokens.input_tokens,
+            output_tokens=tokens.output_tokens,
+            cache_write_tokens=tokens.cache_creation_input_tokens,
+            cache_read_tokens=tokens.cache_read_input_tokens,
+        )
+
+    async def _answer_tools(
+        self, turn: int, tool_uses: list[ToolUseBlock], last: bool
+    ) -> SubmittedBriefing | None:
+        """The briefing, if submitted; else runs the searches and sends back every result."""
+        results: dict[str, ToolResultBlockParam] = {}
+        calls: list[SearchCall] = []
+        for block in tool_uses:
+            if block.name == SUBMIT_TOOL:
+                try:
+                    return SubmittedBriefing.model_validate(block.input)
+                except ValidationError as exc:
+                    if last:
+                        raise FailedPrecondition(
+                            "Claude's briefing did not match the submit_briefing schema"
+                        ) from None
+                    self.warnings.append(f"turn {turn}: the submitted briefing was invalid")
+                    results[block.id] = _tool_error(block.id, _validation_summary(exc))
+            elif block.name == SEARCH_TOOL:
+                call = _search_call(block, self.limits.max_results_per_search)
+                if isinstance(call, str):
+                    results[block.id] = _tool_error(block.id, call)
+                else:
+                    calls.append(call)
+            else:
+                results[block.id] = _tool_error(block.id, f"unknown tool; use {SEARCH_TOOL}")
+        if calls:
+            for outcome in await self.tools.search(calls, turn):
+                results[outcome.call.call_id] = {
+                    "type": "tool_result",
+                    "tool_use_id": outcome.call.call_id,
+                    "content": outcome_xml(outcome),
+                    "is_error": not outcome.ok,
+                }
+        self.messages.append(
+            {"role": "user", "content": [results[block.id] for block in tool_uses]}
+        )
+        if last:
+            raise FailedPrecondition("Claude did not submit the briefing in the last turn")
+        return None
+
+    def _result(self, briefing: SubmittedBriefing, turn: int) -> AgentResult:
+        known = self.tools.known_source_ids()
+        alerts = []
+        for n, alert in enumerate(briefing.alerts, 1):
+            cited, invented = _split_ids(alert.source_ids, known)
+            if invented:
+                self.warnings.append(
+                    f"alert {n} cited source ids no search returned: {', '.join(invented)}"
+                )
+            alerts.append(Alert(Severity(alert.severity), alert.message, cited))
+        recommendations = []
+        for n, rec in enumerate(briefing.recommendations, 1):
+            cited, invented = _split_ids(rec.source_ids, known)
+            if invented:
+                self.warnings.append(
+                    f"recommendation {n} cited source ids no search returned: "
+                    f"{', '.join(invented)}; not passed on as cited"
+                )
+            recommendations.append(
+                Recommendation(
+                    text=rec.text,
+                    source_ids=cited,
+                    rationale=rec.rationale,
+                    invalid_source_ids=invented,
+                )
+            )
+        return AgentResult(
+            mode=AgentMode.CLAUDE,
+            summary=briefing.summary,
+            alerts=alerts,
+            recommendations=recommendations,
+            turns_used=turn,
+            turns=self.turns,
+            warnings=self.warnings,
+            model=self.model,
+        )
