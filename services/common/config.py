@@ -36,6 +36,10 @@ class CommonSettings(BaseSettings):
     dependency_wait_s: float = Field(
         default=30.0, gt=0, le=600, description="Seconds to wait at start-up for a dependency."
     )
+    loop_lag_probe: bool = Field(
+        default=False,
+        description="Measure event-loop lag and log it (services.common.looplag); for benchmarks.",
+    )
 
 
 class ServerSettings(BaseSettings):

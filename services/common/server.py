@@ -26,6 +26,7 @@ from services.common.channels import MAX_MESSAGE_BYTES
 from services.common.config import CommonSettings, ConfigError, ServerSettings, load_settings
 from services.common.errors import ErrorMappingInterceptor, ServiceError
 from services.common.logging import configure_logging, get_logger
+from services.common.looplag import LoopLagProbe
 from services.common.telemetry import Telemetry, setup_telemetry
 
 log = get_logger(__name__)
@@ -72,6 +73,8 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
 
     async with contextlib.AsyncExitStack() as resources:
+        if common.loop_lag_probe:
+            await resources.enter_async_context(LoopLagProbe())
         service_names = list(await setup(server, settings, common, resources))
         reflection.enable_server_reflection(
             [
