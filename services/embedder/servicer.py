@@ -50,9 +50,10 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServicer):
             for index, text in enumerate(texts):
                 found[index] = self._cache.get(text)
         missing = [index for index, hit in enumerate(found) if hit is None]
-        counts = dict(
-            zip(missing, await self._backend.count_tokens([texts[i] for i in missing]), strict=True)
-        )
+        counts: dict[int, int] = {}
+        if missing:
+            tokens = await self._backend.count_tokens([texts[i] for i in missing])
+            counts = dict(zip(missing, tokens, strict=True))
         if not request.truncate:
             self._check_window(
                 [counts[i] if hit is None else hit.token_count for i, hit in enumerate(found)]
