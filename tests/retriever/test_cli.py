@@ -1,0 +1,69 @@
+"""The ingest CLI as a user runs it: a folder in, a summary out, broken files named."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from qdrant_client import AsyncQdrantClient, models
+
+from services.launcher import ServiceProcess
+from services.retriever.points import DOCUMENT_ID
+from tests.retriever.conftest import GUIDELINES, run_cli
+
+
+async def test_cli_ingests_a_folder_through_a_running_retriever(
+    retriever: ServiceProcess, tmp_path: Path
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    shutil.copy(GUIDELINES / "kdigo-2024-ckd-anemia-mineral.html", folder)
+    (folder / "memo.txt").write_text("Memo\nCheck potassium after starting an ACE inhibitor.\n")
+    (folder / "ignored.csv").write_text("not,a,guideline\n")
+    run = await run_cli(str(folder), env={"RETRIEVER_ADDR": retriever.address})
+    assert run.code == 0, run.stderr
+    assert "documents  2 (unchanged 0, written 2)" in run.stdout
+    assert "failed     0 file(s)" in run.stdout
+    again = await run_cli(str(folder), env={"RETRIEVER_ADDR": retriever.address})
+    assert again.code == 0, again.stderr
+    assert "documents  2 (unchanged 2, written 0)" in again.stdout
+
+
+async def test_corrupt_pdf_is_named_the_rest_goes_in_and_exit_code_is_1(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    shutil.copy(GUIDELINES / "kdigo-2022-diabetes-in-ckd.md", folder)
+    (folder / "broken-scan.pdf").write_bytes(b"%PDF-1.7\n1 0 obj <<>> garbage")
+    qdrant = tmp_path / "qdrant"
+    # No RETRIEVER_ADDR: the CLI starts its own embedder and retriever on this folder.
+    run = await run_cli(str(folder), env={"RETRIEVER_QDRANT_PATH": str(qdrant)})
+    assert run.code == 1, run.stderr
+    assert "starting an embedder and a retriever" in run.stderr
+    assert "broken-scan.pdf" in run.stderr
+    assert "not a readable PDF" in run.stderr
+    assert "documents  1 (unchanged 0, written 1)" in run.stdout
+    assert "failed     1 file(s)" in run.stdout
+    # The services are gone (the folder lock is free): look at what was stored.
+    store = AsyncQdrantClient(path=str(qdrant))
+    try:
+        stored = await store.count(
+            "clinical_guidelines",
+            count_filter=models.Filter(
+                must=[
+                    models.FieldCondition(
+                        key=DOCUMENT_ID,
+                        match=models.MatchValue(value="kdigo-2022-diabetes-in-ckd"),
+                    )
+                ]
+            ),
+        )
+        assert stored.count > 5
+        assert (await store.count("clinical_guidelines")).count == stored.count
+    finally:
+        await store.close()
+
+
+async def test_cli_rejects_a_missing_folder(tmp_path: Path) -> None:
+    run = await run_cli(str(tmp_path / "nope"), env={"RETRIEVER_ADDR": "127.0.0.1:1"})
+    assert run.code == 2
+    assert "no such file or folder" in run.stderr

@@ -1,0 +1,266 @@
+"""Search and Ingest through a running Embedder and Retriever (Qdrant in a temporary folder)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import grpc
+import pytest
+from briefing.v1 import common_pb2, retriever_pb2
+
+from services.common.errors import InvalidArgument, ServiceError
+from services.retriever.client import RetrieverClient
+from services.retriever.ingest.chunking import Chunker
+from services.retriever.points import chunk_id
+from tests.retriever.conftest import copy_guidelines, ingest_files
+
+CORPUS = (
+    "kdigo-2022-diabetes-in-ckd.md",
+    "kdigo-2024-hyperkalemia-raasi.md",
+    "ada-2025-glycemic-targets.md",
+    "aha-acc-hfsa-2022-hf-gdmt.md",
+    "kdigo-2024-ckd-anemia-mineral.html",
+    "aha-2021-chest-pain-cad-secondary-prevention.pdf",
+)
+
+
+@pytest.fixture(scope="module")
+async def corpus(
+    client: RetrieverClient,
+    chunker: Chunker,
+    executor: ThreadPoolExecutor,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[list[Path], retriever_pb2.IngestResponse]:
+    """The test corpus, ingested once for the module."""
+    paths = copy_guidelines(tmp_path_factory.mktemp("corpus"), CORPUS)
+    ingested = await ingest_files(client, paths, chunker, executor)
+    assert not ingested.failed
+    return paths, ingested.response
+
+
+@pytest.mark.parametrize(
+    ("query", "document_id", "section"),
+    [
+        (
+            "metformin dose when eGFR falls",
+            "kdigo-2022-diabetes-in-ckd",
+            "Metformin dose adjustment when eGFR falls",
+        ),
+        (
+            "potassium is 6.2 on a RAAS inhibitor, what now?",
+            "kdigo-2024-hyperkalemia-raasi",
+            "Potassium 6.0 mmol/L or higher",
+        ),
+        (
+            "HbA1c goal for a healthy older adult",
+            "ada-2025-glycemic-targets",
+            "Healthy older adults",
+        ),
+        (
+            "hemoglobin target when treating CKD anemia with an ESA",
+            "kdigo-2024-ckd-anemia-mineral",
+            "Hemoglobin target and safety",
+        ),
+        (
+            "aspirin for a patient with chronic coronary disease",
+            "aha-2021-chest-pain-cad-secondary-prevention",
+            "Antiplatelet therapy in chronic coronary disease",
+        ),
+    ],
+)
+async def test_known_queries_find_their_section_in_the_top_3(
+    corpus: object, client: RetrieverClient, query: str, document_id: str, section: str
+) -> None:
+    response = await client.search(query, limit=3)
+    found = [(hit.source.document_id, hit.source.section_path[-1]) for hit in response.hits]
+    assert (document_id, section) in found, found
+    assert response.embed_ms > 0
+    assert response.search_ms > 0
+
+
+async def test_hits_carry_text_and_full_source(corpus: object, client: RetrieverClient) -> None:
+    response = await client.search("metformin dose when eGFR falls", limit=5)
+    assert len(response.hits) == 5
+    scores = [hit.score for hit in response.hits]
+    assert scores == sorted(scores, reverse=True)
+    hit = next(h for h in response.hits if h.source.document_id == "kdigo-2022-diabetes-in-ckd")
+    source = hit.source
+    assert source.title == "Diabetes Management in Chronic Kidney Disease"
+    assert source.section_path[0] == source.title
+    assert source.issuer == "Kidney Disease Improving Global Outcomes (KDIGO)"
+    assert source.year == 2022
+    assert source.url == "https://kdigo.org/guidelines/diabetes-ckd/"
+    assert list(source.topics) == ["diabetes", "ckd", "drug-kidney", "hyperkalemia"]
+    assert source.guideline.startswith("KDIGO 2022")
+    assert hit.text.startswith(" > ".join(source.section_path))
+    assert hit.chunk_id == chunk_id(source.document_id, source.chunk_index)
+
+
+async def test_filters_restrict_hits(corpus: object, client: RetrieverClient) -> None:
+    query = "dose adjustment in kidney disease"
+    by_document = await client.search(query, limit=10, document_ids=["ada-2025-glycemic-targets"])
+    assert by_document.hits
+    assert {h.source.document_id for h in by_document.hits} == {"ada-2025-glycemic-targets"}
+
+    by_issuer = await client.search(
+        query, limit=20, issuers=["Kidney Disease Improving Global Outcomes (KDIGO)"]
+    )
+    assert {h.source.document_id for h in by_issuer.hits} == {
+        "kdigo-2022-diabetes-in-ckd",
+        "kdigo-2024-hyperkalemia-raasi",
+        "kdigo-2024-ckd-anemia-mineral",
+    }
+
+    by_topic = await client.search(query, limit=20, topics=["heart-failure", "lipids"])
+    assert by_topic.hits
+    for hit in by_topic.hits:
+        assert {"heart-failure", "lipids"} & set(hit.source.topics)
+
+    nothing = await client.search(
+        query, document_ids=["kdigo-2022-diabetes-in-ckd"], issuers=["Nobody"]
+    )
+    assert list(nothing.hits) == []
+
+
+async def test_score_threshold_drops_weaker_hits(corpus: object, client: RetrieverClient) -> None:
+    everything = await client.search("metformin dose when eGFR falls", limit=10)
+    cut = (everything.hits[0].score + everything.hits[-1].score) / 2
+    strong = await client.search("metformin dose when eGFR falls", limit=10, score_threshold=cut)
+    assert 0 < len(strong.hits) < len(everything.hits)
+    assert all(hit.score >= cut for hit in strong.hits)
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "message"),
+    [
+        ({"query": ""}, "empty"),
+        ({"query": "   \n"}, "empty"),
+        ({"query": "x" * 2001}, "2000"),
+        ({"query": "ok", "limit": 51}, "limit"),
+        ({"query": "ok", "limit": -1}, "limit"),
+        ({"query": "ok", "score_threshold": 1.5}, "score_threshold"),
+        ({"query": "ok", "score_threshold": float("nan")}, "score_threshold"),
+    ],
+)
+async def test_bad_search_requests_are_invalid_arguments(
+    client: RetrieverClient, request_fields: dict[str, object], message: str
+) -> None:
+    with pytest.raises(InvalidArgument, match=message) as raised:
+        await client.search(**request_fields)  # type: ignore[arg-type]
+    assert raised.value.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_collection_info_describes_the_store(
+    corpus: tuple[list[Path], retriever_pb2.IngestResponse], client: RetrieverClient
+) -> None:
+    _, response = corpus
+    info = await client.collection_info()
+    assert info.collection == "clinical_guidelines"
+    assert info.dimension == 384
+    assert info.distance == "Cosine"
+    assert info.store.startswith("local:")
+    assert info.points_count >= response.chunks_upserted
+    assert info.documents_count >= len(CORPUS)
+
+
+async def test_reingesting_changes_nothing(
+    corpus: tuple[list[Path], retriever_pb2.IngestResponse],
+    client: RetrieverClient,
+    chunker: Chunker,
+    executor: ThreadPoolExecutor,
+) -> None:
+    paths, first = corpus
+    assert first.documents_written == len(CORPUS)
+    assert first.chunks_upserted == first.chunks_received > len(CORPUS)
+    before = await client.collection_info()
+    again = await ingest_files(client, paths, chunker, executor)
+    assert again.response.documents_received == len(CORPUS)
+    assert again.response.documents_unchanged == len(CORPUS)
+    assert again.response.documents_written == 0
+    assert again.response.chunks_upserted == 0
+    assert again.response.chunks_deleted == 0
+    assert (await client.collection_info()).points_count == before.points_count
+
+
+def _note(sections: int, version: str) -> str:
+    parts = ["---\nid: changing-note\ntitle: Changing Note\nissuer: Test\n---\n# Changing Note\n"]
+    parts += [
+        f"\n## Section {i}\n\nVersion {version} of section {i} about lithium monitoring.\n"
+        for i in range(sections)
+    ]
+    return "".join(parts)
+
+
+async def _chunks_of(client: RetrieverClient, document_id: str) -> list[retriever_pb2.SearchHit]:
+    response = await client.search("lithium monitoring", limit=50, document_ids=[document_id])
+    return sorted(response.hits, key=lambda hit: hit.source.chunk_index)
+
+
+async def test_a_changed_document_leaves_no_stale_chunks(
+    corpus: object,
+    client: RetrieverClient,
+    chunker: Chunker,
+    executor: ThreadPoolExecutor,
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "changing-note.md"
+    path.write_text(_note(5, "one"), encoding="utf-8")
+    first = await ingest_files(client, [path], chunker, executor)
+    assert first.response.chunks_upserted == 5
+    start = await client.collection_info()
+    assert len(await _chunks_of(client, "changing-note")) == 5
+
+    path.write_text(_note(2, "two"), encoding="utf-8")
+    second = await ingest_files(client, [path], chunker, executor)
+    assert second.response.documents_written == 1
+    assert second.response.chunks_upserted == 2
+    assert second.response.chunks_deleted == 3
+    hits = await _chunks_of(client, "changing-note")
+    assert [hit.source.chunk_index for hit in hits] == [0, 1]
+    assert all("Version two" in hit.text for hit in hits)
+    assert (await client.collection_info()).points_count == start.points_count - 3
+
+    assert await client.delete_document("changing-note") == 2
+    assert await client.delete_document("changing-note") == 0
+    assert await _chunks_of(client, "changing-note") == []
+
+
+def _chunk(
+    document_id: str, index: int, count: int, text: str = "text"
+) -> retriever_pb2.IngestChunk:
+    return retriever_pb2.IngestChunk(
+        source=common_pb2.Source(document_id=document_id, title="T", chunk_index=index),
+        text=text,
+        content_hash="h",
+        chunk_count=count,
+    )
+
+
+async def _stream(*chunks: retriever_pb2.IngestChunk) -> AsyncIterator[retriever_pb2.IngestChunk]:
+    for chunk in chunks:
+        yield chunk
+
+
+@pytest.mark.parametrize(
+    ("chunks", "message"),
+    [
+        ((_chunk("a", 0, 2), _chunk("", 1, 2)), "position 1: source.document_id is required"),
+        ((_chunk("a", 0, 1, text="  "),), "position 0: text is required"),
+        ((_chunk("a", 0, 2), _chunk("a", 2, 2)), "position 1 .*chunk_index 2, expected 1"),
+        ((_chunk("a", 0, 2),), "chunk_count is 2 but 1 chunks arrived"),
+        ((_chunk("a", 0, 1), _chunk("b", 0, 1), _chunk("a", 0, 1)), "position 2: .*earlier"),
+    ],
+)
+async def test_bad_chunks_are_invalid_arguments(
+    client: RetrieverClient, chunks: tuple[retriever_pb2.IngestChunk, ...], message: str
+) -> None:
+    with pytest.raises(ServiceError, match=message) as raised:
+        await client.ingest(_stream(*chunks))
+    assert raised.value.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_delete_document_needs_an_id(client: RetrieverClient) -> None:
+    with pytest.raises(InvalidArgument, match="document_id"):
+        await client.delete_document(" ")
