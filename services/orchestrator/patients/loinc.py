@@ -34,6 +34,7 @@ KINDS: dict[str, str] = {
     "2823-3": "potassium",  # Potassium [Moles/volume] in Serum or Plasma
     "6298-4": "potassium",  # Potassium [Moles/volume] in Blood
     "2951-2": "sodium",  # Sodium [Moles/volume] in Serum or Plasma
+    "1963-8": "bicarbonate",  # Bicarbonate [Moles/volume] in Serum or Plasma
     # Lipids
     "2093-3": "total_cholesterol",  # Cholesterol [Mass/volume] in Serum or Plasma
     "18262-6": "ldl",  # LDL cholesterol, direct
@@ -50,6 +51,7 @@ KINDS: dict[str, str] = {
     "33762-6": "nt_probnp",  # NT-proBNP [Mass/volume] in Serum or Plasma
     "30934-4": "bnp",  # BNP [Mass/volume] in Serum or Plasma
     "10230-1": "lvef",  # Left ventricular Ejection fraction
+    "10535-3": "digoxin_level",  # Digoxin [Mass/volume] in Serum or Plasma
     # Vital signs
     "8480-6": "systolic_bp",  # Systolic blood pressure
     "8462-4": "diastolic_bp",  # Diastolic blood pressure
