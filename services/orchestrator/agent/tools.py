@@ -29,7 +29,7 @@ from services.orchestrator.agent.base import RetrievedSource, SearchCall, Search
 from services.orchestrator.progress import RunObserver
 
 TOOL_NAME = "search_clinical_guidelines"
-MAX_QUERY_CHARS = 2000  # Retriever.Search's limit
+MAX_QUERY_CHARS = 2000  # Retriever.Search rejects longer queries
 MAX_RESULTS_CAP = 10  # BriefOptions.max_results_per_search's limit
 
 tracer = get_tracer(__name__)
@@ -103,7 +103,6 @@ class RetrieverTools:
         limit = self._limit(call.max_results)
         observer.tool_call_started(turn, call.call_id)
         start = timings.clock.ms()
-        raw = _Raw(call)
         with tracer.start_as_current_span(
             f"tool_call {TOOL_NAME}",
             context=observer.turn_context(),
@@ -113,29 +112,26 @@ class RetrieverTools:
                 "tool.call_id": call.call_id,
                 "tool.max_results": limit,
             },
+            record_exception=False,
         ) as span:
-            query = call.query.strip()
-            if not query:
-                raw = _Raw(call, error="search failed: the query is empty")
-            elif len(query) > MAX_QUERY_CHARS:
-                raw = _Raw(call, error=f"search failed: the query is over {MAX_QUERY_CHARS} chars")
+            # The Retriever validates the query (non-empty, at most MAX_QUERY_CHARS); its
+            # INVALID_ARGUMENT becomes a tool error like any other failure.
+            try:
+                response = await self._searcher.search(call.query, limit=limit)
+            except ServiceError as exc:
+                raw = _Raw(call, error=error_message(exc.code))
+            except grpc.aio.AioRpcError as exc:
+                raw = _Raw(call, error=error_message(exc.code()))
             else:
-                try:
-                    response = await self._searcher.search(query, limit=limit)
-                except ServiceError as exc:
-                    raw = _Raw(call, error=error_message(exc.code))
-                except grpc.aio.AioRpcError as exc:
-                    raw = _Raw(call, error=error_message(exc.code()))
-                else:
-                    raw = _Raw(call, hits=list(response.hits))
-                    timings.add("tool_call.embed", start, response.embed_ms, turn, call.call_id)
-                    timings.add(
-                        "tool_call.search",
-                        start + response.embed_ms,
-                        response.search_ms,
-                        turn,
-                        call.call_id,
-                    )
+                raw = _Raw(call, hits=list(response.hits))
+                timings.add("tool_call.embed", start, response.embed_ms, turn, call.call_id)
+                timings.add(
+                    "tool_call.search",
+                    start + response.embed_ms,
+                    response.search_ms,
+                    turn,
+                    call.call_id,
+                )
             ok = raw.error is None
             span.set_attribute("tool.ok", ok)
             span.set_attribute("tool.hit_count", len(raw.hits))

@@ -1,0 +1,181 @@
+"""Facts the offline agent reads from a record: age, latest labs in usual units, drug classes.
+
+Drug classes are recognised from the medication's recorded name (a generic name inside a
+display such as "apixaban 5 MG Oral Tablet"), which is what FHIR bundles reliably carry.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from services.orchestrator.patients.models import MedicationStatement, Observation, PatientRecord
+
+# Generic name -> class. Names are matched as whole words in the lower-cased display.
+DRUG_CLASSES: dict[str, str] = {
+    "metformin": "metformin",
+    **dict.fromkeys(["apixaban", "rivaroxaban", "edoxaban", "dabigatran"], "doac"),
+    "warfarin": "warfarin",
+    **dict.fromkeys(
+        [
+            "ibuprofen",
+            "naproxen",
+            "diclofenac",
+            "celecoxib",
+            "meloxicam",
+            "ketorolac",
+            "indomethacin",
+            "etodolac",
+        ],
+        "nsaid",
+    ),
+    **dict.fromkeys(
+        [
+            "lisinopril",
+            "enalapril",
+            "ramipril",
+            "benazepril",
+            "captopril",
+            "perindopril",
+            "quinapril",
+        ],
+        "acei",
+    ),
+    **dict.fromkeys(
+        ["losartan", "valsartan", "irbesartan", "candesartan", "olmesartan", "telmisartan"], "arb"
+    ),
+    **dict.fromkeys(["spironolactone", "eplerenone", "finerenone"], "mra"),
+    **dict.fromkeys(["empagliflozin", "dapagliflozin", "canagliflozin", "ertugliflozin"], "sglt2i"),
+    **dict.fromkeys(["semaglutide", "liraglutide", "dulaglutide", "tirzepatide"], "glp1ra"),
+    **dict.fromkeys(["glipizide", "glimepiride", "glyburide", "gliclazide"], "sulfonylurea"),
+    "insulin": "insulin",
+    **dict.fromkeys(
+        [
+            "atorvastatin",
+            "rosuvastatin",
+            "simvastatin",
+            "pravastatin",
+            "lovastatin",
+            "pitavastatin",
+            "fluvastatin",
+        ],
+        "statin",
+    ),
+    **dict.fromkeys(["ezetimibe", "evolocumab", "alirocumab", "inclisiran"], "nonstatin"),
+    **dict.fromkeys(["furosemide", "torsemide", "bumetanide"], "loop_diuretic"),
+    **dict.fromkeys(["hydrochlorothiazide", "chlorthalidone", "indapamide"], "thiazide"),
+    "digoxin": "digoxin",
+    **dict.fromkeys(["gabapentin", "pregabalin"], "gabapentinoid"),
+}
+RAAS_INHIBITORS = {"acei", "arb"}
+SULFONAMIDE_NONANTIBIOTICS = {"loop_diuretic", "thiazide"}
+_WORD = re.compile(r"[a-z][a-z0-9-]*")
+
+
+@dataclass(frozen=True)
+class Drug:
+    """An active medication with its recognised generic name and class (empty if unknown)."""
+
+    statement: MedicationStatement
+    name: str
+    drug_class: str
+
+
+def recognise(statement: MedicationStatement) -> Drug:
+    words = _WORD.findall(statement.coding.display.lower())
+    for word in words:
+        if word in DRUG_CLASSES:
+            return Drug(statement, word, DRUG_CLASSES[word])
+    name = words[0] if words else ""
+    return Drug(statement, name, "")
+
+
+def plain_display(display: str) -> str:
+    """A display without a trailing qualifier such as "(disorder)"."""
+    return re.sub(r"\s*\([^)]*\)\s*$", "", display).strip()
+
+
+def _value(observation: Observation | None, per_unit: dict[str, float]) -> float | None:
+    """The value converted by the first unit fragment that matches (1.0 when none does)."""
+    if observation is None:
+        return None
+    unit = observation.unit.lower().replace("µ", "u").replace("μ", "u")
+    for fragment, factor in per_unit.items():
+        if fragment in unit:
+            return observation.value * factor
+    return observation.value
+
+
+@dataclass(frozen=True)
+class Facts:
+    """The latest values the rules and queries use, in mg/dL, mmol/L, kg and mmHg."""
+
+    age: int | None
+    sex: str
+    egfr: float | None
+    creatinine_mg_dl: float | None
+    potassium: float | None
+    ldl_mg_dl: float | None
+    hba1c: float | None
+    uacr: float | None
+    weight_kg: float | None
+    systolic_bp: float | None
+    diastolic_bp: float | None
+    drugs: tuple[Drug, ...]
+
+    def drugs_of(self, *classes: str) -> list[Drug]:
+        return [drug for drug in self.drugs if drug.drug_class in classes]
+
+    @property
+    def creatinine_clearance(self) -> float | None:
+        """Cockcroft-Gault with actual body weight, mL/min; None when an input is missing."""
+        if None in (self.age, self.weight_kg, self.creatinine_mg_dl) or not self.creatinine_mg_dl:
+            return None
+        assert self.age is not None and self.weight_kg is not None
+        clearance = (140 - self.age) * self.weight_kg / (72 * self.creatinine_mg_dl)
+        return clearance * (0.85 if self.sex == "female" else 1.0)
+
+
+def _hba1c_percent(observation: Observation | None) -> float | None:
+    """HbA1c in % (NGSP); IFCC mmol/mol is converted by the NGSP-IFCC master equation."""
+    if observation is not None and "mmol/mol" in observation.unit.lower():
+        return observation.value / 10.929 + 2.15
+    return _value(observation, {})
+
+
+def age_on(birth_date: date | None, today: date) -> int | None:
+    if birth_date is None:
+        return None
+    before_birthday = (today.month, today.day) < (birth_date.month, birth_date.day)
+    return today.year - birth_date.year - before_birthday
+
+
+def read_facts(record: PatientRecord, today: date) -> Facts:
+    return Facts(
+        age=age_on(record.birth_date, today),
+        sex=record.sex,
+        egfr=_value(record.latest("egfr"), {}),
+        creatinine_mg_dl=_value(record.latest("creatinine"), {"umol": 1 / 88.42}),
+        potassium=_value(record.latest("potassium"), {}),
+        ldl_mg_dl=_value(record.latest("ldl"), {"mmol": 38.67}),
+        hba1c=_hba1c_percent(record.latest("hba1c")),
+        uacr=_value(record.latest("uacr"), {"mg/mmol": 8.84}),
+        weight_kg=_value(record.latest("weight"), {"lb": 0.4536}),
+        systolic_bp=_value(record.latest("systolic_bp"), {}),
+        diastolic_bp=_value(record.latest("diastolic_bp"), {}),
+        drugs=tuple(recognise(m) for m in record.active_medications),
+    )
+
+
+def has_ckd(record: PatientRecord, facts: Facts) -> bool:
+    """CKD on the problem list, or a latest eGFR below 60."""
+    listed = any("kidney" in c.coding.display.lower() for c in record.active_conditions)
+    return listed or (facts.egfr is not None and facts.egfr < 60)
+
+
+def fmt(value: float | None, decimals: int = 0) -> str:
+    """A value for a sentence or query: ``"34"``, ``"1.6"``; ``"unknown"`` when missing."""
+    if value is None:
+        return "unknown"
+    return f"{value:.{decimals}f}"

@@ -1,0 +1,201 @@
+"""Orchestrator.Brief and Orchestrator.BriefStream.
+
+One briefing: validate the request, read the record (one round trip), let the agent run with
+the tool path, check its citations and answer with per-stage timings. The whole run is bounded
+by the caller's deadline (less a small margin, so the answer is DEADLINE_EXCEEDED from here
+rather than a cancelled call) or by ORCHESTRATOR_BRIEF_TIMEOUT_S when the caller sets none.
+
+BriefStream runs the same work in a task that feeds progress events into a queue; the handler
+sends them as they come and the briefing last. Nothing here logs or echoes patient data: not
+the record, not the queries, and not the patient id (which may be anything a caller typed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import grpc
+from briefing.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+from opentelemetry.trace import Status, StatusCode
+
+from services.common.errors import DeadlineExceeded, InvalidArgument
+from services.common.logging import get_logger
+from services.common.telemetry import get_tracer
+from services.orchestrator.agent.base import AgentLimits, AgentMode
+from services.orchestrator.agent.factory import AgentFactory
+from services.orchestrator.agent.tools import GuidelineSearcher, RetrieverTools
+from services.orchestrator.briefing import build_briefing
+from services.orchestrator.config import OrchestratorSettings
+from services.orchestrator.patients.models import PatientRecord
+from services.orchestrator.progress import EventSink, RunObserver
+from services.orchestrator.timings import Clock, Timings
+
+log = get_logger(__name__)
+tracer = get_tracer(__name__)
+
+PATIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+MAX_TURNS = 4
+DEADLINE_MESSAGE = "the briefing did not finish before the deadline"
+MAX_RESULTS_PER_SEARCH = 10
+_MODES: dict[int, AgentMode | None] = {
+    orchestrator_pb2.AGENT_MODE_UNSPECIFIED: None,
+    orchestrator_pb2.AGENT_MODE_OFFLINE: AgentMode.OFFLINE,
+    orchestrator_pb2.AGENT_MODE_CLAUDE: AgentMode.CLAUDE,
+}
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class PatientSource(Protocol):
+    """The patient store as the servicer uses it (NotFound / Unavailable on failure)."""
+
+    async def get(self, patient_id: str) -> PatientRecord: ...
+
+
+@dataclass(frozen=True)
+class BriefJob:
+    """A validated request."""
+
+    patient_id: str
+    mode: AgentMode | None
+    limits: AgentLimits
+
+
+def validate(
+    patient_id: str, options: orchestrator_pb2.BriefOptions, settings: OrchestratorSettings
+) -> BriefJob:
+    """The job for a request, or InvalidArgument (the message never echoes the id)."""
+    if not PATIENT_ID.fullmatch(patient_id):
+        raise InvalidArgument(
+            "patient_id must be 1 to 64 characters of letters, digits, '-', '_' or '.'"
+        )
+    if not 0 <= options.max_turns <= MAX_TURNS:
+        raise InvalidArgument(f"options.max_turns must be 0 to {MAX_TURNS} (0: server default)")
+    if not 0 <= options.max_results_per_search <= MAX_RESULTS_PER_SEARCH:
+        raise InvalidArgument(
+            f"options.max_results_per_search must be 0 to {MAX_RESULTS_PER_SEARCH} "
+            "(0: server default)"
+        )
+    if options.mode not in _MODES:
+        raise InvalidArgument("options.mode is not a known agent mode")
+    return BriefJob(
+        patient_id=patient_id,
+        mode=_MODES[options.mode],
+        limits=AgentLimits(
+            max_turns=options.max_turns or settings.max_turns,
+            max_results_per_search=(
+                options.max_results_per_search or settings.max_results_per_search
+            ),
+        ),
+    )
+
+
+class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
+    """Builds briefings from the patient store, the agents and the guideline search."""
+
+    def __init__(
+        self,
+        settings: OrchestratorSettings,
+        patients: PatientSource,
+        searcher: GuidelineSearcher,
+        agents: AgentFactory,
+    ) -> None:
+        self._settings = settings
+        self._patients = patients
+        self._searcher = searcher
+        self._agents = agents
+
+    async def Brief(
+        self, request: orchestrator_pb2.BriefRequest, context: Context
+    ) -> orchestrator_pb2.BriefResponse:
+        job = validate(request.patient_id, request.options, self._settings)
+        briefing = await self.brief(job, context.time_remaining())
+        return orchestrator_pb2.BriefResponse(briefing=briefing)
+
+    async def BriefStream(
+        self, request: orchestrator_pb2.BriefStreamRequest, context: Context
+    ) -> AsyncIterator[orchestrator_pb2.BriefStreamResponse]:
+        job = validate(request.patient_id, request.options, self._settings)
+        events: asyncio.Queue[orchestrator_pb2.ProgressEvent | None] = asyncio.Queue()
+        run = asyncio.create_task(self.brief(job, context.time_remaining(), events.put_nowait))
+        run.add_done_callback(lambda _: events.put_nowait(None))
+        try:
+            while (event := await events.get()) is not None:
+                yield orchestrator_pb2.BriefStreamResponse(progress=event)
+            briefing = await run
+        finally:
+            run.cancel()  # no-op once done; stops the work when the caller went away
+        yield orchestrator_pb2.BriefStreamResponse(briefing=briefing)
+
+    def _budget_s(self, time_remaining: float | None) -> float:
+        bound = self._settings.brief_timeout_s
+        if time_remaining is None:
+            return bound
+        return max(0.0, min(time_remaining - self._settings.deadline_margin_s, bound))
+
+    async def brief(
+        self, job: BriefJob, time_remaining: float | None, sink: EventSink | None = None
+    ) -> orchestrator_pb2.PatientBriefing:
+        """One briefing, bounded by the deadline; progress events go to ``sink``."""
+        clock = Clock()
+        timings = Timings(clock)
+        observer = RunObserver(timings, sink)
+        agent = self._agents.get(job.mode)
+        tools = RetrieverTools(self._searcher, observer, job.limits.max_results_per_search)
+        budget_s = self._budget_s(time_remaining)
+        if budget_s <= 0:
+            raise DeadlineExceeded(DEADLINE_MESSAGE)
+        limits = replace(job.limits, deadline=time.monotonic() + budget_s)
+        try:
+            async with asyncio.timeout(budget_s) as scope:
+                with _span("patient.fetch"), timings.measure("patient_fetch"):
+                    record = await self._patients.get(job.patient_id)
+                observer.patient_loaded()
+                with _span("agent.run", {"agent.mode": agent.mode.value}):
+                    try:
+                        result = await agent.run(record, tools, observer, limits)
+                    finally:
+                        observer.end_turn()
+        except TimeoutError:
+            if scope.expired():
+                raise DeadlineExceeded(DEADLINE_MESSAGE) from None
+            raise
+        timings.add("total", 0.0, clock.ms())
+        briefing = build_briefing(
+            record=record,
+            result=result,
+            sources=tools.sources(),
+            outcomes=tools.outcomes,
+            timings=timings.items(),
+            generated_at=datetime.now(UTC),
+        )
+        observer.briefing_ready()
+        log.info(
+            "briefing_done",
+            mode=result.mode.value,
+            turns=result.turns_used,
+            tool_calls=len(tools.outcomes),
+            failed_tool_calls=sum(not o.ok for o in tools.outcomes),
+            sources_cited=len(briefing.sources),
+            total_ms=round(clock.ms(), 1),
+        )
+        return briefing
+
+
+@contextmanager
+def _span(name: str, attributes: dict[str, str] | None = None) -> Iterator[None]:
+    """A span that, on error, records the exception's type only (messages may hold values)."""
+    with tracer.start_as_current_span(
+        name, attributes=attributes, record_exception=False, set_status_on_exception=False
+    ) as span:
+        try:
+            yield
+        except BaseException as exc:
+            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            raise

@@ -1,0 +1,124 @@
+"""The offline agent's plan, rules and extraction, on made-up records (no services needed)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from services.orchestrator.agent.alerts import record_findings
+from services.orchestrator.agent.base import Severity
+from services.orchestrator.agent.clinical import read_facts
+from services.orchestrator.agent.extract import best_sentences, sentences
+from services.orchestrator.agent.planning import MAX_SEARCHES, plan_searches
+from services.orchestrator.patients.models import Observation, PatientRecord
+from tests.orchestrator.brief_support import PLAIN, RICH
+
+TODAY = date(2026, 11, 25)
+
+
+def _alerts(record: PatientRecord) -> list[tuple[Severity, str]]:
+    return [(f.alert.severity, f.alert.message) for f in record_findings(record, _facts(record))]
+
+
+def _facts(record: PatientRecord):  # type: ignore[no-untyped-def]
+    return read_facts(record, TODAY)
+
+
+def test_plan_asks_about_each_medication_allergy_and_problem_with_the_deciding_values() -> None:
+    queries = [s.query for s in plan_searches(RICH, _facts(RICH))]
+    assert "metformin dosing eGFR 34" in queries
+    assert "apixaban dose reduction age 83 weight 58 kg creatinine 1.6" in queries
+    assert "sulfonamide antibiotic allergy cross-reactivity furosemide" in queries
+    assert "statin intolerance LDL 131 nonstatin therapy" in queries
+    assert any(q.startswith("ibuprofen NSAID") and "eGFR 34" in q for q in queries)
+    assert any(q.startswith("lisinopril potassium 5.7") for q in queries)
+    assert any("atrial fibrillation" in q for q in queries)
+    # Stopped medications and resolved problems are not searched.
+    assert not any("atorvastatin statin intensity" in q for q in queries)
+    assert not any("bronchitis" in q.lower() for q in queries)
+    assert len(queries) == len(set(queries)) <= MAX_SEARCHES
+
+
+def test_rules_raise_the_alerts_the_record_calls_for_most_urgent_first() -> None:
+    alerts = _alerts(RICH)
+    severities = [severity for severity, _ in alerts]
+    rank = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    assert severities == sorted(severities, key=rank.__getitem__)
+    by_text = {message: severity for severity, message in alerts}
+
+    def severity_of(fragment: str) -> Severity:
+        matches = [s for message, s in by_text.items() if fragment in message]
+        assert len(matches) == 1, (fragment, list(by_text))
+        return matches[0]
+
+    assert severity_of("Metformin is active with eGFR 34") is Severity.WARNING
+    assert severity_of("Potassium 5.7") is Severity.WARNING
+    assert severity_of("eGFR fell from 52 to 34") is Severity.WARNING
+    assert severity_of("Apixaban 5.0 mg with 3 of 3") is Severity.WARNING
+    # NSAID with an ACE inhibitor and a loop diuretic in CKD.
+    assert severity_of("NSAID (ibuprofen)") is Severity.CRITICAL
+    assert severity_of("Blood pressure 148/88") is Severity.WARNING
+    assert severity_of("LDL 131 mg/dL above goal (<70) with documented statin") is Severity.WARNING
+    assert severity_of("furosemide is a non-antibiotic sulfonamide") is Severity.INFO
+
+
+def test_metformin_below_egfr_30_is_critical() -> None:
+    latest = RICH.series("egfr")[-1]
+    lower = latest.model_copy(update={"value": 24.0})
+    observations = [o for o in RICH.observations if o is not latest] + [lower]
+    record = RICH.model_copy(update={"observations": observations})
+    assert (
+        Severity.CRITICAL,
+        "Metformin is active with eGFR 24 mL/min/1.73m² (<30): contraindicated.",
+    ) in _alerts(record)
+
+
+def test_units_are_converted_before_the_rules_apply() -> None:
+    converted: list[Observation] = []
+    for observation in RICH.observations:
+        if observation.kind == "creatinine":
+            changed = observation.model_copy(update={"value": 141.0, "unit": "umol/L"})
+        elif observation.kind == "ldl":
+            changed = observation.model_copy(update={"value": 3.4, "unit": "mmol/L"})
+        else:
+            changed = observation
+        converted.append(changed)
+    facts = read_facts(RICH.model_copy(update={"observations": converted}), TODAY)
+    assert facts.creatinine_mg_dl is not None and round(facts.creatinine_mg_dl, 1) == 1.6
+    assert facts.ldl_mg_dl is not None and round(facts.ldl_mg_dl) == 131
+
+
+def test_a_well_controlled_record_raises_no_alert() -> None:
+    assert _alerts(PLAIN) == []
+
+
+HEADING = "Diabetes in CKD > Metformin dose adjustment when eGFR falls"
+PASSAGE = f"""{HEADING}
+KDIGO gives a practical dosing scheme for metformin as kidney function declines:
+- **eGFR ≥60**: usual full dose (up to 2,000–2,550 mg/day); monitor eGFR at least **annually**.
+- **eGFR 30–44**: **halve the dose** (maximum about **1,000 mg/day**) and monitor eGFR every 3–6 \
+months. Starting metformin in this range is generally not advised.
+- **eGFR <30**: **stop metformin**. Metformin is not used in people on dialysis.
+| eGFR | dose |
+|------|------|
+"""
+
+
+def test_sentences_skip_the_breadcrumb_headings_tables_and_lead_ins() -> None:
+    found = sentences(PASSAGE, HEADING)
+    assert found[0].startswith("eGFR ≥60: usual full dose")
+    assert not any(s.startswith(("#", "|", "Diabetes in CKD")) or s.endswith(":") for s in found)
+    assert "eGFR <30: stop metformin." in found
+    assert not any("**" in s for s in found)
+
+
+def test_best_sentences_prefer_the_range_the_query_value_falls_in() -> None:
+    in_range = best_sentences(PASSAGE, "metformin dosing eGFR 34", limit=1, heading=HEADING)
+    assert in_range == (
+        "eGFR 30–44: halve the dose (maximum about 1,000 mg/day) and monitor eGFR every 3–6 months."
+    )
+    below = best_sentences(PASSAGE, "metformin dosing eGFR 25", limit=1, heading=HEADING)
+    assert below == "eGFR <30: stop metformin."
+    assert best_sentences(PASSAGE, "warfarin INR", heading=HEADING) == ""
+    two = best_sentences(PASSAGE, "metformin dosing eGFR 34", limit=2, heading=HEADING)
+    assert two.startswith(in_range)
+    assert len(two) > len(in_range)
