@@ -63,6 +63,18 @@ _MODELS: dict[str, Any] = {
     "AllergyIntolerance": FhirAllergy,
     "Observation": FhirObservation,
 }
+# Bundle.type has a required binding, which the models do not check.
+_BUNDLE_TYPES = (
+    "document",
+    "message",
+    "transaction",
+    "transaction-response",
+    "batch",
+    "batch-response",
+    "history",
+    "searchset",
+    "collection",
+)
 # Records that were never true are left out; everything else is the clinician's to judge.
 _VOIDED = {"entered-in-error", "refuted", "cancelled"}
 _PERIOD_UNITS = {"s": "second", "min": "minute", "h": "hour", "d": "day", "wk": "week"}
@@ -380,6 +392,8 @@ def parse_bundle(raw: object, source: str) -> PatientRecord:
             FhirBundle.model_validate({k: v for k, v in raw.items() if k != "entry"})
         except ValidationError as exc:
             raise _Problem(f"Bundle: {_describe_validation(exc)}") from None
+        if raw["type"] not in _BUNDLE_TYPES:
+            raise _Problem(f"Bundle: type must be one of {', '.join(_BUNDLE_TYPES)}")
         return _BundleReader(list(_entries(raw))).record()
     except _Problem as problem:
         raise BundleError(source, str(problem)) from None

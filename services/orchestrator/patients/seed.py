@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.common.config import ConfigError, load_settings
-from services.common.errors import ServiceError
+from services.common.errors import InvalidArgument, ServiceError
 from services.orchestrator.patients.fhir_loader import BundleError, read_bundle_file
 from services.orchestrator.patients.settings import PatientDatabaseSettings
 from services.orchestrator.patients.store import PatientStore, open_patient_store
@@ -56,15 +56,18 @@ def bundle_files(path: Path) -> list[Path]:
 
 
 async def load_files(store: PatientStore, files: Sequence[Path]) -> SeedReport:
-    """Loads each file; a bad bundle is recorded and skipped, a database failure raises."""
+    """Loads each file; a bad bundle is recorded and skipped, an unreachable database raises."""
     report = SeedReport()
     for path in files:
         try:
             record = await asyncio.to_thread(read_bundle_file, path)
+            await store.upsert(record)
         except BundleError as exc:
             report.failures[path.name] = str(exc)
             continue
-        await store.upsert(record)
+        except InvalidArgument as exc:
+            report.failures[path.name] = f"{path.name}: {exc}"
+            continue
         report.loaded[path.name] = record.patient_id
     return report
 

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 
-from services.common.errors import NotFound
+from services.common.errors import InvalidArgument, NotFound
 from services.orchestrator.patients.database import (
     database_dsn,
     open_pool,
@@ -125,8 +125,18 @@ class PatientStore:
     async def upsert(self, record: PatientRecord) -> None:
         """Stores ``record``, replacing every part of an existing patient, in one transaction.
 
-        Either the whole record is stored or, on any failure, nothing changes.
+        Either the whole record is stored or, on any failure, nothing changes. A value the
+        database cannot hold (text with a NUL character) raises InvalidArgument.
         """
+        try:
+            await self._replace(record)
+        except asyncpg.DataError as exc:
+            # The database's message may quote the value: name only the patient and the class.
+            raise InvalidArgument(
+                f"patient {record.patient_id}: the database refused a value ({type(exc).__name__})"
+            ) from None
+
+    async def _replace(self, record: PatientRecord) -> None:
         pid = record.patient_id
         with unavailable_on_connection_error():
             async with self._pool.acquire() as connection, connection.transaction():
