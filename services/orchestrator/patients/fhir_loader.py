@@ -82,7 +82,8 @@ _PERIOD_UNITS |= {"mo": "month", "a": "year"}
 
 
 class BundleError(InvalidArgument):
-    """A bundle that cannot be loaded; the message names the file and the part at fault."""
+    """A bundle that cannot be loaded. The message names the file and the part at fault:
+    ``pt-0001.json: entry 14 (Observation): valueQuantity.value: ...`` (entries count from 0)."""
 
     def __init__(self, source: str, problem: str) -> None:
         super().__init__(f"{source}: {problem}")
@@ -103,7 +104,7 @@ class _Entry:
 
 
 class _Problem(Exception):
-    """A fault in one entry; turned into a BundleError naming the file and the entry."""
+    """A fault in the bundle (its message names the entry); becomes a BundleError."""
 
 
 def _describe_validation(error: ValidationError) -> str:
