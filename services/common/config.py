@@ -61,6 +61,16 @@ class ServerSettings(BaseSettings):
         return f"{self.host}:{self.port}"
 
 
+def _shown_value(
+    settings_cls: type[BaseSettings], location: tuple[int | str, ...], value: Any
+) -> str:
+    """The rejected value for the message, unless the field holds a secret."""
+    field = settings_cls.model_fields.get(str(location[0])) if location else None
+    if field is not None and "Secret" in str(field.annotation):
+        return "<hidden>"
+    return repr(value)
+
+
 def _variable_name(settings_cls: type[BaseSettings], location: tuple[int | str, ...]) -> str:
     prefix = str(settings_cls.model_config.get("env_prefix") or "")
     field = str(location[0]) if location else "?"
@@ -75,5 +85,6 @@ def load_settings(settings_cls: type[SettingsT], **overrides: Any) -> SettingsT:
         problems = []
         for error in exc.errors():
             name = _variable_name(settings_cls, error["loc"])
-            problems.append(f"{name}={error.get('input')!r}: {error['msg']}")
+            shown = _shown_value(settings_cls, error["loc"], error.get("input"))
+            problems.append(f"{name}={shown}: {error['msg']}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
