@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from services.common.channels import MethodPolicy, create_channel, service_config
@@ -24,6 +25,18 @@ def test_bad_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("ECHO_PORT", "70000")
     with pytest.raises(ConfigError, match=r"ECHO_PORT='70000'.*65535"):
         load_settings(_EchoSettings)
+
+
+class _SecretSettings(ServerSettings):
+    model_config = SettingsConfigDict(env_prefix="ECHO_", extra="ignore")
+    api_key: SecretStr = Field(min_length=20)
+
+
+def test_bad_secret_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ECHO_API_KEY", "hunter2")
+    with pytest.raises(ConfigError, match="ECHO_API_KEY=<hidden>") as err:
+        load_settings(_SecretSettings)
+    assert "hunter2" not in str(err.value)
 
 
 def test_service_config_retries_only_idempotent_methods() -> None:
