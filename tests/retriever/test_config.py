@@ -1,0 +1,47 @@
+"""Retriever settings: defaults, the Qdrant server path, and errors naming the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.common.config import ConfigError, load_settings
+from services.retriever.config import RetrieverSettings
+
+
+def test_defaults_use_local_mode_in_var_qdrant(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("QDRANT_URL", "RETRIEVER_QDRANT_PATH", "RETRIEVER_COLLECTION", "EMBEDDER_ADDR"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings(RetrieverSettings)
+    assert settings.collection == "clinical_guidelines"
+    assert settings.store_description == f"local:{Path('var/qdrant').resolve()}"
+    assert (settings.ingest_batch_size, settings.ingest_concurrency) == (32, 4)
+    assert settings.loop_lag_probe_ms is None
+
+
+def test_qdrant_url_selects_a_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QDRANT_URL", "http://qdrant.internal:6333")
+    monkeypatch.setenv("QDRANT_API_KEY", "secret-key")
+    monkeypatch.setenv("QDRANT_PREFER_GRPC", "true")
+    settings = load_settings(RetrieverSettings)
+    assert settings.qdrant_prefer_grpc is True
+    assert settings.store_description == "http://qdrant.internal:6333"
+    assert "secret-key" not in settings.store_description
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("RETRIEVER_INGEST_BATCH_SIZE", "0"),
+        ("RETRIEVER_INGEST_CONCURRENCY", "many"),
+        ("RETRIEVER_COLLECTION", "bad name!"),
+        ("RETRIEVER_LOOP_LAG_PROBE_MS", "-5"),
+    ],
+)
+def test_bad_values_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        load_settings(RetrieverSettings)
