@@ -9,9 +9,10 @@ the ingest CLI's chunker. The same chunks are ingested, in one run:
 
 Targets: batched ≥ 10× one at a time, and ≥ 0.85 of the raw model's throughput end to end.
 Then Search is called by 1, 16 and 64 concurrent callers with distinct MedQuAD questions; the
-Retriever runs with RETRIEVER_LOOP_LAG_PROBE_MS and logs its largest event-loop lag at shutdown
-(restarted per level so each level's lag is its own). Each question's own answer is its relevant
-passage, so hit@5 is reported too. Results: bench/results/retriever.{json,png}.
+Retriever runs with LOOP_LAG_PROBE=1 (services.common.looplag) and logs its event-loop lag at
+shutdown; it is restarted per level so that each level's lag is its own. Each question's own
+answer is its relevant passage, so hit@5 is reported too.
+Results: bench/results/retriever.{json,png}.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ CHUNKS = 512
 BATCH = 32
 LEVELS = (1, 16, 64)
 QUERIES_PER_LEVEL = 256
-LAG_PROBE_MS = "5"
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
@@ -164,7 +164,7 @@ def raw_model_seconds(texts: list[str]) -> float:
 async def _retriever(qdrant: Path, embedder: ServiceProcess, probe: bool) -> ServiceProcess:
     env = {**OFFLINE, "EMBEDDER_ADDR": embedder.address, "RETRIEVER_QDRANT_PATH": str(qdrant)}
     if probe:
-        env["RETRIEVER_LOOP_LAG_PROBE_MS"] = LAG_PROBE_MS
+        env["LOOP_LAG_PROBE"] = "1"
     return await start_service("retriever", env)
 
 
@@ -173,8 +173,8 @@ async def _loop_lag(process: ServiceProcess) -> dict[str, float]:
     await process.stop()
     for _ in range(100):  # the launcher drains stderr in a task; give it a moment
         for line in reversed(process.log_lines):
-            if '"loop_lag"' in line:
-                record = json.loads(line)
+            record = json.loads(line) if line.startswith("{") else {}
+            if record.get("event") == "loop_lag":
                 return {"max_ms": record["max_ms"], "p99_ms": record["p99_ms"]}
         await asyncio.sleep(0.02)
     raise RuntimeError("the retriever logged no loop_lag line")

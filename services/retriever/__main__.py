@@ -14,7 +14,6 @@ from services.common.logging import get_logger
 from services.common.server import run
 from services.embedder.client import EmbedderClient
 from services.retriever.config import RetrieverSettings
-from services.retriever.loop_lag import LoopLagProbe
 from services.retriever.servicer import RetrieverServicer
 from services.retriever.store import ChunkStore, open_client
 
@@ -38,8 +37,6 @@ async def setup(
     retriever_pb2_grpc.add_RetrieverServicer_to_server(
         RetrieverServicer(store, embedder, settings), server
     )
-    if settings.loop_lag_probe_ms:
-        await resources.enter_async_context(LoopLagProbe(settings.loop_lag_probe_ms / 1000.0))
     log.info(
         "store_opened",
         store=settings.store_description,

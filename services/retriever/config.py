@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.config import ServerSettings
@@ -32,20 +32,13 @@ class RetrieverSettings(ServerSettings):
         validation_alias="QDRANT_URL",
         description="Qdrant server, e.g. http://h:6333.",
     )
-    qdrant_api_key: str | None = Field(default=None, validation_alias="QDRANT_API_KEY")
+    qdrant_api_key: SecretStr | None = Field(default=None, validation_alias="QDRANT_API_KEY")
     qdrant_prefer_grpc: bool = Field(default=False, validation_alias="QDRANT_PREFER_GRPC")
     ingest_batch_size: int = Field(
         default=32, ge=1, le=1024, description="Texts per Embed call while ingesting."
     )
     ingest_concurrency: int = Field(
         default=4, ge=1, le=64, description="Embed-and-upsert batches in flight while ingesting."
-    )
-    loop_lag_probe_ms: float | None = Field(
-        default=None,
-        gt=0,
-        le=10_000,
-        description="When set, a probe measures event-loop lag at this interval and logs the "
-        "maximum at shutdown (used by the benchmark).",
     )
 
     @field_validator("qdrant_url", "qdrant_api_key", mode="before")

@@ -41,7 +41,7 @@ def open_client(settings: RetrieverSettings) -> AsyncQdrantClient:
     if settings.qdrant_url:
         return AsyncQdrantClient(
             url=settings.qdrant_url,
-            api_key=settings.qdrant_api_key,
+            api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
             prefer_grpc=settings.qdrant_prefer_grpc,
         )
     settings.qdrant_path.mkdir(parents=True, exist_ok=True)
