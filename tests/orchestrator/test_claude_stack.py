@@ -132,7 +132,7 @@ async def test_orchestrator_logs_carry_no_patient_data_with_claude(
         pb.BriefRequest(patient_id=RICH_ID, options=CLAUDE), timeout=60
     )
     logs = "\n".join(claude_orchestrator.process.log_lines)
-    assert '"event": "claude_turn"' in logs
+    assert '"event": "briefing_done"' in logs
     for value in [*patient_values(RICH), RICH_ID, *QUERIES, "Logged?"]:
         assert value not in logs, "a patient value reached a log"
 

@@ -282,7 +282,11 @@ def searching_conversation(queries_per_turn: Sequence[Sequence[str]]) -> Respond
                     summary="Scripted briefing.",
                     alerts=[{"severity": "warning", "message": "Check.", "source_ids": ids[:1]}],
                     recommendations=[
-                        {"text": "Follow the guideline.", "rationale": "Fits.", "source_ids": ids}
+                        {
+                            "text": "Follow the guideline.",
+                            "rationale": "Fits.",
+                            "source_ids": ids[:4],
+                        }
                     ],
                 )
             )

@@ -33,7 +33,9 @@ on a span (the SDK's own spans are pinned to metadata only, its debug log is kep
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -99,6 +101,7 @@ SYSTEM: list[TextBlockParam] = [{"type": "text", "text": SYSTEM_PROMPT, "cache_c
 TOOLS: list[ToolParam] = [SEARCH_TOOL_DEF, {**SUBMIT_TOOL_DEF, "cache_control": EPHEMERAL}]
 AUTO: ToolChoiceParam = {"type": "auto"}
 FORCE_SUBMIT: ToolChoiceParam = {"type": "tool", "name": SUBMIT_TOOL}
+CONNECTIONS_PER_CLIENT = 64
 UserBlock = TextBlockParam | ToolResultBlockParam  # what the user messages of the loop hold
 
 
@@ -176,7 +179,7 @@ def _split_ids(ids: Sequence[str], known: set[str]) -> tuple[tuple[str, ...], tu
 
 
 class ClaudeAgent:
-    """Writes briefings with Claude; one instance (one HTTP connection pool) per process."""
+    """Writes briefings with Claude; one instance (its HTTP connection pools) per process."""
 
     mode = AgentMode.CLAUDE
 
@@ -189,8 +192,16 @@ class ClaudeAgent:
         self.settings = settings if settings is not None else load_settings(ClaudeSettings)
         self._today = today
         _quiet_sdk_loggers()
-        connections = self.settings.claude_max_connections
-        self.client = AsyncAnthropic(
+        # The HTTP pool walks all its connections on every request and response, so one pool of
+        # hundreds of connections costs milliseconds of loop time per request under load. The
+        # connections are split over several clients instead; each briefing keeps one client.
+        total = self.settings.claude_max_connections
+        shards = math.ceil(total / CONNECTIONS_PER_CLIENT)
+        self._clients = [self._client(math.ceil(total / shards)) for _ in range(shards)]
+        self._next_client = itertools.cycle(self._clients)
+
+    def _client(self, connections: int) -> AsyncAnthropic:
+        return AsyncAnthropic(
             api_key=self.settings.anthropic_api_key.get_secret_value(),
             base_url=self.settings.anthropic_base_url,
             max_retries=self.settings.claude_max_retries,
@@ -205,7 +216,8 @@ class ClaudeAgent:
         )
 
     async def aclose(self) -> None:
-        await self.client.close()
+        for client in self._clients:
+            await client.close()
 
     async def run(
         self,
@@ -215,7 +227,11 @@ class ClaudeAgent:
         limits: AgentLimits,
     ) -> AgentResult:
         opening = first_message(record, self._today(), self._max_turns(limits))
-        return await _Conversation(self, tools, progress, limits, opening).run()
+        client = next(self._next_client)
+        conversation = _Conversation(
+            self, client, tools=tools, progress=progress, limits=limits, opening=opening
+        )
+        return await conversation.run()
 
     def _max_turns(self, limits: AgentLimits) -> int:
         return max(1, min(limits.max_turns, self.settings.claude_max_turns))
@@ -227,12 +243,14 @@ class _Conversation:
     def __init__(
         self,
         agent: ClaudeAgent,
+        client: AsyncAnthropic,
+        *,
         tools: GuidelineTools,
         progress: Progress,
         limits: AgentLimits,
         opening: str,
     ) -> None:
-        self.agent = agent
+        self.client = client
         self.settings = agent.settings
         self.tools = tools
         self.progress = progress
@@ -314,7 +332,7 @@ class _Conversation:
 
     async def _create(self, turn: int, forced: bool, cache: bool) -> Message:
         try:
-            return await self.agent.client.messages.create(
+            return await self.client.messages.create(
                 model=self.settings.claude_model,
                 max_tokens=self.settings.claude_max_tokens,
                 system=SYSTEM,
@@ -338,7 +356,7 @@ class _Conversation:
         )
         self.turns.append(TurnRecord(turn=turn, usage=tokens, stop_reason=reason))
         self.model = response.model or self.model
-        log.info(
+        log.debug(
             "claude_turn",
             turn=turn,
             stop_reason=reason,

@@ -48,7 +48,8 @@ class ClaudeSettings(BaseSettings):
         default=1000,
         ge=1,
         le=10_000,
-        description="HTTP connections to the API, kept alive between turns (one per call).",
+        description="HTTP connections to the API at most, kept alive between turns (one per "
+        "call in flight); split over clients of up to 64 connections each.",
     )
 
     @field_validator("anthropic_api_key")

@@ -133,21 +133,21 @@ class _Strict(BaseModel):
 class SubmittedAlert(_Strict):
     severity: Literal["info", "warning", "critical"]
     message: str = Field(min_length=1, max_length=2000)
-    source_ids: list[str] = Field(default_factory=list, max_length=20)
+    source_ids: list[str] = Field(default_factory=list, max_length=50)
 
 
 class SubmittedRecommendation(_Strict):
     text: str = Field(min_length=1, max_length=2000)
     rationale: str = Field(default="", max_length=2000)
-    source_ids: list[str] = Field(default_factory=list, max_length=20)
+    source_ids: list[str] = Field(default_factory=list, max_length=50)
 
 
 class SubmittedBriefing(_Strict):
     """The input of ``submit_briefing``, validated before it becomes an AgentResult."""
 
     summary: str = Field(min_length=1, max_length=4000)
-    alerts: list[SubmittedAlert] = Field(default_factory=list, max_length=30)
-    recommendations: list[SubmittedRecommendation] = Field(default_factory=list, max_length=30)
+    alerts: list[SubmittedAlert] = Field(default_factory=list, max_length=50)
+    recommendations: list[SubmittedRecommendation] = Field(default_factory=list, max_length=50)
 
 
 def age_in_years(birth_date: date, today: date) -> int:
