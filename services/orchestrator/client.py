@@ -1,0 +1,205 @@
+"""``python -m services.orchestrator.client brief <patient-id>``: ask for a briefing, print it.
+
+    python -m services.orchestrator.client brief demo-001            # readable text
+    python -m services.orchestrator.client brief demo-001 --stream   # progress, then the text
+    python -m services.orchestrator.client brief demo-001 --json     # the briefing as JSON
+
+The Orchestrator is reached at ``--addr`` or ORCHESTRATOR_ADDR. Citations are numbered [1], [2]
+... in the order of the briefing's sources list. :func:`render_briefing` is what the demo uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
+
+import grpc
+from briefing.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+from google.protobuf import json_format
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+
+from services.common.channels import MethodPolicy, create_channel
+
+SERVICE_NAME: str = orchestrator_pb2.DESCRIPTOR.services_by_name["Orchestrator"].full_name
+DEFAULT_ADDR = "127.0.0.1:50053"
+WIDTH = 100
+_MODES = {
+    "auto": orchestrator_pb2.AGENT_MODE_UNSPECIFIED,
+    "offline": orchestrator_pb2.AGENT_MODE_OFFLINE,
+    "claude": orchestrator_pb2.AGENT_MODE_CLAUDE,
+}
+
+
+def _wrap(text: str, indent: str, first: str | None = None) -> list[str]:
+    return textwrap.wrap(
+        text, WIDTH, initial_indent=first if first is not None else indent, subsequent_indent=indent
+    ) or [first or indent]
+
+
+def _enum(enum: EnumTypeWrapper, value: int, prefix: str) -> str:
+    return enum.Name(value).removeprefix(prefix)
+
+
+def _citations(ids: Sequence[str], numbers: dict[str, int], invalid: Sequence[str] = ()) -> str:
+    marks = [f"[{numbers[i]}]" for i in ids if i in numbers]
+    marks += [f"[?{i}]" for i in invalid]
+    return (" " + "".join(marks)) if marks else ""
+
+
+def render_timings(briefing: orchestrator_pb2.PatientBriefing) -> str:
+    """The timings as a table: stage, turn, tool call, start and duration in ms."""
+    header = f"{'stage':<18} {'turn':>4}  {'tool call':<16} {'start ms':>10} {'ms':>10}"
+    rows = [header, "-" * len(header)]
+    for t in briefing.timings:
+        turn = str(t.turn) if t.turn else ""
+        rows.append(
+            f"{t.stage:<18} {turn:>4}  {t.tool_call_id[:16]:<16} "
+            f"{t.start_ms:>10.1f} {t.duration_ms:>10.1f}"
+        )
+    return "\n".join(rows)
+
+
+def render_briefing(briefing: orchestrator_pb2.PatientBriefing) -> str:
+    """The briefing as readable text, ending with the timing table."""
+    numbers = {s.source_id: n for n, s in enumerate(briefing.sources, start=1)}
+    mode = _enum(orchestrator_pb2.AgentMode, briefing.mode, "AGENT_MODE_").lower()
+    made = briefing.generated_at.ToDatetime().strftime("%Y-%m-%d %H:%M:%S UTC")
+    agent = f"{mode} agent" + (f" ({briefing.model})" if briefing.model else "")
+    lines = [
+        f"Briefing for patient {briefing.patient_id}",
+        f"{agent}, {briefing.turns_used} turn(s), generated {made}",
+        "",
+        "Summary",
+        *_wrap(briefing.summary, "  "),
+        "",
+        "Active problems",
+    ]
+    for p in briefing.active_problems:
+        since = f", since {p.onset_date}" if p.onset_date else ""
+        lines += _wrap(f"{p.display} ({p.code}{since})", "    ", "  - ")
+    lines += ["", "Medications"]
+    for m in briefing.medications:
+        lines += _wrap(m.display + (f": {m.dosage}" if m.dosage else ""), "    ", "  - ")
+    lines += ["", "Alerts"]
+    for a in briefing.alerts:
+        severity = _enum(orchestrator_pb2.AlertSeverity, a.severity, "ALERT_SEVERITY_")
+        text = f"[{severity}] {a.message}{_citations(a.source_ids, numbers)}"
+        lines += _wrap(text, "    ", "  - ")
+    lines += ["", "Recommendations"]
+    for n, r in enumerate(briefing.recommendations, start=1):
+        text = r.text + _citations(r.source_ids, numbers, r.invalid_source_ids)
+        lines += _wrap(text, "     ", f"  {n}. ")
+        if r.rationale:
+            lines += _wrap(f"Why: {r.rationale}", "     ")
+    lines += ["", "Sources"]
+    for s in briefing.sources:
+        where = " > ".join(s.source.section_path[1:] or s.source.section_path)
+        origin = ", ".join(str(x) for x in (s.source.issuer, s.source.year or "") if x)
+        text = f"{s.source.title}" + (f" — {where}" if where else "") + f" ({origin})"
+        lines += _wrap(f"{text} {s.source.url}".strip(), "      ", f"  [{numbers[s.source_id]}] ")
+    if not briefing.guidelines_available or briefing.warnings:
+        lines += ["", "Warnings"]
+        for w in briefing.warnings:
+            lines += _wrap(w, "    ", "  - ")
+    lines += ["", "Timings", *("  " + row for row in render_timings(briefing).splitlines())]
+    return "\n".join(lines)
+
+
+def render_event(event: orchestrator_pb2.ProgressEvent) -> str:
+    """One progress event as a line."""
+    kind = _enum(orchestrator_pb2.ProgressEventType, event.type, "PROGRESS_EVENT_TYPE_")
+    parts = [f"{event.elapsed_ms:9.1f} ms  {kind.lower()}"]
+    if event.turn:
+        parts.append(f"turn {event.turn}")
+    if event.tool_call_id:
+        parts.append(event.tool_call_id)
+    if event.type == orchestrator_pb2.PROGRESS_EVENT_TYPE_TOOL_CALL_FINISHED:
+        parts.append(f"ok={event.ok} hits={event.hit_count}")
+    return "  ".join(parts)
+
+
+async def fetch_briefing(
+    addr: str,
+    patient_id: str,
+    options: orchestrator_pb2.BriefOptions | None = None,
+    timeout_s: float = 120.0,
+    on_event: Callable[[orchestrator_pb2.ProgressEvent], None] | None = None,
+) -> orchestrator_pb2.PatientBriefing:
+    """One briefing from the Orchestrator at ``addr``; with ``on_event``, via BriefStream.
+
+    Raises ``grpc.aio.AioRpcError`` when the call fails.
+    """
+    policies = {
+        "Brief": MethodPolicy(timeout_s=timeout_s, idempotent=False),
+        "BriefStream": MethodPolicy(timeout_s=timeout_s, idempotent=False),
+    }
+    async with create_channel(addr, SERVICE_NAME, policies) as channel:
+        stub = orchestrator_pb2_grpc.OrchestratorStub(channel)
+        if on_event is None:
+            request = orchestrator_pb2.BriefRequest(patient_id=patient_id, options=options)
+            response = await stub.Brief(request, timeout=timeout_s)
+            return response.briefing
+        stream_request = orchestrator_pb2.BriefStreamRequest(patient_id=patient_id, options=options)
+        async for message in stub.BriefStream(stream_request, timeout=timeout_s):
+            if message.HasField("briefing"):
+                return message.briefing
+            on_event(message.progress)
+    raise grpc.aio.UsageError("BriefStream ended without a briefing")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m services.orchestrator.client")
+    commands = parser.add_subparsers(dest="command", required=True)
+    brief = commands.add_parser("brief", help="ask for a patient's briefing and print it")
+    brief.add_argument("patient_id")
+    brief.add_argument(
+        "--addr", default=os.environ.get("ORCHESTRATOR_ADDR", DEFAULT_ADDR), help="host:port"
+    )
+    brief.add_argument("--json", action="store_true", help="print the briefing as JSON")
+    brief.add_argument("--stream", action="store_true", help="show progress (BriefStream)")
+    brief.add_argument("--mode", choices=sorted(_MODES), default="auto")
+    brief.add_argument("--max-turns", type=int, default=0, help="0: the server's default")
+    brief.add_argument("--max-results", type=int, default=0, help="hits per search; 0: default")
+    brief.add_argument("--timeout", type=float, default=120.0, help="deadline in seconds")
+    return parser.parse_args(argv)
+
+
+async def _brief(args: argparse.Namespace) -> int:
+    options = orchestrator_pb2.BriefOptions(
+        mode=_MODES[args.mode],
+        max_turns=args.max_turns,
+        max_results_per_search=args.max_results,
+    )
+
+    def show(event: orchestrator_pb2.ProgressEvent) -> None:
+        print(render_event(event), file=sys.stderr, flush=True)
+
+    try:
+        briefing = await fetch_briefing(
+            args.addr, args.patient_id, options, args.timeout, show if args.stream else None
+        )
+    except grpc.aio.AioRpcError as exc:
+        print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return 1
+    if args.json:
+        payload = json_format.MessageToDict(
+            briefing, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+        )
+        print(json.dumps(payload, indent=2, ensure_ascii=False))
+    else:
+        print(render_briefing(briefing))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    return asyncio.run(_brief(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""``python -m services.orchestrator.gateway``: a small HTTP front of Orchestrator.Brief.
+
+    POST /api/v1/patients/{patient_id}/briefing   body (optional): BriefOptions as JSON,
+                                                  e.g. {"mode": "AGENT_MODE_OFFLINE"}
+    GET  /healthz                                 200 when the Orchestrator is SERVING
+
+The briefing comes back as JSON (protobuf JSON mapping, proto field names). A failed call
+keeps its meaning: gRPC statuses map to HTTP ones (INVALID_ARGUMENT 400, NOT_FOUND 404,
+RESOURCE_EXHAUSTED 429, UNAVAILABLE 503, DEADLINE_EXCEEDED 504, ...) with a JSON body
+``{"error": {"code": "NOT_FOUND", "message": "..."}}``. The Orchestrator is reached at
+ORCHESTRATOR_ADDR; like the gRPC services the gateway logs one JSON ``ready`` line with its
+address, so ``services.launcher.start_service("orchestrator.gateway")`` can start it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from aiohttp import web
+from briefing.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+from google.protobuf import json_format
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.common.channels import MethodPolicy, create_channel
+from services.common.config import CommonSettings, ConfigError, load_settings
+from services.common.logging import configure_logging, get_logger
+from services.common.telemetry import setup_telemetry
+from services.orchestrator.config import GatewaySettings
+
+if TYPE_CHECKING:
+    from briefing.v1.orchestrator_pb2_grpc import OrchestratorAsyncStub
+
+log = get_logger(__name__)
+
+SERVICE_NAME: str = orchestrator_pb2.DESCRIPTOR.services_by_name["Orchestrator"].full_name
+MAX_BODY_BYTES = 64 * 1024
+HEALTH_TIMEOUT_S = 2.0
+
+# https://github.com/googleapis/googleapis/blob/master/google/rpc/code.proto
+HTTP_STATUS: dict[grpc.StatusCode, int] = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+}
+
+STUB_KEY: web.AppKey[OrchestratorAsyncStub] = web.AppKey("stub")
+HEALTH_KEY = web.AppKey("health", health_pb2_grpc.HealthStub)
+SETTINGS_KEY = web.AppKey("settings", GatewaySettings)
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+def _options(body: bytes) -> orchestrator_pb2.BriefOptions:
+    """BriefOptions from a JSON body (empty: defaults); ValueError when it is not valid."""
+    options = orchestrator_pb2.BriefOptions()
+    if body.strip():
+        payload: Any = json.loads(body)
+        if not isinstance(payload, dict):
+            raise ValueError("the body must be a JSON object of BriefOptions")
+        json_format.ParseDict(payload, options)
+    return options
+
+
+def briefing_json(briefing: orchestrator_pb2.PatientBriefing) -> dict[str, Any]:
+    """The briefing as JSON: proto field names, and false/zero/empty fields included."""
+    return json_format.MessageToDict(
+        briefing, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+
+
+async def brief(request: web.Request) -> web.Response:
+    body = await request.read()
+    try:
+        options = _options(body)
+    except (ValueError, json_format.ParseError) as exc:
+        message = str(exc) if isinstance(exc, json_format.ParseError) else "invalid JSON body"
+        return error_response(400, "INVALID_ARGUMENT", f"bad BriefOptions: {message}")
+    call = orchestrator_pb2.BriefRequest(
+        patient_id=request.match_info["patient_id"], options=options
+    )
+    settings = request.app[SETTINGS_KEY]
+    try:
+        response = await request.app[STUB_KEY].Brief(call, timeout=settings.brief_timeout_s)
+    except grpc.aio.AioRpcError as exc:
+        code = exc.code()
+        log.info("brief_failed", code=code.name)
+        return error_response(HTTP_STATUS.get(code, 500), code.name, exc.details() or code.name)
+    return web.json_response(briefing_json(response.briefing))
+
+
+async def healthz(request: web.Request) -> web.Response:
+    check = health_pb2.HealthCheckRequest(service=SERVICE_NAME)
+    try:
+        reply = await request.app[HEALTH_KEY].Check(check, timeout=HEALTH_TIMEOUT_S)
+    except grpc.aio.AioRpcError as exc:
+        return web.json_response(
+            {"status": "unavailable", "orchestrator": exc.code().name}, status=503
+        )
+    serving = reply.status == health_pb2.HealthCheckResponse.SERVING
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    return web.json_response(
+        {"status": "ok" if serving else "unavailable", "orchestrator": status},
+        status=200 if serving else 503,
+    )
+
+
+def make_app(settings: GatewaySettings) -> web.Application:
+    """The aiohttp application; its channel to the Orchestrator closes with it."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app[SETTINGS_KEY] = settings
+
+    async def channel_context(app: web.Application) -> Any:
+        channel = create_channel(
+            settings.orchestrator_addr,
+            SERVICE_NAME,
+            # Not retried: a briefing may be a costly model run, and a retry could not be faster.
+            {"Brief": MethodPolicy(timeout_s=settings.brief_timeout_s, idempotent=False)},
+        )
+        app[STUB_KEY] = orchestrator_pb2_grpc.OrchestratorStub(channel)
+        app[HEALTH_KEY] = health_pb2_grpc.HealthStub(channel)
+        yield
+        await channel.close(None)
+
+    app.cleanup_ctx.append(channel_context)
+    app.router.add_post("/api/v1/patients/{patient_id}/briefing", brief)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+async def serve(settings: GatewaySettings) -> None:
+    """Serves until SIGTERM or SIGINT, then finishes requests in flight and stops."""
+    runner = web.AppRunner(make_app(settings), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    log.info("ready", address=f"{host}:{port}", services=["http"])
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting_down")
+    await runner.cleanup()
+    log.info("stopped")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.orchestrator.gateway")
+    parser.add_argument("--host", help="interface to listen on (overrides GATEWAY_HOST)")
+    parser.add_argument("--port", type=int, help="port to listen on; 0 picks a free one")
+    args = parser.parse_args(argv)
+    flags = {"host": args.host, "port": args.port}
+    try:
+        common = load_settings(CommonSettings)
+        settings = load_settings(
+            GatewaySettings, **{k: v for k, v in flags.items() if v is not None}
+        )
+    except ConfigError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2
+    configure_logging("gateway", common.log_level, common.log_format)
+    telemetry = setup_telemetry("gateway", common.otel_exporter_otlp_endpoint)
+    try:
+        asyncio.run(serve(settings))
+    except OSError as exc:
+        log.error("startup_failed", error=str(exc))
+        return 1
+    finally:
+        telemetry.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
