@@ -52,6 +52,7 @@ class _Document:
     first_position: int
     chunks: list[retriever_pb2.IngestChunk] = field(default_factory=list)
     unwritten: int = 0
+    stored_before: int = 0
 
     def add(self, chunk: retriever_pb2.IngestChunk, position: int) -> None:
         where = f"chunk at position {position} (document {self.document_id!r})"
@@ -171,7 +172,8 @@ class IngestSession:
 
     async def _is_stored(self, document: _Document) -> bool:
         count = document.chunk_count
-        if await self._store.count(document.document_id) != count:
+        document.stored_before = await self._store.count(document.document_id)
+        if document.stored_before != count:
             return False
         return await self._store.count(document.document_id, document.content_hash) == count
 
@@ -207,7 +209,8 @@ class IngestSession:
             self.result.chunks_upserted += len(points)
             for document, _ in batch:
                 document.unwritten -= 1
-                if document.unwritten == 0:
+                # A document that had no points before has nothing stale to delete.
+                if document.unwritten == 0 and document.stored_before:
                     with self._upsert_clock:
                         self.result.chunks_deleted += await self._store.delete_stale(
                             document.document_id, document.content_hash
