@@ -242,15 +242,29 @@ async def one_brief(
     return time.perf_counter() - started, "OK", response.briefing
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def level(
-    stub: orchestrator_pb2_grpc.OrchestratorAsyncStub, n: int, patient_ids: Sequence[str]
+    stub: orchestrator_pb2_grpc.OrchestratorAsyncStub,
+    n: int,
+    patient_ids: Sequence[str],
+    pids: dict[str, int],
 ) -> dict[str, Any]:
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     started_at = time.time()
     started = time.perf_counter()
     results = await asyncio.gather(
         *(one_brief(stub, patient_ids[i % len(patient_ids)]) for i in range(n))
     )
     wall = time.perf_counter() - started
+    cpu_ms_per_brief = {
+        name: round((cpu_seconds(pid) - cpu_before[name]) * 1000 / n, 2)
+        for name, pid in pids.items()
+    }
     latencies = [latency for latency, code, _ in results if code == "OK"]
     errors: dict[str, int] = {}
     for _, code, _ in results:
@@ -276,6 +290,7 @@ async def level(
         "cited_sources_mean": round(statistics.fmean(len(b.sources) for b in briefings), 2)
         if briefings
         else 0,
+        "cpu_ms_per_brief": cpu_ms_per_brief,
         "window": (started_at, time.time()),
     }
 
@@ -291,7 +306,8 @@ async def tool_turns(retriever_addr: str) -> list[dict[str, Any]]:
     ]
     rows = []
     async with RetrieverClient(retriever_addr) as client:
-        tools = RetrieverTools(client, RunObserver(Timings(Clock())), max_results_cap=5)
+        timings = Timings(Clock())
+        tools = RetrieverTools(client, RunObserver(timings), max_results_cap=5)
         serial = 0
 
         def calls(k: int) -> list[SearchCall]:
@@ -306,12 +322,23 @@ async def tool_turns(retriever_addr: str) -> list[dict[str, Any]]:
             await tools.search(calls(k), turn=1)
         for k in TOOL_CALLS:
             gathered, sequential = [], []
+            slowest: dict[str, list[float]] = {"tool_call.embed": [], "tool_call.search": []}
             for _ in range(TOOL_REPEATS):
                 batch = calls(k)
                 started = time.perf_counter()
                 outcomes = await tools.search(batch, turn=1)
                 gathered.append(time.perf_counter() - started)
                 assert all(o.ok for o in outcomes), [o.error for o in outcomes]
+                # As the Retriever measured them: where a gathered call's time went.
+                ids = {call.call_id for call in batch}
+                for stage, values in slowest.items():
+                    values.append(
+                        max(
+                            t.duration_ms
+                            for t in timings.items()
+                            if t.stage == stage and t.tool_call_id in ids
+                        )
+                    )
                 batch = calls(k)
                 started = time.perf_counter()
                 for call in batch:
@@ -322,6 +349,12 @@ async def tool_turns(retriever_addr: str) -> list[dict[str, Any]]:
                     "tool_calls": k,
                     "gathered_ms": round(statistics.median(gathered) * 1000, 2),
                     "sequential_ms": round(statistics.median(sequential) * 1000, 2),
+                    "gathered_slowest_embed_ms": round(
+                        statistics.median(slowest["tool_call.embed"]), 2
+                    ),
+                    "gathered_slowest_search_ms": round(
+                        statistics.median(slowest["tool_call.search"]), 2
+                    ),
                 }
             )
     single = rows[0]["gathered_ms"]
@@ -430,11 +463,13 @@ async def run() -> dict[str, Any]:
                 warm = await one_brief(stub, patient_ids[0])
                 if warm[1] != "OK":
                     raise RuntimeError(f"warm-up Brief failed: {warm[1]}")
+                pids = {name: proc.process.pid for name, proc in services.items()}
+                pids["bench (client + stand-in)"] = os.getpid()
                 levels = []
                 async with LoopLagProbe() as own_probe:
                     for n in LEVELS:
                         own_probe.lags_s.clear()
-                        row = await level(stub, n, patient_ids)
+                        row = await level(stub, n, patient_ids, pids)
                         row["bench_loop_lag_peak_ms"] = round(own_probe.max_ms, 2)
                         print(
                             f"N={n:<4} wall {row['wall_s']:.2f}s p50 {row['p50_s']:.2f}s "

@@ -300,7 +300,9 @@ class _Conversation:
         raise FailedPrecondition(f"Claude gave no briefing within {self.max_turns} turns")
 
     def _ask_for_briefing(self) -> None:
-        """Forces submit_briefing next turn, with a note on the newest user message."""
+        """Forces submit_briefing next turn, with a note on the newest user message (once)."""
+        if self.force_submit:
+            return
         self.force_submit = True
         note: TextBlockParam = {"type": "text", "text": RETRY_SUBMIT_NOTE}
         last = self.messages[-1]
