@@ -8,6 +8,7 @@ runs in the test's own loop and scripts the model's turns.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from briefing.v1 import orchestrator_pb2 as pb
 from briefing.v1 import orchestrator_pb2_grpc
 
 from services.launcher import ServiceProcess, start_service
+from services.orchestrator.agent.claude_config import DEFAULT_MODEL
 from tests.orchestrator.brief_support import RICH, RICH_ID, patient_values
 from tests.orchestrator.conftest import BriefingStack
 from tests.support.anthropic_standin import (
@@ -29,10 +31,12 @@ from tests.support.anthropic_standin import (
     submit,
     text,
 )
+from tests.support.otlp_receiver import ReceivedSpan
 
 API_KEY = "stack-test-key"
 QUERIES = ("metformin dose at reduced kidney function", "apixaban dose with low eGFR")
 CLAUDE = pb.BriefOptions(mode=pb.AGENT_MODE_CLAUDE)
+SDK_SPAN = "anthropic.messages.create"
 
 
 @dataclass
@@ -176,3 +180,35 @@ async def test_api_failures_become_clear_statuses(
     assert RICH.family_name not in details
     assert standin.request_count - before == len(replies)  # retried as configured
     assert standin.pending == 0
+
+
+async def test_claude_spans_carry_metadata_only(
+    briefing_stack: BriefingStack, claude_orchestrator: ClaudeOrchestrator
+) -> None:
+    standin = claude_orchestrator.standin
+    first = len(standin.requests)
+    standin.script(message(search(QUERIES[1])), message(submit(summary="Traced summary.")))
+    trace_id, caller_span = secrets.token_hex(16), secrets.token_hex(8)
+    await claude_orchestrator.stub.Brief(
+        pb.BriefRequest(patient_id=RICH_ID, options=CLAUDE),
+        timeout=60,
+        metadata=(("traceparent", f"00-{trace_id}-{caller_span}-01"),),
+    )
+
+    def sdk_spans(spans: list[ReceivedSpan]) -> list[ReceivedSpan]:
+        return [s for s in spans if s.trace_id == trace_id and s.name == SDK_SPAN]
+
+    spans = await briefing_stack.receiver.wait_for(
+        lambda spans: len(sdk_spans(spans)) == 2, timeout_s=30
+    )
+    calls = sdk_spans(spans)
+    assert len(calls) == 2
+    assert all(s.service == "orchestrator" for s in calls)
+    assert all(s.attributes.get("gen_ai.request.model") == DEFAULT_MODEL for s in calls)
+    assert calls[1].attributes.get("gen_ai.usage.cache_read.input_tokens", 0) > 0
+    # The API requests carried this trace onward.
+    for request in standin.requests[first:]:
+        assert trace_id in request.headers["traceparent"]
+    texts = [t for s in spans if s.trace_id == trace_id for t in s.texts()]
+    for value in [*patient_values(RICH), RICH_ID, QUERIES[1], "Traced summary."]:
+        assert not any(value in text for text in texts), "a patient value reached a span"

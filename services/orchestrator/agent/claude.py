@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import cast
+from xml.sax.saxutils import escape
 
 import anthropic
 import httpx2
@@ -156,7 +157,7 @@ def _tool_error(tool_use_id: str, message: str) -> ToolResultBlockParam:
     return {
         "type": "tool_result",
         "tool_use_id": tool_use_id,
-        "content": f"<error>{message}</error>",
+        "content": f"<error>{escape(message)}</error>",
         "is_error": True,
     }
 
