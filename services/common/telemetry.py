@@ -39,13 +39,18 @@ class Telemetry:
 
 
 def setup_telemetry(service_name: str, otlp_endpoint: str | None) -> Telemetry:
-    """Installs the tracer provider and the grpc.aio instrumentors for this process."""
+    """Installs the grpc.aio instrumentors and, when exporting, the SDK tracer provider.
+
+    Without an exporter the API's no-op tracer stays in place: spans are not recorded (they
+    would go nowhere and cost a few milliseconds of CPU per briefing) but the trace context is
+    still propagated, so a service that does export sees unbroken parent links.
+    """
     provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}))
     if otlp_endpoint:
         provider.add_span_processor(
             BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint, insecure=True))
         )
-    trace.set_tracer_provider(provider)
+        trace.set_tracer_provider(provider)
     if not _server_instrumentor.is_instrumented_by_opentelemetry:
         _server_instrumentor.instrument()
     if not _client_instrumentor.is_instrumented_by_opentelemetry:
