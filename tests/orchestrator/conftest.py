@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import sys
-from collections.abc import AsyncIterator, Sequence
+import tempfile
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -90,8 +92,23 @@ async def seed(pg_data_dir: Path, records: Sequence[PatientRecord] = RECORDS) ->
             await store.upsert(record)
 
 
+@contextlib.contextmanager
+def scratch_dir(prefix: str) -> Iterator[Path]:
+    """A temporary folder of our own. Not pytest's tmp_path: pytest keeps only the newest three
+    session folders, so a concurrent pytest run can delete a long session's folder (and the
+    PostgreSQL data in it) from under it."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 async def stop_embedded_postgres(pg_data_dir: Path) -> None:
-    """Stops the embedded server of ``pg_data_dir`` now, whichever process started it."""
+    """Stops the embedded server of ``pg_data_dir`` now, whichever process started it (no-op
+    when it is not running)."""
+    if not (pg_data_dir / "postmaster.pid").exists():
+        return
     # As root, embedded-postgres runs the server as its own system user (module doc of
     # services.orchestrator.patients.database); pg_ctl must run as that user too.
     user = "embedded_postgres" if os.geteuid() == 0 else None
@@ -129,10 +146,14 @@ def hostile_document(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-async def briefing_stack(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[BriefingStack]:
-    tmp = tmp_path_factory.mktemp("briefing-stack")
+async def briefing_stack() -> AsyncIterator[BriefingStack]:
+    with scratch_dir("briefing-stack-") as tmp:
+        async with _briefing_stack(tmp) as stack:
+            yield stack
+
+
+@contextlib.asynccontextmanager
+async def _briefing_stack(tmp: Path) -> AsyncIterator[BriefingStack]:
     receiver = await OtlpReceiver.start()
     await seed(tmp / "pg")
     env = {
@@ -149,6 +170,7 @@ async def briefing_stack(
             yield BriefingStack(services=services, receiver=receiver, env=env, tmp=tmp)
     finally:
         await receiver.stop()
+        await stop_embedded_postgres(tmp / "pg")
 
 
 @pytest.fixture(scope="session")

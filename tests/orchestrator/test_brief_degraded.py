@@ -9,6 +9,7 @@ must do without it, the database last.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from tests.orchestrator.brief_support import RICH_ID
 from tests.orchestrator.conftest import (
     BASE_ENV,
     BriefingStack,
+    scratch_dir,
     seed,
     serve_gateway,
     stop_embedded_postgres,
@@ -47,10 +49,14 @@ class Degraded:
 
 
 @pytest.fixture(scope="module")
-async def degraded(
-    briefing_stack: BriefingStack, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Degraded]:
-    tmp = tmp_path_factory.mktemp("degraded")
+async def degraded(briefing_stack: BriefingStack) -> AsyncIterator[Degraded]:
+    with scratch_dir("briefing-degraded-") as tmp:
+        async with _degraded(briefing_stack, tmp) as state:
+            yield state
+
+
+@contextlib.asynccontextmanager
+async def _degraded(briefing_stack: BriefingStack, tmp: Path) -> AsyncIterator[Degraded]:
     await seed(tmp / "pg")
     retriever = await start_service(
         "retriever",
@@ -76,6 +82,7 @@ async def degraded(
     finally:
         await orchestrator.stop()
         await retriever.stop()
+        await stop_embedded_postgres(tmp / "pg")
 
 
 async def _status(call: object) -> grpc.aio.AioRpcError:

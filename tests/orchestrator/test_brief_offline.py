@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
-from services.orchestrator.agent.alerts import record_findings
+import pytest
+
 from services.orchestrator.agent.base import Severity
 from services.orchestrator.agent.clinical import read_facts
 from services.orchestrator.agent.extract import best_sentences, sentences
 from services.orchestrator.agent.planning import MAX_SEARCHES, plan_searches
+from services.orchestrator.agent.rules import record_findings
+from services.orchestrator.patients.fhir_loader import read_bundle_file
 from services.orchestrator.patients.models import Observation, PatientRecord
 from tests.orchestrator.brief_support import PLAIN, RICH
 
@@ -113,12 +117,65 @@ def test_sentences_skip_the_breadcrumb_headings_tables_and_lead_ins() -> None:
 
 def test_best_sentences_prefer_the_range_the_query_value_falls_in() -> None:
     in_range = best_sentences(PASSAGE, "metformin dosing eGFR 34", limit=1, heading=HEADING)
-    assert in_range == (
+    assert in_range.text == (
         "eGFR 30–44: halve the dose (maximum about 1,000 mg/day) and monitor eGFR every 3–6 months."
     )
     below = best_sentences(PASSAGE, "metformin dosing eGFR 25", limit=1, heading=HEADING)
-    assert below == "eGFR <30: stop metformin."
-    assert best_sentences(PASSAGE, "warfarin INR", heading=HEADING) == ""
+    assert below.text == "eGFR <30: stop metformin."
+    assert below.score > 0
+    none = best_sentences(PASSAGE, "warfarin INR", heading=HEADING)
+    assert (none.text, none.score) == ("", 0.0)
     two = best_sentences(PASSAGE, "metformin dosing eGFR 34", limit=2, heading=HEADING)
-    assert two.startswith(in_range)
-    assert len(two) > len(in_range)
+    assert two.text.startswith(in_range.text) and len(two.text) > len(in_range.text)
+
+
+def test_topic_terms_filter_sentences_unless_the_heading_names_the_topic() -> None:
+    query = "metformin dosing eGFR 34"
+    off_topic = best_sentences(PASSAGE, query, heading=HEADING, terms=("apixaban",))
+    assert off_topic.text == ""
+    on_topic_heading = best_sentences(PASSAGE, query, heading=HEADING, terms=("metformin",))
+    assert on_topic_heading.text.startswith("eGFR 30–44")  # the heading names metformin
+    by_sentence = best_sentences(PASSAGE, query, terms=("dialysis",))
+    assert by_sentence.text == "Metformin is not used in people on dialysis."
+
+
+PATIENTS = Path(__file__).resolve().parents[2] / "data" / "patients"
+# Synthetic patient -> (severity, words of the alert its README row says a briefing must raise)
+EXPECTED_ALERTS = {
+    "pt-0001": (Severity.WARNING, "Metformin is active with eGFR 34"),
+    "pt-0002": (Severity.WARNING, "without an ACE inhibitor or ARB"),
+    "pt-0004": (Severity.WARNING, "on sacubitril, spironolactone"),
+    "pt-0005": (Severity.WARNING, "Potassium 5.6 mmol/L (>5.5)"),
+    "pt-0006": (Severity.WARNING, "Apixaban 5.0 mg with 3 of 3 dose-reduction criteria"),
+    "pt-0007": (Severity.WARNING, "Rivaroxaban 20 mg with creatinine clearance"),
+    "pt-0008": (Severity.WARNING, "Labile INR on warfarin: 6 of 8 values outside"),
+    "pt-0009": (Severity.WARNING, "above the 130/80 target"),
+    "pt-0010": (Severity.WARNING, "with documented statin intolerance"),
+    "pt-0013": (Severity.WARNING, "without an ACE inhibitor or ARB"),
+    "pt-0014": (Severity.CRITICAL, "Potassium 6.1 mmol/L (≥6.0)"),
+    "pt-0015": (Severity.CRITICAL, "NSAID (ibuprofen) in chronic kidney disease with a RAAS"),
+    "pt-0016": (Severity.WARNING, "Glyburide in an older adult"),
+    "pt-0017": (Severity.WARNING, "Sitagliptin 100 mg with eGFR 28"),
+    "pt-0018": (Severity.WARNING, "Gabapentin 1800 mg/day"),
+    "pt-0020": (Severity.INFO, "no SGLT2 inhibitor"),
+    "pt-0021": (Severity.CRITICAL, "Digoxin level 2.1 ng/mL"),
+    "pt-0022": (Severity.WARNING, "without an ACE inhibitor or ARB"),
+    "pt-0023": (Severity.WARNING, "Metformin is active with eGFR 32"),
+    "pt-0024": (Severity.WARNING, "Triple antithrombotic therapy"),
+}
+
+
+@pytest.mark.parametrize(("patient", "expected"), sorted(EXPECTED_ALERTS.items()))
+def test_the_synthetic_patients_raise_the_alerts_they_were_built_for(
+    patient: str, expected: tuple[Severity, str]
+) -> None:
+    record = read_bundle_file(PATIENTS / f"{patient}.json")
+    alerts = _alerts(record)
+    assert any(
+        severity == expected[0] and expected[1] in message for severity, message in alerts
+    ), alerts
+
+
+def test_a_correct_dose_raises_no_dose_alert() -> None:
+    record = read_bundle_file(PATIENTS / "pt-0019.json")  # apixaban 5 mg, no criteria met
+    assert not any("Apixaban" in message for _, message in _alerts(record))

@@ -67,8 +67,14 @@ DRUG_CLASSES: dict[str, str] = {
     **dict.fromkeys(["hydrochlorothiazide", "chlorthalidone", "indapamide"], "thiazide"),
     "digoxin": "digoxin",
     **dict.fromkeys(["gabapentin", "pregabalin"], "gabapentinoid"),
+    **dict.fromkeys(["sitagliptin", "saxagliptin", "alogliptin", "linagliptin"], "dpp4i"),
+    "sacubitril": "arni",
+    **dict.fromkeys(["aspirin", "clopidogrel", "prasugrel", "ticagrelor"], "antiplatelet"),
+    **dict.fromkeys(["metoprolol", "carvedilol", "bisoprolol", "atenolol"], "beta_blocker"),
+    **dict.fromkeys(["amlodipine", "nifedipine", "diltiazem", "verapamil"], "ccb"),
 }
-RAAS_INHIBITORS = {"acei", "arb"}
+RAAS_INHIBITORS = {"acei", "arb", "arni"}
+ANTICOAGULANTS = {"doac", "warfarin"}
 SULFONAMIDE_NONANTIBIOTICS = {"loop_diuretic", "thiazide"}
 _WORD = re.compile(r"[a-z][a-z0-9-]*")
 
@@ -89,6 +95,30 @@ def recognise(statement: MedicationStatement) -> Drug:
             return Drug(statement, word, DRUG_CLASSES[word])
     name = words[0] if words else ""
     return Drug(statement, name, "")
+
+
+_DOSE = re.compile(r"(\d+(?:\.\d+)?)\s*mg\b")
+_TIMES_A_DAY = (
+    (re.compile(r"four times|\bqid\b"), 4),
+    (re.compile(r"three times|\btid\b"), 3),
+    (re.compile(r"twice|\bbid\b|two times"), 2),
+)
+
+
+def dose_mg(text: str) -> float | None:
+    """The first dose in mg of a dosage text ("5 mg twice daily" -> 5.0)."""
+    match = _DOSE.search(text.lower())
+    return float(match.group(1)) if match else None
+
+
+def daily_dose_mg(text: str) -> float | None:
+    """Dose times doses a day ("600 mg three times daily" -> 1800.0); once daily otherwise."""
+    dose = dose_mg(text)
+    if dose is None:
+        return None
+    lowered = text.lower()
+    times = next((n for pattern, n in _TIMES_A_DAY if pattern.search(lowered)), 1)
+    return dose * times
 
 
 def plain_display(display: str) -> str:

@@ -1,17 +1,18 @@
 """Picks the sentences of a passage that best answer a query (extractive, no model).
 
-A passage is split into sentences (list items count as sentences; headings, table rows and
-lead-ins ending in ":" are skipped). Each is scored by the query words it shares, with a bonus
-when a number of the query falls in a range the sentence states ("eGFR 30–44" for "eGFR 34")
-and a small one for wording that states what to do. The best sentences are returned verbatim
-(markdown emphasis removed), in their original order.
+A passage is split into sentences (list items that are sentences count; headings, table rows,
+fragments and lead-ins ending in ":" are skipped). Each is scored by the query words it shares,
+with a bonus when a number of the query falls in a range the sentence states ("eGFR 30–44" for
+"eGFR 34") and a small one for wording that states what to do. The best sentences are returned
+verbatim (markdown emphasis removed), in their original order.
 """
 
 from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'])")
 _WORD = re.compile(r"[a-z][a-z0-9-]+")
@@ -37,6 +38,8 @@ _COMPARE: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
 }
 RANGE_BONUS = 2.0
+_COMPLETE = re.compile(r"[.!?][)\"'”’]?$")  # a sentence, not a fragment or a lead-in (":")
+_BOILERPLATE = ("Source:", "Demonstration summary")  # provenance notes, not guidance
 
 
 def _words(text: str) -> set[str]:
@@ -45,10 +48,13 @@ def _words(text: str) -> set[str]:
 
 def sentences(passage: str, heading: str = "") -> list[str]:
     """Sentences of a passage; a first line equal to ``heading`` (the retriever's breadcrumb of
-    the chunk's section), headings, table rows and lead-ins ending in ":" are skipped."""
+    the chunk's section), headings, table rows, fragments that do not end a sentence (list
+    entries such as "Atorvastatin 40–80 mg daily", lead-ins ending in ":") and provenance notes
+    ("Source: ...") are skipped."""
     lines = passage.splitlines()
     if heading and lines and lines[0].strip() == heading.strip():
         lines = lines[1:]
+    lines = [part for line in lines for part in line.split("•")]  # inline bullets
     found: list[str] = []
     for raw_line in lines:
         line = raw_line.strip()
@@ -56,8 +62,8 @@ def sentences(passage: str, heading: str = "") -> list[str]:
             continue
         line = _MARKUP.sub("", _BULLET.sub("", line))
         parts = (part.strip() for part in _SENTENCE_END.split(line))
-        found.extend(part for part in parts if part and not part.endswith(":"))
-    return found
+        found.extend(part for part in parts if _COMPLETE.search(part))
+    return [s for s in found if not s.startswith(_BOILERPLATE)]
 
 
 def _in_stated_range(sentence: str, numbers: list[float]) -> bool:
@@ -79,12 +85,29 @@ def _score(sentence: str, query_words: set[str], numbers: list[float]) -> float:
     return overlap + bonus + 0.5 * min(len(words & DIRECTIVE), 2)
 
 
-def best_sentences(passage: str, query: str, limit: int = 2, heading: str = "") -> str:
+def _mentions(sentence: str, terms: Sequence[str]) -> bool:
+    """Whether a term starts a word of the sentence ("hyperkal" matches "hyperkalemia")."""
+    return any(re.search(r"\b" + re.escape(term), sentence, re.IGNORECASE) for term in terms)
+
+
+@dataclass(frozen=True)
+class Quote:
+    """Sentences chosen from a passage and how well the best of them matched."""
+
+    text: str
+    score: float
+
+
+def best_sentences(
+    passage: str, query: str, limit: int = 2, heading: str = "", terms: Sequence[str] = ()
+) -> Quote:
     """Up to ``limit`` best-matching sentences in passage order, within :data:`MAX_CHARS`
-    (the best one always); empty when no sentence shares a query word."""
+    (the best one always). With ``terms``, a sentence qualifies only if it or the passage's
+    heading mentions one of them. The text is empty when no sentence qualifies."""
     query_words = _words(query) - STOPWORDS
     numbers = [float(n) for n in _QUERY_NUMBER.findall(query)]
-    candidates = sentences(passage, heading)
+    on_topic = not terms or _mentions(heading, terms)
+    candidates = [s for s in sentences(passage, heading) if on_topic or _mentions(s, terms)]
     scores = [_score(sentence, query_words, numbers) for sentence in candidates]
     ranked = sorted(
         (index for index, score in enumerate(scores) if score > 0),
@@ -97,4 +120,5 @@ def best_sentences(passage: str, query: str, limit: int = 2, heading: str = "") 
             break
         chosen.append(index)
         length += len(candidates[index]) + 1
-    return " ".join(candidates[index] for index in sorted(chosen))
+    text = " ".join(candidates[index] for index in sorted(chosen))
+    return Quote(text, scores[ranked[0]] if ranked else 0.0)

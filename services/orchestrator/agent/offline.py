@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import date
 
-from services.orchestrator.agent.alerts import Finding, record_findings
 from services.orchestrator.agent.base import (
     AgentLimits,
     AgentMode,
@@ -26,6 +25,7 @@ from services.orchestrator.agent.base import (
 from services.orchestrator.agent.clinical import Facts, fmt, plain_display, read_facts
 from services.orchestrator.agent.extract import best_sentences
 from services.orchestrator.agent.planning import PlannedSearch, plan_searches
+from services.orchestrator.agent.rules import Finding, record_findings
 from services.orchestrator.agent.sources_xml import SECTION_SEPARATOR
 from services.orchestrator.patients.models import PatientRecord
 
@@ -35,26 +35,36 @@ TURN = 1
 def recommendations_from(
     plan: Sequence[PlannedSearch], outcomes: Sequence[SearchOutcome]
 ) -> list[Recommendation]:
-    """One quoted recommendation per search: its best passage not quoted already."""
+    """One quoted recommendation per search: the best-matching sentences among the passages it
+    returned that no earlier recommendation quotes (ties go to the closer passage)."""
     quoted: set[str] = set()
     recommendations: list[Recommendation] = []
     for planned, outcome in zip(plan, outcomes, strict=True):
-        for source in sorted(outcome.sources, key=lambda s: -s.score):
-            if source.source_id in quoted:
-                continue
-            heading = SECTION_SEPARATOR.join(source.section_path)
-            text = best_sentences(source.text, planned.query, heading=heading)
-            if not text:
-                continue
-            quoted.add(source.source_id)
-            recommendations.append(
-                Recommendation(
-                    text=text,
-                    source_ids=(source.source_id,),
-                    rationale=f"Applies to the {planned.reason}.",
-                )
+        candidates = [
+            (
+                best_sentences(
+                    source.text,
+                    planned.query,
+                    heading=SECTION_SEPARATOR.join(source.section_path),
+                    terms=planned.terms,
+                ),
+                source,
             )
-            break
+            for source in outcome.sources
+            if source.source_id not in quoted
+        ]
+        usable = [(quote, source) for quote, source in candidates if quote.text]
+        if not usable:
+            continue
+        quote, source = max(usable, key=lambda pair: (pair[0].score, pair[1].score))
+        quoted.add(source.source_id)
+        recommendations.append(
+            Recommendation(
+                text=quote.text,
+                source_ids=(source.source_id,),
+                rationale=f"Applies to the {planned.reason}.",
+            )
+        )
     return recommendations
 
 

@@ -1,7 +1,9 @@
-"""The offline agent's search plan: one query per active problem, medication and allergy.
+"""The offline agent's search plan: one query per active medication, allergy and problem.
 
 Queries carry the values that decide the guidance (e.g. "metformin dosing eGFR 34"), so they
-are written about the patient: they go to the Retriever only, never to logs or spans.
+are written about the patient: they go to the Retriever only, never to logs or spans. Each
+search also names its topic terms: a recommendation quotes only sentences that mention one,
+so a near miss of the vector search (a metformin passage for a metoprolol query) is not cited.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.orchestrator.agent.clinical import (
+    ANTICOAGULANTS,
     SULFONAMIDE_NONANTIBIOTICS,
     Drug,
     Facts,
@@ -22,10 +25,12 @@ MAX_SEARCHES = 16
 
 @dataclass(frozen=True)
 class PlannedSearch:
-    """A query and why it was asked (the rationale of recommendations drawn from it)."""
+    """A query, why it was asked (the rationale of recommendations drawn from it) and the terms
+    a quoted sentence must mention (any one, case-insensitive)."""
 
     query: str
     reason: str
+    terms: tuple[str, ...] = ()
 
 
 def _with(label: str, value: float | None, decimals: int = 0, unit: str = "") -> str:
@@ -35,74 +40,109 @@ def _with(label: str, value: float | None, decimals: int = 0, unit: str = "") ->
     return " " + " ".join(part for part in (label, f"{fmt(value, decimals)}{unit}") if part)
 
 
-def _problem_query(condition: Condition, facts: Facts) -> PlannedSearch:
-    name = plain_display(condition.coding.display)
-    lowered = name.lower()
-    if "diabetes" in lowered:
+def _problem_topic(lowered: str, facts: Facts) -> tuple[str, tuple[str, ...]] | None:
+    """(query, terms) for a known kind of problem, else None."""
+    ckd = facts.egfr is not None and facts.egfr < 60
+    if "diabetes" in lowered and "neuropath" not in lowered:
         query = "type 2 diabetes glycemic target HbA1c" + _with("", facts.hba1c, 1, "%")
-        query += " CKD" if facts.egfr is not None and facts.egfr < 60 else ""
-    elif "kidney" in lowered:
+        return query + (" CKD" if ckd else ""), ("diabetes", "hba1c", "glyc")
+    if "kidney" in lowered:
         query = "chronic kidney disease" + _with("eGFR", facts.egfr)
         query += _with("albuminuria UACR", facts.uacr) + " monitoring and slowing progression"
-    elif "hypertension" in lowered or "blood pressure" in lowered:
-        bp = (
-            f" {fmt(facts.systolic_bp)}/{fmt(facts.diastolic_bp)}"
-            if facts.systolic_bp is not None
-            else ""
-        )
+        return query, ("kidney", "ckd", "egfr", "albuminuria")
+    if "hypertension" in lowered or "blood pressure" in lowered:
+        bp = f" {fmt(facts.systolic_bp)}/{fmt(facts.diastolic_bp)}" if facts.systolic_bp else ""
         query = f"blood pressure target{bp} hypertension treatment"
-        query += " chronic kidney disease" if facts.egfr is not None and facts.egfr < 60 else ""
-    elif "atrial fibrillation" in lowered:
+        return query + (" chronic kidney disease" if ckd else ""), ("blood pressure", "hypertens")
+    if "atrial fibrillation" in lowered:
         query = "atrial fibrillation anticoagulation stroke prevention" + _with("age", facts.age)
-    elif "heart failure" in lowered:
+        return query, ("atrial fibrillation", "anticoag", "stroke")
+    if "heart failure" in lowered:
         query = "heart failure guideline-directed medical therapy" + _with("eGFR", facts.egfr)
-    elif any(word in lowered for word in ("lipid", "cholesterol", "hyperlipid")):
+        return query, ("heart failure", "hfref", "hfpef")
+    if any(word in lowered for word in ("lipid", "cholesterol")):
         query = "LDL cholesterol" + _with("", facts.ldl_mg_dl, 0, " mg/dL") + " goal statin therapy"
-    elif "hyperkalemia" in lowered:
+        return query, ("ldl", "statin", "cholesterol")
+    if "hyperkalemia" in lowered or "hyperkalaemia" in lowered:
         query = "hyperkalemia potassium" + _with("", facts.potassium, 1) + " management"
-    else:
-        query = f"{name} management"
-    return PlannedSearch(query, f"active problem: {name}")
+        return query, ("potassium", "hyperkal")
+    if "hypoglyc" in lowered:
+        return "hypoglycemia older adults sulfonylurea deintensify", ("hypoglyc",)
+    if "fall" in lowered:
+        return "falls in older adults medications to avoid", ("fall",)
+    if "coronary" in lowered or "myocardial" in lowered:
+        return "coronary disease secondary prevention antiplatelet statin", ("coronary", "pci")
+    if "neuropath" in lowered or "neuralgia" in lowered:
+        return "neuropathic pain gabapentin dosing kidney function", ("gabapentin", "neuropath")
+    if "osteoarthritis" in lowered:
+        return "osteoarthritis pain NSAID alternatives kidney", ("nsaid", "pain")
+    return None
 
 
-def _medication_query(drug: Drug, facts: Facts) -> PlannedSearch:
-    name = drug.name or plain_display(drug.statement.coding.display)
+def _problem_query(condition: Condition, facts: Facts) -> PlannedSearch:
+    name = plain_display(condition.coding.display)
+    topic = _problem_topic(name.lower(), facts)
+    query, terms = topic or (f"{name} management", (name.lower(),))
+    return PlannedSearch(query, f"active problem: {name}", terms)
+
+
+def _medication_topic(drug: Drug, name: str, facts: Facts) -> tuple[str, tuple[str, ...]]:
     egfr = _with("eGFR", facts.egfr)
     cls = drug.drug_class
     if cls == "metformin":
-        query = f"metformin dosing{egfr}"
-    elif cls == "doac" and name == "apixaban":
+        return f"metformin dosing{egfr}", ("metformin",)
+    if name == "apixaban":
         query = (
             "apixaban dose reduction"
             + _with("age", facts.age)
             + _with("weight", facts.weight_kg, 0, " kg")
             + _with("creatinine", facts.creatinine_mg_dl, 1)
         )
-    elif cls == "doac":
+        return query, ("apixaban",)
+    if cls == "doac":
         query = f"{name} dosing creatinine clearance" + _with("", facts.creatinine_clearance)
-    elif cls == "nsaid":
-        query = f"{name} NSAID use in chronic kidney disease{egfr}"
-    elif cls in ("acei", "arb"):
+        return query, (name,)
+    if cls == "warfarin":
+        return "warfarin INR time in therapeutic range switch to DOAC", ("warfarin", "inr")
+    if cls == "nsaid":
+        return f"{name} NSAID use in chronic kidney disease{egfr}", (name, "nsaid")
+    if cls in ("acei", "arb"):
         query = (
             f"{name} potassium" + _with("", facts.potassium, 1) + f" creatinine monitoring{egfr}"
         )
-    elif cls == "mra":
+        return query, (name, "ace inhibitor", "arb", "ras inhibitor", "raas")
+    if cls == "arni":
+        return f"sacubitril valsartan heart failure potassium{egfr}", ("sacubitril", "arni")
+    if cls == "mra":
         query = f"{name} hyperkalemia potassium" + _with("", facts.potassium, 1) + egfr
-    elif cls == "sglt2i":
-        query = f"{name} SGLT2 inhibitor kidney protection{egfr}"
-    elif cls in ("sulfonylurea", "insulin"):
-        query = f"{name} hypoglycemia risk{egfr}"
-    elif cls == "statin":
+        return query, (name, "mineralocorticoid", "mra")
+    if cls == "sglt2i":
+        return f"{name} SGLT2 inhibitor kidney protection{egfr}", (name, "sglt2")
+    if cls == "dpp4i":
+        return f"{name} DPP-4 inhibitor dose kidney function{egfr}", (name, "dpp-4")
+    if cls in ("sulfonylurea", "insulin"):
+        return f"{name} hypoglycemia risk{egfr}", (name, "sulfonylurea", "hypoglyc")
+    if cls == "statin":
         query = f"{name} statin intensity" + _with("LDL", facts.ldl_mg_dl) + " CKD"
-    elif cls == "loop_diuretic":
-        query = f"{name} diuretic dosing heart failure kidney function"
-    elif cls == "warfarin":
-        query = "warfarin INR monitoring management"
-    elif facts.egfr is not None:
-        query = f"{name} dosing kidney function{egfr}"
-    else:
-        query = f"{name} dosing and monitoring"
-    return PlannedSearch(query, f"active medication: {name}")
+        return query, (name, "statin")
+    if cls == "loop_diuretic":
+        return f"{name} diuretic dosing heart failure kidney function", (name, "diuretic")
+    if cls == "gabapentinoid":
+        kidney = facts.creatinine_clearance or facts.egfr
+        query = f"{name} dosing kidney impairment creatinine clearance" + _with("", kidney)
+        return query, (name, "gabapentinoid")
+    if cls == "digoxin":
+        return "digoxin dose older adults kidney function level", ("digoxin",)
+    if cls == "antiplatelet" and facts.drugs_of(*ANTICOAGULANTS):
+        return f"{name} with oral anticoagulant after PCI bleeding triple therapy", (name, "triple")
+    query = f"{name} dosing kidney function{egfr}" if facts.egfr else f"{name} dosing monitoring"
+    return query, (name,)
+
+
+def _medication_query(drug: Drug, facts: Facts) -> PlannedSearch:
+    name = drug.name or plain_display(drug.statement.coding.display)
+    query, terms = _medication_topic(drug, name, facts)
+    return PlannedSearch(query, f"active medication: {name}", terms)
 
 
 def _allergy_query(allergy: Allergy, facts: Facts) -> PlannedSearch:
@@ -111,15 +151,17 @@ def _allergy_query(allergy: Allergy, facts: Facts) -> PlannedSearch:
     if "sulfonamide" in lowered or "sulfa" in lowered:
         related = " ".join(d.name for d in facts.drugs_of(*SULFONAMIDE_NONANTIBIOTICS))
         query = f"sulfonamide antibiotic allergy cross-reactivity {related or 'diuretics'}"
+        terms: tuple[str, ...] = ("sulfonamide",)
     elif "statin" in lowered:
         query = "statin intolerance" + _with("LDL", facts.ldl_mg_dl) + " nonstatin therapy"
-    elif "penicillin" in lowered:
-        query = "penicillin allergy cephalosporin cross-reactivity"
-    elif "ace inhibitor" in lowered or lowered.endswith("pril"):
-        query = "ACE inhibitor angioedema alternative ARB"
+        terms = ("statin",)
+    elif "penicillin" in lowered or "cillin" in lowered:
+        query, terms = "penicillin allergy cephalosporin cross-reactivity", ("penicillin",)
+    elif "angioedema" in allergy.reaction.lower():
+        query, terms = "ACE inhibitor angioedema alternative ARB", ("angioedema",)
     else:
-        query = f"{substance} {allergy.kind} alternatives"
-    return PlannedSearch(query, f"recorded {allergy.kind}: {substance}")
+        query, terms = f"{substance} {allergy.kind} alternatives", (lowered,)
+    return PlannedSearch(query, f"recorded {allergy.kind}: {substance}", terms)
 
 
 def plan_searches(record: PatientRecord, facts: Facts) -> list[PlannedSearch]:
