@@ -28,6 +28,7 @@ GUIDELINES_UNAVAILABLE = (
     "Guidelines were unavailable: no guideline search succeeded, so the briefing rests on the "
     "record alone."
 )
+NO_SEARCH = "No guideline search was made, so the briefing rests on the record alone."
 
 _MODES = {
     AgentMode.OFFLINE: orchestrator_pb2.AGENT_MODE_OFFLINE,
@@ -102,9 +103,12 @@ def stage_timings(timings: Sequence[Timing]) -> list[orchestrator_pb2.StageTimin
 
 
 def search_warnings(outcomes: Sequence[SearchOutcome]) -> list[str]:
+    """One warning per failed search, and one when no search succeeded (or none was made)."""
+    if not outcomes:
+        return [NO_SEARCH]
     failed = [o for o in outcomes if not o.ok]
     warnings = [f"Guideline search {o.call.call_id} failed: {o.error}" for o in failed]
-    if not any(o.ok for o in outcomes):
+    if len(failed) == len(outcomes):
         warnings.append(GUIDELINES_UNAVAILABLE)
     return warnings
 

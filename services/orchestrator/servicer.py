@@ -25,7 +25,7 @@ import grpc
 from briefing.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from opentelemetry.trace import Status, StatusCode
 
-from services.common.errors import DeadlineExceeded, InvalidArgument
+from services.common.errors import DeadlineExceeded, InvalidArgument, ServiceError
 from services.common.logging import get_logger
 from services.common.telemetry import get_tracer
 from services.orchestrator.agent.base import AgentLimits, AgentMode
@@ -164,7 +164,12 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
                         observer.end_turn()
         except TimeoutError:
             if scope.expired():
+                log.info("briefing_failed", code="DEADLINE_EXCEEDED", total_ms=round(clock.ms(), 1))
                 raise DeadlineExceeded(DEADLINE_MESSAGE) from None
+            raise
+        except ServiceError as exc:
+            # The status only: a message is safe for the caller, but logs keep to codes.
+            log.info("briefing_failed", code=exc.code.name, total_ms=round(clock.ms(), 1))
             raise
         timings.add("total", 0.0, clock.ms())
         briefing = build_briefing(
