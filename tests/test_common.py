@@ -9,6 +9,7 @@ import grpc
 import pytest
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
+from structlog.testing import capture_logs
 
 from services.common.channels import MethodPolicy, create_channel, service_config
 from services.common.config import ConfigError, ServerSettings, load_settings
@@ -127,8 +128,11 @@ async def test_domain_error_maps_to_its_status(echo_server: tuple[str, _Behaviou
 async def test_unexpected_error_is_internal_without_details(
     echo_server: tuple[str, _Behaviour],
 ) -> None:
-    with pytest.raises(grpc.aio.AioRpcError) as err:
+    with capture_logs() as logs, pytest.raises(grpc.aio.AioRpcError) as err:
         await _call(echo_server[0], "Broken")
+    assert [entry["event"] for entry in logs] == ["unhandled_error"]
+    assert logs[0]["error_type"] == "RuntimeError"
+    assert "secret" not in repr(logs), "the exception message may quote request data"
     assert err.value.code() == grpc.StatusCode.INTERNAL
     assert "secret" not in (err.value.details() or "")
     assert "reference" in (err.value.details() or "")

@@ -7,6 +7,7 @@ the matching status with its message. Anything else becomes INTERNAL with an opa
 
 from __future__ import annotations
 
+import traceback
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, ClassVar
@@ -72,7 +73,10 @@ async def _abort_with(context: grpc.aio.ServicerContext[Any, Any], exc: BaseExce
     if isinstance(exc, ServiceError):
         await context.abort(exc.code, str(exc))
     reference = uuid.uuid4().hex[:12]
-    log.error("unhandled_error", reference=reference, error_type=type(exc).__name__, exc_info=exc)
+    # The frames say where it failed; the message is left out since it may quote request data.
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = [f"{frame.filename}:{frame.lineno} in {frame.name}" for frame in frames[-5:]]
+    log.error("unhandled_error", reference=reference, error_type=type(exc).__name__, where=where)
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error (reference {reference})")
 
 
