@@ -25,8 +25,12 @@ class CommonSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore")
 
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Least severe log level written."
+    )
+    log_format: Literal["json", "console"] = Field(
+        default="json", description="One JSON object per line, or a readable console format."
+    )
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None, description="OTLP/gRPC collector address; spans are exported only when set."
     )
@@ -47,8 +51,12 @@ class ServerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore")
 
-    host: str = Field(default="127.0.0.1", min_length=1)
-    port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port.")
+    host: str = Field(
+        default="127.0.0.1", min_length=1, description="Interface to listen on (0.0.0.0: all)."
+    )
+    port: int = Field(
+        default=0, ge=0, le=65535, description="Port to listen on; 0 picks a free one."
+    )
     max_concurrent_rpcs: int | None = Field(
         default=None,
         gt=0,

@@ -15,8 +15,14 @@ class OrchestratorSettings(ServerSettings, PatientDatabaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ORCHESTRATOR_", extra="ignore")
 
+    port: int = Field(
+        default=50053, ge=0, le=65535, description="Port to listen on; 0 picks a free one."
+    )
     retriever_addr: str = Field(
-        default="127.0.0.1:50052", min_length=1, validation_alias="RETRIEVER_ADDR"
+        default="127.0.0.1:50052",
+        min_length=1,
+        validation_alias="RETRIEVER_ADDR",
+        description="Retriever address: host:port, or dns:///name:port to balance over replicas.",
     )
     max_turns: int = Field(default=4, ge=1, le=4, description="Default agent turns per briefing.")
     max_results_per_search: int = Field(
@@ -31,7 +37,11 @@ class OrchestratorSettings(ServerSettings, PatientDatabaseSettings):
         le=5,
         description="Time kept back from the caller's deadline to answer DEADLINE_EXCEEDED.",
     )
-    anthropic_api_key: SecretStr | None = Field(default=None, validation_alias="ANTHROPIC_API_KEY")
+    anthropic_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias="ANTHROPIC_API_KEY",
+        description="When set, briefings are written by the Claude agent; else the offline one.",
+    )
 
     @field_validator("anthropic_api_key", mode="before")
     @classmethod
@@ -44,10 +54,15 @@ class GatewaySettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
 
-    host: str = Field(default="127.0.0.1", min_length=1)
-    port: int = Field(default=8080, ge=0, le=65535, description="0 picks a free port.")
+    host: str = Field(default="127.0.0.1", min_length=1, description="Interface to listen on.")
+    port: int = Field(
+        default=8080, ge=0, le=65535, description="Port to listen on; 0 picks a free one."
+    )
     orchestrator_addr: str = Field(
-        default="127.0.0.1:50053", min_length=1, validation_alias="ORCHESTRATOR_ADDR"
+        default="127.0.0.1:50053",
+        min_length=1,
+        validation_alias="ORCHESTRATOR_ADDR",
+        description="Orchestrator address: host:port, or dns:///name:port.",
     )
     brief_timeout_s: float = Field(
         default=120.0, gt=0, le=600, description="Deadline of the Brief call behind a request."

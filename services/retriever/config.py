@@ -20,10 +20,20 @@ class RetrieverSettings(ServerSettings):
 
     model_config = SettingsConfigDict(env_prefix="RETRIEVER_", extra="ignore")
 
-    embedder_addr: str = Field(
-        default="127.0.0.1:50051", min_length=1, validation_alias="EMBEDDER_ADDR"
+    port: int = Field(
+        default=50052, ge=0, le=65535, description="Port to listen on; 0 picks a free one."
     )
-    collection: str = Field(default="clinical_guidelines", pattern=r"^[A-Za-z0-9_-]{1,128}$")
+    embedder_addr: str = Field(
+        default="127.0.0.1:50051",
+        min_length=1,
+        validation_alias="EMBEDDER_ADDR",
+        description="Embedder address: host:port, or dns:///name:port to balance over replicas.",
+    )
+    collection: str = Field(
+        default="clinical_guidelines",
+        pattern=r"^[A-Za-z0-9_-]{1,128}$",
+        description="Qdrant collection holding the guideline chunks.",
+    )
     qdrant_path: Path = Field(
         default=Path("var/qdrant"), description="Folder of Qdrant local mode (without QDRANT_URL)."
     )
@@ -32,8 +42,14 @@ class RetrieverSettings(ServerSettings):
         validation_alias="QDRANT_URL",
         description="Qdrant server, e.g. http://h:6333.",
     )
-    qdrant_api_key: SecretStr | None = Field(default=None, validation_alias="QDRANT_API_KEY")
-    qdrant_prefer_grpc: bool = Field(default=False, validation_alias="QDRANT_PREFER_GRPC")
+    qdrant_api_key: SecretStr | None = Field(
+        default=None, validation_alias="QDRANT_API_KEY", description="API key of the server."
+    )
+    qdrant_prefer_grpc: bool = Field(
+        default=False,
+        validation_alias="QDRANT_PREFER_GRPC",
+        description="Talk to the Qdrant server over gRPC (port 6334) instead of REST.",
+    )
     ingest_batch_size: int = Field(
         default=32, ge=1, le=1024, description="Texts per Embed call while ingesting."
     )
