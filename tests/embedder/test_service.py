@@ -161,6 +161,17 @@ async def test_a_text_over_the_window_is_invalid_unless_truncated(stub: Stub) ->
     assert f"has {cut.token_count} tokens" in details
 
 
+async def test_a_cached_cut_query_still_needs_truncate(stub: Stub) -> None:
+    long_query = f"{uuid.uuid4().hex} " + passage(6, sentences=20)
+    cut = await stub.Embed(
+        embedder_pb2.EmbedRequest(texts=[long_query], input_type=QUERY, truncate=True)
+    )
+    assert cut.embeddings[0].truncated
+    error = await _embed_error(stub, [long_query], input_type=QUERY)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"texts[0] has {cut.embeddings[0].token_count} tokens" in str(error.details())
+
+
 async def test_client_translates_errors(client: EmbedderClient) -> None:
     with pytest.raises(
         InvalidArgument, match=r"embedder at \S+ failed \(INVALID_ARGUMENT\): texts\[0\]"
