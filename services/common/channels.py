@@ -9,13 +9,17 @@ over every address the name resolves to, so replicas of a service share the load
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
+from types import TracebackType
+from typing import ClassVar, Self, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.errors import Unavailable
+from services.common.errors import Unavailable, from_downstream
+
+ResponseT = TypeVar("ResponseT")
 
 KEEPALIVE_OPTIONS: list[tuple[str, int]] = [
     ("grpc.keepalive_time_ms", 30_000),
@@ -86,3 +90,46 @@ async def wait_until_serving(
         ) from None
     if reply.status != health_pb2.HealthCheckResponse.SERVING:
         raise Unavailable(f"{service} at {target} is not serving")
+
+
+class ServiceClient:
+    """Base of the clients of our services: one channel, readiness, errors, ``async with``.
+
+    A subclass names its dependency, its service and its method policies, builds its stub on
+    ``self.channel`` and awaits every call through :meth:`call`, which turns a failed call into
+    a ``ServiceError`` (see :func:`services.common.errors.from_downstream`).
+    """
+
+    dependency: ClassVar[str]
+    service_name: ClassVar[str]
+    method_policies: ClassVar[Mapping[str, MethodPolicy]]
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.channel = create_channel(target, self.service_name, self.method_policies)
+
+    async def call(self, pending: Awaitable[ResponseT]) -> ResponseT:
+        """Awaits a stub call; a failed call raises this service's own ``ServiceError``."""
+        try:
+            return await pending
+        except grpc.aio.AioRpcError as exc:
+            raise from_downstream(self.dependency, self.target, exc) from None
+
+    async def wait_until_serving(self, timeout_s: float) -> None:
+        """Waits (bounded) until the service reports SERVING; raises Unavailable otherwise."""
+        await wait_until_serving(self.channel, self.service_name, self.target, timeout_s)
+
+    async def close(self) -> None:
+        """Closes the channel; calls in flight are cancelled."""
+        await self.channel.close(None)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

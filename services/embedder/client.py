@@ -12,14 +12,11 @@ re-raises it as its own domain error without further work.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Literal, Self
+from typing import Literal
 
-import grpc
 from briefing.v1 import embedder_pb2, embedder_pb2_grpc
 
-from services.common.channels import MethodPolicy, create_channel, wait_until_serving
-from services.common.errors import ServiceError, from_downstream
+from services.common.channels import MethodPolicy, ServiceClient
 
 SERVICE_NAME: str = embedder_pb2.DESCRIPTOR.services_by_name["Embedder"].full_name
 METHOD_POLICIES: dict[str, MethodPolicy] = {
@@ -43,13 +40,16 @@ def input_type_value(
     return input_type
 
 
-class EmbedderClient:
+class EmbedderClient(ServiceClient):
     """Async client for ``briefing.v1.Embedder``; errors surface as ``ServiceError``s."""
 
+    dependency = "embedder"
+    service_name = SERVICE_NAME
+    method_policies = METHOD_POLICIES
+
     def __init__(self, target: str) -> None:
-        self.target = target
-        self._channel = create_channel(target, SERVICE_NAME, METHOD_POLICIES)
-        self._stub = embedder_pb2_grpc.EmbedderStub(self._channel)
+        super().__init__(target)
+        self._stub = embedder_pb2_grpc.EmbedderStub(self.channel)
 
     async def embed_response(
         self,
@@ -62,10 +62,7 @@ class EmbedderClient:
         request = embedder_pb2.EmbedRequest(
             texts=list(texts), input_type=input_type_value(input_type), truncate=truncate
         )
-        try:
-            return await self._stub.Embed(request, timeout=timeout_s)
-        except grpc.aio.AioRpcError as exc:
-            raise self._translate(exc) from None
+        return await self.call(self._stub.Embed(request, timeout=timeout_s))
 
     async def embed(
         self,
@@ -80,31 +77,5 @@ class EmbedderClient:
 
     async def model_info(self, timeout_s: float | None = None) -> embedder_pb2.GetModelInfoResponse:
         """Model name, backend, dimension, token window, batch limit, cache and batch counters."""
-        try:
-            return await self._stub.GetModelInfo(
-                embedder_pb2.GetModelInfoRequest(), timeout=timeout_s
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise self._translate(exc) from None
-
-    def _translate(self, error: grpc.aio.AioRpcError) -> ServiceError:
-        return from_downstream("embedder", self.target, error)
-
-    async def wait_until_serving(self, timeout_s: float) -> None:
-        """Waits (bounded) until the Embedder reports SERVING; raises Unavailable otherwise."""
-        await wait_until_serving(self._channel, SERVICE_NAME, self.target, timeout_s)
-
-    async def close(self) -> None:
-        """Closes the channel; calls in flight are cancelled."""
-        await self._channel.close(None)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+        request = embedder_pb2.GetModelInfoRequest()
+        return await self.call(self._stub.GetModelInfo(request, timeout=timeout_s))

@@ -12,14 +12,10 @@ translated with :func:`services.common.errors.from_downstream` into a ``ServiceE
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
-from types import TracebackType
-from typing import Self
 
-import grpc
 from briefing.v1 import retriever_pb2, retriever_pb2_grpc
 
-from services.common.channels import MethodPolicy, create_channel, wait_until_serving
-from services.common.errors import ServiceError, from_downstream
+from services.common.channels import MethodPolicy, ServiceClient
 
 SERVICE_NAME: str = retriever_pb2.DESCRIPTOR.services_by_name["Retriever"].full_name
 METHOD_POLICIES: dict[str, MethodPolicy] = {
@@ -30,13 +26,16 @@ METHOD_POLICIES: dict[str, MethodPolicy] = {
 }
 
 
-class RetrieverClient:
+class RetrieverClient(ServiceClient):
     """Async client for ``briefing.v1.Retriever``; errors surface as ``ServiceError``s."""
 
+    dependency = "retriever"
+    service_name = SERVICE_NAME
+    method_policies = METHOD_POLICIES
+
     def __init__(self, target: str) -> None:
-        self.target = target
-        self._channel = create_channel(target, SERVICE_NAME, METHOD_POLICIES)
-        self._stub = retriever_pb2_grpc.RetrieverStub(self._channel)
+        super().__init__(target)
+        self._stub = retriever_pb2_grpc.RetrieverStub(self.channel)
 
     async def search(
         self,
@@ -58,10 +57,7 @@ class RetrieverClient:
                 document_ids=list(document_ids), topics=list(topics), issuers=list(issuers)
             ),
         )
-        try:
-            return await self._stub.Search(request, timeout=timeout_s)
-        except grpc.aio.AioRpcError as exc:
-            raise self._translate(exc) from None
+        return await self.call(self._stub.Search(request, timeout=timeout_s))
 
     async def ingest(
         self, chunks: AsyncIterable[retriever_pb2.IngestChunk], timeout_s: float | None = None
@@ -72,18 +68,12 @@ class RetrieverClient:
             async for chunk in chunks:
                 yield retriever_pb2.IngestRequest(chunk=chunk)
 
-        try:
-            return await self._stub.Ingest(requests(), timeout=timeout_s)
-        except grpc.aio.AioRpcError as exc:
-            raise self._translate(exc) from None
+        return await self.call(self._stub.Ingest(requests(), timeout=timeout_s))
 
     async def delete_document(self, document_id: str, timeout_s: float | None = None) -> int:
         """Removes a document's chunks; returns how many there were."""
         request = retriever_pb2.DeleteDocumentRequest(document_id=document_id)
-        try:
-            response = await self._stub.DeleteDocument(request, timeout=timeout_s)
-        except grpc.aio.AioRpcError as exc:
-            raise self._translate(exc) from None
+        response = await self.call(self._stub.DeleteDocument(request, timeout=timeout_s))
         return response.chunks_deleted
 
     async def collection_info(
@@ -91,29 +81,4 @@ class RetrieverClient:
     ) -> retriever_pb2.GetCollectionInfoResponse:
         """Collection name, points, dimension, distance, store and documents."""
         request = retriever_pb2.GetCollectionInfoRequest()
-        try:
-            return await self._stub.GetCollectionInfo(request, timeout=timeout_s)
-        except grpc.aio.AioRpcError as exc:
-            raise self._translate(exc) from None
-
-    async def wait_until_serving(self, timeout_s: float) -> None:
-        """Waits (bounded) until the Retriever reports SERVING; raises Unavailable otherwise."""
-        await wait_until_serving(self._channel, SERVICE_NAME, self.target, timeout_s)
-
-    def _translate(self, error: grpc.aio.AioRpcError) -> ServiceError:
-        return from_downstream("retriever", self.target, error)
-
-    async def close(self) -> None:
-        """Closes the channel; calls in flight are cancelled."""
-        await self._channel.close(None)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+        return await self.call(self._stub.GetCollectionInfo(request, timeout=timeout_s))
