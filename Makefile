@@ -51,7 +51,7 @@ test: $(STAMP) lint  ## Lint, then run the whole test suite.
 	$(BIN)/pytest -q
 
 run: $(STAMP)  ## Start the three services together (Ctrl-C stops them).
-	$(PY) -m services.launcher
+	$(PY) -m services.launcher --base-port 50051
 
 seed: $(STAMP)  ## Load the FHIR bundles in data/patients into PostgreSQL.
 	$(PY) -m services.orchestrator.patients.seed data/patients
