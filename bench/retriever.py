@@ -73,8 +73,13 @@ class Passage:
 
 def load_answers() -> list[Answer]:
     """Every question–answer pair of the MedQuAD subsets, in file order."""
+    files = sorted(MEDQUAD.glob("*/*.xml"))
+    if not files:
+        raise SystemExit(
+            f"bench retriever needs the MedQuAD subsets at {MEDQUAD} (the project's shared data)"
+        )
     answers: list[Answer] = []
-    for path in sorted(MEDQUAD.glob("*/*.xml")):
+    for path in files:
         root = ET.parse(path).getroot()
         focus = (root.findtext("Focus") or path.stem).strip()
         for pair in root.iter("QAPair"):
