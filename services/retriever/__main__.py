@@ -34,9 +34,9 @@ async def setup(
     embedder = EmbedderClient(settings.embedder_addr)
     resources.push_async_callback(embedder.close)
     store = ChunkStore(client, settings.collection, local=settings.qdrant_url is None)
-    retriever_pb2_grpc.add_RetrieverServicer_to_server(
-        RetrieverServicer(store, embedder, settings), server
-    )
+    servicer = RetrieverServicer(store, embedder, settings)
+    resources.push_async_callback(servicer.close)
+    retriever_pb2_grpc.add_RetrieverServicer_to_server(servicer, server)
     log.info(
         "store_opened",
         store=settings.store_description,

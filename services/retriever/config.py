@@ -50,6 +50,18 @@ class RetrieverSettings(ServerSettings):
         validation_alias="QDRANT_PREFER_GRPC",
         description="Talk to the Qdrant server over gRPC (port 6334) instead of REST.",
     )
+    query_batch_size: int = Field(
+        default=64,
+        ge=1,
+        le=256,
+        description="Most queries of concurrent searches sent in one Embed call.",
+    )
+    query_batch_wait_ms: float = Field(
+        default=1.0,
+        ge=0,
+        le=100,
+        description="How long a search waits for others to embed with; 0 is one loop turn.",
+    )
     ingest_batch_size: int = Field(
         default=32, ge=1, le=1024, description="Texts per Embed call while ingesting."
     )

@@ -16,6 +16,7 @@ from services.embedder.client import EmbedderClient
 from services.retriever.config import RetrieverSettings
 from services.retriever.indexing import IngestSession
 from services.retriever.points import search_filter, search_hit
+from services.retriever.query_batcher import QueryBatcher
 from services.retriever.store import ChunkStore
 
 MAX_QUERY_CHARS = 2_000
@@ -78,6 +79,9 @@ class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
         self._embedder = embedder
         self._settings = settings
         self._gate = CollectionGate(store, embedder)
+        self._queries = QueryBatcher(
+            embedder, settings.query_batch_size, settings.query_batch_wait_ms / 1000
+        )
 
     async def Search(
         self, request: retriever_pb2.SearchRequest, context: Context
@@ -85,7 +89,7 @@ class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
         query, limit, threshold = _validated_search(request)
         dimension = await self._gate.ready()
         started = time.perf_counter()
-        [vector] = await self._embedder.embed([query], "query", truncate=True)
+        vector = await self._queries.embed(query)
         embedded = time.perf_counter()
         if len(vector) != dimension:
             raise FailedPrecondition(
@@ -99,6 +103,10 @@ class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
             embed_ms=(embedded - started) * 1000.0,
             search_ms=(searched - embedded) * 1000.0,
         )
+
+    async def close(self) -> None:
+        """Finishes the query embeddings in flight (called at shutdown)."""
+        await self._queries.close()
 
     async def Ingest(
         self, request_iterator: AsyncIterator[retriever_pb2.IngestRequest], context: Context

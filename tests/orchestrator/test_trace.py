@@ -94,13 +94,19 @@ async def test_one_brief_is_one_trace_across_the_services(
     for server in retriever_servers:
         client = parent(server)
         assert client.service == "orchestrator" and parent(client).name == TOOL_SPAN
-    embedder_spans = [s for s in spans if s.service == "embedder"]
-    assert sum(s.name.endswith("/Embed") for s in embedder_spans) == len(tools)
-    for span in embedder_spans:
+    # The Retriever embeds concurrent queries together: each embed_queries span sits under one
+    # Search and links the others; every Search is covered, and every Embed hangs below one.
+    batches = named["retriever.embed_queries"]
+    covered = [parent(b).span_id for b in batches] + [i for b in batches for i in b.links]
+    assert sorted(covered) == sorted(s.span_id for s in retriever_servers)
+    assert sum(b.attributes["queries"] for b in batches) == len(tools)
+    embeds = [s for s in spans if s.service == "embedder" and s.name.endswith("/Embed")]
+    assert 1 <= len(embeds) <= len(batches)
+    for span in embeds:
         ancestor = span
-        while ancestor.service == "embedder":
+        while ancestor.name != "retriever.embed_queries":
             ancestor = parent(ancestor)
-        assert ancestor.service == "retriever"
+        assert ancestor in batches
 
 
 async def test_no_span_carries_a_patient_value(

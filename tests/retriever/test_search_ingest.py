@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -78,6 +79,24 @@ async def test_known_queries_find_their_section_in_the_top_3(
     assert (document_id, section) in found, found
     assert response.embed_ms > 0
     assert response.search_ms > 0
+
+
+async def test_concurrent_searches_each_get_their_own_hits(
+    corpus: object, client: RetrieverClient
+) -> None:
+    """Gathered searches share Embed calls; each must still get the hits of its own query."""
+    queries = [
+        "metformin dose when eGFR falls",
+        "hemoglobin target when treating CKD anemia with an ESA",
+        "aspirin for a patient with chronic coronary disease",
+        "metformin dose when eGFR falls",
+        "blood pressure target for adults with hypertension",
+    ]
+    alone = [await client.search(query, limit=3) for query in queries]
+    together = await asyncio.gather(*(client.search(query, limit=3) for query in queries))
+    for single, gathered in zip(alone, together, strict=True):
+        assert [h.chunk_id for h in gathered.hits] == [h.chunk_id for h in single.hits]
+        assert [h.score for h in gathered.hits] == pytest.approx([h.score for h in single.hits])
 
 
 async def test_hits_carry_text_and_full_source(corpus: object, client: RetrieverClient) -> None:
@@ -159,7 +178,7 @@ async def test_collection_info_describes_the_store(
     info = await client.collection_info()
     assert info.collection == "clinical_guidelines"
     assert info.dimension == 384
-    assert info.distance == "Cosine"
+    assert info.distance == "Dot"
     assert info.store.startswith("local:")
     assert info.points_count >= response.chunks_upserted
     assert info.documents_count >= len(CORPUS)

@@ -55,6 +55,7 @@ class ReceivedSpan:
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     status_code: int = 0
     status_message: str = ""
+    links: list[str] = field(default_factory=list)  # span ids this span is linked to
 
     def texts(self) -> list[str]:
         """Every string this span carries (name, attribute and event values, status), to scan
@@ -110,6 +111,7 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
                             events=[(e.name, attributes(e.attributes)) for e in span.events],
                             status_code=span.status.code,
                             status_message=span.status.message,
+                            links=[link.span_id.hex() for link in span.links],
                         )
                     )
         async with self._changed:

@@ -1,0 +1,104 @@
+"""Coalesces the queries of concurrent Search calls into one Embed call.
+
+The searches of one agent turn are gathered, so they reach the Retriever within a millisecond or
+so of each other; under load, hundreds arrive together. Sent one Embed RPC each, they cost an RPC
+apiece on both sides and often land in separate model batches, so a turn's five searches took
+about two model calls in a row. Here every query that arrives before the flush (the next
+event-loop iteration, or ``wait_s`` later) goes to the Embedder in one call, identical queries
+once, at most ``max_batch`` texts per call.
+
+One query the Embedder refuses must not fail the searches it was batched with: on
+INVALID_ARGUMENT the batch is asked again one query at a time, so only the bad one fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from opentelemetry import trace
+
+from services.common.errors import InvalidArgument
+from services.embedder.client import EmbedderClient
+
+tracer = trace.get_tracer(__name__)
+
+
+@dataclass
+class _Waiting:
+    query: str
+    future: asyncio.Future[list[float]]
+    caller: trace.SpanContext = field(
+        default_factory=lambda: trace.get_current_span().get_span_context()
+    )
+
+
+class QueryBatcher:
+    """``await batcher.embed(query)``: one query's vector, embedded with its neighbours."""
+
+    def __init__(self, embedder: EmbedderClient, max_batch: int, wait_s: float = 0.0) -> None:
+        self._embedder = embedder
+        self._max_batch = max_batch
+        self._wait_s = wait_s
+        self._waiting: list[_Waiting] = []
+        self._flush_timer: asyncio.Handle | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    async def embed(self, query: str) -> list[float]:
+        """The unit-length query vector of ``query`` (truncated to the model's window)."""
+        loop = asyncio.get_running_loop()
+        waiting = _Waiting(query, loop.create_future())
+        self._waiting.append(waiting)
+        if len(self._waiting) >= self._max_batch:
+            self._flush()
+        elif self._flush_timer is None:
+            if self._wait_s > 0:
+                self._flush_timer = loop.call_later(self._wait_s, self._flush)
+            else:
+                self._flush_timer = loop.call_soon(self._flush)
+        return await waiting.future
+
+    def _flush(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        batch, self._waiting = self._waiting, []
+        if batch:
+            task = asyncio.get_running_loop().create_task(self._embed_batch(batch))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def _embed_batch(self, batch: list[_Waiting]) -> None:
+        texts = list(dict.fromkeys(waiting.query for waiting in batch))
+        # The RPC's span is a child of the first caller's; the others are linked to it.
+        links = [trace.Link(w.caller) for w in batch[1:] if w.caller.is_valid]
+        with tracer.start_as_current_span(
+            "retriever.embed_queries", links=links, attributes={"queries": len(batch)}
+        ):
+            try:
+                vectors = await self._embedder.embed(texts, "query", truncate=True)
+            except InvalidArgument as exc:
+                if len(texts) == 1:
+                    _fail(batch, exc)
+                else:
+                    await asyncio.gather(*(self._embed_batch([w]) for w in batch))
+                return
+            except Exception as exc:  # every caller gets the Embedder's error as its own
+                _fail(batch, exc)
+                return
+        by_text = dict(zip(texts, vectors, strict=True))
+        for waiting in batch:
+            if not waiting.future.done():  # a caller whose deadline passed has gone
+                waiting.future.set_result(by_text[waiting.query])
+
+    async def close(self) -> None:
+        """Sends what is waiting and waits for the calls in flight."""
+        self._flush()
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+
+def _fail(batch: list[_Waiting], error: Exception) -> None:
+    for waiting in batch:
+        if not waiting.future.done():
+            waiting.future.set_exception(error)

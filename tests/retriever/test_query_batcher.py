@@ -1,0 +1,152 @@
+"""QueryBatcher against a recording Embedder on loopback: what it sends and how errors spread."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import pytest
+from briefing.v1 import embedder_pb2, embedder_pb2_grpc
+
+from services.common.errors import InvalidArgument, Unavailable
+from services.embedder.client import EmbedderClient
+from services.retriever.query_batcher import QueryBatcher
+
+
+def vector_of(text: str) -> list[float]:
+    digest = hashlib.sha256(text.encode()).digest()
+    return [byte / 255 for byte in digest[:4]]
+
+
+class RecordingEmbedder(embedder_pb2_grpc.EmbedderServicer):
+    """Answers Embed with a vector derived from each text; refuses texts containing "bad";
+    fails every call with UNAVAILABLE while ``down`` is set."""
+
+    def __init__(self) -> None:
+        self.requests: list[list[str]] = []
+        self.down = False
+        self.delay_s = 0.0
+
+    async def Embed(
+        self, request: embedder_pb2.EmbedRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> embedder_pb2.EmbedResponse:
+        self.requests.append(list(request.texts))
+        await asyncio.sleep(self.delay_s)
+        if self.down:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "model is loading")
+        if any("bad" in text for text in request.texts):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a text is bad")
+        return embedder_pb2.EmbedResponse(
+            embeddings=[embedder_pb2.Embedding(values=vector_of(t)) for t in request.texts],
+            dimension=4,
+        )
+
+    async def GetModelInfo(
+        self,
+        request: embedder_pb2.GetModelInfoRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> embedder_pb2.GetModelInfoResponse:
+        return embedder_pb2.GetModelInfoResponse(model="recording", dimension=4)
+
+
+@pytest.fixture
+async def recorder() -> AsyncIterator[tuple[RecordingEmbedder, EmbedderClient]]:
+    servicer = RecordingEmbedder()
+    server = grpc.aio.server()
+    embedder_pb2_grpc.add_EmbedderServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with EmbedderClient(f"127.0.0.1:{port}") as client:
+            yield servicer, client
+    finally:
+        await server.stop(None)
+
+
+async def test_concurrent_queries_share_one_embed_call(
+    recorder: tuple[RecordingEmbedder, EmbedderClient],
+) -> None:
+    servicer, client = recorder
+    batcher = QueryBatcher(client, max_batch=64)
+    queries = ["statin dose", "potassium check", "statin dose", "eGFR decline"]
+    vectors = await asyncio.gather(*(batcher.embed(q) for q in queries))
+    assert servicer.requests == [["statin dose", "potassium check", "eGFR decline"]]
+    assert vectors == [pytest.approx(vector_of(q)) for q in queries]
+    await batcher.close()
+
+
+async def test_batches_are_capped(recorder: tuple[RecordingEmbedder, EmbedderClient]) -> None:
+    servicer, client = recorder
+    batcher = QueryBatcher(client, max_batch=3)
+    queries = [f"query {i}" for i in range(7)]
+    vectors = await asyncio.gather(*(batcher.embed(q) for q in queries))
+    assert sorted(len(texts) for texts in servicer.requests) == [1, 3, 3]
+    assert vectors == [pytest.approx(vector_of(q)) for q in queries]
+    await batcher.close()
+
+
+async def test_a_wait_gathers_queries_that_come_later(
+    recorder: tuple[RecordingEmbedder, EmbedderClient],
+) -> None:
+    servicer, client = recorder
+    batcher = QueryBatcher(client, max_batch=64, wait_s=0.05)
+
+    async def later(query: str, after_s: float) -> list[float]:
+        await asyncio.sleep(after_s)
+        return await batcher.embed(query)
+
+    await asyncio.gather(later("first", 0.0), later("second", 0.01), later("third", 0.02))
+    assert servicer.requests == [["first", "second", "third"]]
+    await batcher.close()
+
+
+async def test_one_refused_query_fails_alone(
+    recorder: tuple[RecordingEmbedder, EmbedderClient],
+) -> None:
+    servicer, client = recorder
+    batcher = QueryBatcher(client, max_batch=64)
+    results = await asyncio.gather(
+        batcher.embed("good one"),
+        batcher.embed("a bad one"),
+        batcher.embed("good two"),
+        return_exceptions=True,
+    )
+    assert results[0] == pytest.approx(vector_of("good one"))
+    assert isinstance(results[1], InvalidArgument)
+    assert results[2] == pytest.approx(vector_of("good two"))
+    assert servicer.requests[0] == ["good one", "a bad one", "good two"]
+    assert sorted(servicer.requests[1:]) == [["a bad one"], ["good one"], ["good two"]]
+    await batcher.close()
+
+
+async def test_an_unavailable_embedder_fails_every_waiting_query(
+    recorder: tuple[RecordingEmbedder, EmbedderClient],
+) -> None:
+    servicer, client = recorder
+    servicer.down = True
+    batcher = QueryBatcher(client, max_batch=64)
+    results = await asyncio.gather(
+        batcher.embed("one"), batcher.embed("two"), return_exceptions=True
+    )
+    assert all(isinstance(result, Unavailable) for result in results), results
+    servicer.down = False
+    assert await batcher.embed("three") == pytest.approx(vector_of("three"))
+    await batcher.close()
+
+
+async def test_a_caller_that_gives_up_does_not_disturb_the_others(
+    recorder: tuple[RecordingEmbedder, EmbedderClient],
+) -> None:
+    servicer, client = recorder
+    servicer.delay_s = 0.2
+    batcher = QueryBatcher(client, max_batch=64)
+    impatient = asyncio.ensure_future(asyncio.wait_for(batcher.embed("impatient"), 0.05))
+    patient = asyncio.ensure_future(batcher.embed("patient"))
+    with pytest.raises(TimeoutError):
+        await impatient
+    assert await patient == pytest.approx(vector_of("patient"))
+    assert [sorted(texts) for texts in servicer.requests] == [["impatient", "patient"]]
+    await batcher.close()
