@@ -44,6 +44,12 @@ class CommonSettings(BaseSettings):
         default=False,
         description="Measure event-loop lag and log it (services.common.looplag); for benchmarks.",
     )
+    gc_gen0_threshold: int = Field(
+        default=20_000,
+        ge=100,
+        le=1_000_000,
+        description="Allocations between young-generation garbage collections (Python's is 700).",
+    )
 
 
 class ServerSettings(BaseSettings):

@@ -31,11 +31,15 @@ async def setup(
     common: CommonSettings,
     resources: contextlib.AsyncExitStack,
 ) -> Sequence[str]:
-    instrument_asyncpg()
+    if common.otel_exporter_otlp_endpoint:  # like the gRPC instrumentors: only when exporting
+        instrument_asyncpg()
     patients = await resources.enter_async_context(open_patient_store(settings))
     retriever = await resources.enter_async_context(RetrieverClient(settings.retriever_addr))
     await retriever.wait_until_serving(common.dependency_wait_s)
-    agents = AgentFactory(claude_key_set=settings.anthropic_api_key is not None)
+    agents = AgentFactory(
+        claude_key_set=settings.anthropic_api_key is not None,
+        tracing=common.otel_exporter_otlp_endpoint is not None,
+    )
     resources.push_async_callback(agents.aclose)
     servicer = OrchestratorServicer(settings, patients, retriever, agents)
     orchestrator_pb2_grpc.add_OrchestratorServicer_to_server(servicer, server)

@@ -19,15 +19,19 @@ CLAUDE_MODULE = "services.orchestrator.agent.claude"
 class AgentFactory:
     """Holds one agent of each kind per process (the Claude agent keeps an HTTP pool)."""
 
-    def __init__(self, claude_key_set: bool) -> None:
-        """Makes the Claude agent now when it is configured, so a bad setting stops start-up."""
+    def __init__(self, claude_key_set: bool, tracing: bool = True) -> None:
+        """Makes the Claude agent now when it is configured, so a bad setting stops start-up.
+
+        ``tracing``: whether the Anthropic SDK makes its own spans (only worth it when the
+        process exports them).
+        """
         self._offline = OfflineAgent()
         self._claude: Agent | None = None
         if claude_key_set and importlib.util.find_spec(CLAUDE_MODULE) is not None:
             # Lazy on purpose: the offline path never loads the Anthropic SDK.
             from services.orchestrator.agent.claude import ClaudeAgent  # noqa: PLC0415
 
-            self._claude = ClaudeAgent()
+            self._claude = ClaudeAgent(tracing=tracing)
 
     @property
     def default_mode(self) -> AgentMode:
