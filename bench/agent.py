@@ -2,17 +2,21 @@
 
 Runs the real services as subprocesses (embedder, retriever with a small ingested corpus,
 orchestrator with seeded patients) and points the orchestrator's Claude agent, through the real
-Anthropic SDK, at the loopback stand-in of the Messages API (tests/support/anthropic_standin.py).
-The stand-in answers every request after a fixed latency (TURN_LATENCY_S, like a model) and
-scripts each conversation: three turns of two or three searches built from the patient's
-record, then the briefing, forced on the fourth turn, citing what the searches returned.
+Anthropic SDK, at the loopback stand-in of the Messages API, run as a process of its own
+(bench/standin_process.py). The stand-in answers every request after a fixed latency
+(TURN_LATENCY_S, like a model) and scripts each conversation (bench/agent_script.py): three
+turns of two or three searches built from the patient's record, then the briefing, forced on
+the fourth turn, citing what the searches returned.
 
-1. N = 1, 10, 100, 500 concurrent Brief calls: wall time, wall(N)/wall(1) (target <= 1.2),
-   p50 and p99 latency, errors, and the peak event-loop lag of each service in that phase
-   (LOOP_LAG_PROBE=1 windows; the benchmark's own loop, which hosts the stand-in, too).
+1. N = 1, 10, 100, 500 concurrent Brief calls, each level REPEATS times: median wall time,
+   wall(N)/wall(1) (target <= 1.2), p50 and p99 latency, errors, CPU per briefing of every
+   process, and the peak event-loop lag of each service in that phase (LOOP_LAG_PROBE=1).
 2. One turn with 1, 2 and 5 tool calls through the orchestrator's tool path against the real
    Retriever: gathered (one GuidelineTools.search call) against one after another (target:
-   gathered <= 1.1 x a single call).
+   gathered <= 1.1 x a single call). Twice: with the local model, where a query's embedding
+   is CPU work (so the model's own cost of the extra queries, measured in-process, is reported
+   as the floor), and with the Vertex AI backend against a loopback PredictionService stand-in
+   that answers after VERTEX_LATENCY_S, where embedding is I/O as in production.
 
     python -m bench agent        # writes bench/results/agent.json and agent.png
 """
@@ -20,6 +24,7 @@ record, then the briefing, forced on the fourth turn, citing what the searches r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -27,7 +32,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -56,15 +62,8 @@ from services.orchestrator.patients.store import open_patient_store
 from services.orchestrator.progress import RunObserver
 from services.orchestrator.timings import Clock, Timings
 from services.retriever.client import RetrieverClient
-from tests.support.anthropic_standin import (
-    JSON,
-    MessagesStandIn,
-    Reply,
-    cited_ids,
-    message,
-    search,
-    submit,
-)
+from tests.support.anthropic_standin import JSON
+from tests.support.vertex_standin import VertexStandIn
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -73,10 +72,19 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 CORPUS = sorted((ROOT / "data" / "guidelines").glob("*.md"))[:8]
 LEVELS = (1, 10, 100, 500)
+REPEATS = 3  # runs per level; the median wall time is reported
 TURN_LATENCY_S = 2.0
 PATIENTS = 50
 TOOL_CALLS = (1, 2, 5)
 TOOL_REPEATS = 15
+VERTEX_LATENCY_S = 0.03  # a small Predict call to text-embedding-005, order of magnitude
+TOPICS = [
+    "metformin dosing in chronic kidney disease",
+    "blood pressure target with albuminuria",
+    "statin intensity after myocardial infarction",
+    "anticoagulation dose for atrial fibrillation with low eGFR",
+    "potassium monitoring with mineralocorticoid antagonists",
+]
 BRIEF_TIMEOUT_S = 300.0
 API_KEY = "bench-key"
 
@@ -140,51 +148,6 @@ def make_patient(number: int, rng: random.Random) -> PatientRecord:
         ],
         observations=observations,
     )
-
-
-def _record_of(body: JSON) -> JSON:
-    opening = body["messages"][0]["content"][0]["text"]
-    inner = opening.split("<patient_record>")[1].split("</patient_record>")[0]
-    record: JSON = json.loads(inner)
-    return record
-
-
-def _queries(record: JSON) -> list[list[str]]:
-    """Three turns of searches (3, 2, 3) about this patient's problems, drugs and labs."""
-    problems = [p["name"] for p in record["active_problems"]] or ["chronic disease"]
-    drugs = [m["name"] for m in record["active_medications"]] or ["polypharmacy"]
-    egfr = next((lab["value"] for lab in record["labs"] if lab["test"] == "egfr"), "unknown")
-    return [
-        [
-            f"{problems[0]} treatment targets",
-            f"{drugs[0]} dosing at eGFR {egfr}",
-            f"{problems[-1]} first-line therapy",
-        ],
-        [f"{drugs[-1]} safety monitoring", f"{problems[0]} with kidney disease"],
-        [
-            f"{drugs[0]} and {drugs[-1]} interaction",
-            "eGFR decline monitoring frequency",
-            f"{problems[-1]} follow-up interval",
-        ],
-    ]
-
-
-def respond(body: JSON) -> Reply:
-    """Three turns of searches, then the briefing (also whenever it is forced)."""
-    turn = 1 + sum(1 for m in body["messages"] if m["role"] == "assistant")
-    queries = _queries(_record_of(body))
-    if body.get("tool_choice", {}).get("type") == "tool" or turn > len(queries):
-        ids = cited_ids(body)
-        return message(
-            submit(
-                summary="Benchmark briefing.",
-                alerts=[{"severity": "warning", "message": "Check eGFR.", "source_ids": ids[:1]}],
-                recommendations=[
-                    {"text": "Follow the guideline.", "rationale": "Fits.", "source_ids": ids[:4]}
-                ],
-            )
-        )
-    return message(*(search(q, max_results=5) for q in queries[turn - 1]))
 
 
 async def _store_patients(pg_dir: Path) -> None:
@@ -297,13 +260,6 @@ async def level(
 
 async def tool_turns(retriever_addr: str) -> list[dict[str, Any]]:
     """One turn's k searches through RetrieverTools: gathered against one after another."""
-    topics = [
-        "metformin dosing in chronic kidney disease",
-        "blood pressure target with albuminuria",
-        "statin intensity after myocardial infarction",
-        "anticoagulation dose for atrial fibrillation with low eGFR",
-        "potassium monitoring with mineralocorticoid antagonists",
-    ]
     rows = []
     async with RetrieverClient(retriever_addr) as client:
         timings = Timings(Clock())
@@ -314,7 +270,7 @@ async def tool_turns(retriever_addr: str) -> list[dict[str, Any]]:
             nonlocal serial
             serial += 1  # distinct queries each time: the embedder caches query vectors
             return [
-                SearchCall(f"call-{serial}-{i}", f"{topics[i]} (case {serial})", 5)
+                SearchCall(f"call-{serial}-{i}", f"{TOPICS[i]} (case {serial})", 5)
                 for i in range(k)
             ]
 
@@ -363,6 +319,91 @@ async def tool_turns(retriever_addr: str) -> list[dict[str, Any]]:
     return rows
 
 
+def model_costs() -> dict[int, float]:
+    """The local model's own time (median ms) to embed k distinct short queries in one batch,
+    in this process: what k gathered searches cannot avoid on a CPU model."""
+    # Imported here: torch takes seconds to load and only this measurement needs it.
+    from services.embedder.backends.base import EmbedItem, InputKind  # noqa: PLC0415
+    from services.embedder.backends.local import LocalBackend  # noqa: PLC0415
+
+    async def measure() -> dict[int, float]:
+        backend = await LocalBackend.load(threads=os.cpu_count() or 1)
+        await backend.warm_up()
+        costs = {}
+        for k in TOOL_CALLS:
+            times = []
+            for repeat in range(40):
+                items = [
+                    EmbedItem(f"{TOPICS[i]} (model case {repeat})", InputKind.QUERY, True, 16)
+                    for i in range(k)
+                ]
+                started = time.perf_counter()
+                await backend.embed(items)
+                times.append(time.perf_counter() - started)
+            costs[k] = round(statistics.median(times[5:]) * 1000, 2)
+        await backend.close()
+        return costs
+
+    return asyncio.run(measure())
+
+
+async def vertex_tool_turns(folder: Path) -> list[dict[str, Any]]:
+    """tool_turns with the Vertex AI backend: a Predict stand-in that answers after
+    VERTEX_LATENCY_S, so a query's embedding is waiting, not computing."""
+    standin = VertexStandIn(latency_s=VERTEX_LATENCY_S)
+    await standin.start()
+    env = {
+        "EMBEDDER_BACKEND": "vertex",
+        "EMBEDDER_VERTEX_PROJECT": "bench-project",
+        "EMBEDDER_VERTEX_ENDPOINT": standin.address,
+        "EMBEDDER_VERTEX_INSECURE": "true",
+        "RETRIEVER_QDRANT_PATH": str(folder / "qdrant-vertex"),
+    }
+    try:
+        async with running_stack(env, services=("embedder", "retriever")) as services:
+            await ingest(services["retriever"].address)
+            return await tool_turns(services["retriever"].address)
+    finally:
+        await standin.stop()
+
+
+@dataclass
+class StandInProcess:
+    """The Messages API stand-in's process (bench/standin_process.py)."""
+
+    base_url: str
+    pid: int
+    requests: int = 0
+
+
+@contextlib.asynccontextmanager
+async def messages_standin() -> AsyncIterator[StandInProcess]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.standin_process",
+        "--api-key",
+        API_KEY,
+        "--latency-s",
+        str(TURN_LATENCY_S),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    try:
+        first = await asyncio.wait_for(process.stdout.readline(), 60)
+        if not first:
+            raise RuntimeError("the Messages API stand-in did not start")
+        handle = StandInProcess(base_url=json.loads(first)["base_url"], pid=process.pid)
+        yield handle
+        process.terminate()
+        last = await asyncio.wait_for(process.stdout.readline(), 30)
+        handle.requests = int(json.loads(last)["requests"]) if last else 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+
+
 def _timestamp(line: JSON) -> float:
     return datetime.fromisoformat(str(line["timestamp"])).timestamp()
 
@@ -370,7 +411,7 @@ def _timestamp(line: JSON) -> float:
 def lag_by_phase(
     services: dict[str, ServiceProcess], windows: list[tuple[int, float, float]]
 ) -> tuple[dict[int, dict[str, float]], dict[str, float]]:
-    """Peak loop lag per level and service (1 s windows), and each service's overall peak."""
+    """Peak loop lag per run and service (1 s windows), and each service's overall peak."""
     per_level: dict[int, dict[str, float]] = {n: {} for n, _, _ in windows}
     overall: dict[str, float] = {}
     for name, proc in services.items():
@@ -419,55 +460,57 @@ def plot(result: dict[str, Any], path: Path) -> None:
     ax.set_title("Event-loop lag per service")
     ax.legend(fontsize=8)
     ax = axes[2]
-    rows = result["tool_turn"]
-    ks = [str(row["tool_calls"]) for row in rows]
+    ks = [str(row["tool_calls"]) for row in result["tool_turn"]["local"]]
     positions = np.arange(len(ks))
-    ax.bar(positions - 0.2, [row["gathered_ms"] for row in rows], 0.4, label="gathered")
-    ax.bar(positions + 0.2, [row["sequential_ms"] for row in rows], 0.4, label="sequential")
+    for offset, (backend, rows) in zip((-0.2, 0.2), result["tool_turn"].items(), strict=True):
+        ratios = [row["gathered_over_single"] for row in rows]
+        ax.bar(positions + offset, ratios, 0.4, label=f"{backend}: gathered / single")
+    floors = [row["model_floor"] for row in result["tool_turn"]["local"]]
+    ax.plot(positions - 0.2, floors, "k_", markersize=22, label="local: model floor")
+    ax.axhline(1.1, color="grey", linestyle="--", label="target 1.1")
     ax.set_xticks(positions, ks)
     ax.set_xlabel("tool calls in one turn")
-    ax.set_ylabel("ms (median)")
+    ax.set_ylabel("gathered time / one call")
     ax.set_title("One turn's searches via the tool path")
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-async def run() -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="bench-agent-") as tmp:
-        folder = Path(tmp)
-        print("seeding patients", flush=True)
-        patient_ids = await seed(folder / "pg")
-        async with MessagesStandIn(
-            respond, api_key=API_KEY, turn_latency_s=TURN_LATENCY_S, record=False
-        ) as standin:
-            env = {
-                "HF_HUB_OFFLINE": "1",
-                "LOOP_LAG_PROBE": "1",
-                "ORCHESTRATOR_PG_DATA_DIR": str(folder / "pg"),
-                "RETRIEVER_QDRANT_PATH": str(folder / "qdrant"),
-                "ANTHROPIC_API_KEY": API_KEY,
-                "ANTHROPIC_BASE_URL": standin.base_url,
-            }
-            print("starting the services", flush=True)
-            async with running_stack(env) as services:
-                print(f"ingesting {len(CORPUS)} guideline files", flush=True)
-                await ingest(services["retriever"].address)
-                channel = create_channel(
-                    services["orchestrator"].address,
-                    "briefing.v1.Orchestrator",
-                    {"Brief": MethodPolicy(timeout_s=BRIEF_TIMEOUT_S, idempotent=False)},
-                )
-                stub = orchestrator_pb2_grpc.OrchestratorStub(channel)
+async def run(folder: Path) -> dict[str, Any]:
+    print("seeding patients", flush=True)
+    patient_ids = await seed(folder / "pg")
+    async with messages_standin() as standin:
+        env = {
+            "HF_HUB_OFFLINE": "1",
+            "LOOP_LAG_PROBE": "1",
+            "ORCHESTRATOR_PG_DATA_DIR": str(folder / "pg"),
+            "RETRIEVER_QDRANT_PATH": str(folder / "qdrant"),
+            "ANTHROPIC_API_KEY": API_KEY,
+            "ANTHROPIC_BASE_URL": standin.base_url,
+        }
+        print("starting the services", flush=True)
+        async with running_stack(env) as services:
+            print(f"ingesting {len(CORPUS)} guideline files", flush=True)
+            await ingest(services["retriever"].address)
+            channel = create_channel(
+                services["orchestrator"].address,
+                "briefing.v1.Orchestrator",
+                {"Brief": MethodPolicy(timeout_s=BRIEF_TIMEOUT_S, idempotent=False)},
+            )
+            stub = orchestrator_pb2_grpc.OrchestratorStub(channel)
+            for _ in range(2):
                 warm = await one_brief(stub, patient_ids[0])
                 if warm[1] != "OK":
                     raise RuntimeError(f"warm-up Brief failed: {warm[1]}")
-                pids = {name: proc.process.pid for name, proc in services.items()}
-                pids["bench (client + stand-in)"] = os.getpid()
-                levels = []
-                async with LoopLagProbe() as own_probe:
-                    for n in LEVELS:
+            pids = {name: proc.process.pid for name, proc in services.items()}
+            pids["Messages stand-in"] = standin.pid
+            pids["bench client"] = os.getpid()
+            runs = []
+            async with LoopLagProbe() as own_probe:
+                for n in LEVELS:
+                    for _ in range(REPEATS):
                         own_probe.lags_s.clear()
                         row = await level(stub, n, patient_ids, pids)
                         row["bench_loop_lag_peak_ms"] = round(own_probe.max_ms, 2)
@@ -476,19 +519,22 @@ async def run() -> dict[str, Any]:
                             f"p99 {row['p99_s']:.2f}s errors {row['errors']}",
                             flush=True,
                         )
-                        levels.append(row)
-                        await asyncio.sleep(1.5)  # let the lag windows of this level close
-                await channel.close(None)
-                print("tool calls: gathered against sequential", flush=True)
-                tool_rows = await tool_turns(services["retriever"].address)
-                requests_served = standin.request_count
-        await asyncio.sleep(0.5)  # the launcher's pumps read the last log lines
-    windows = [(row["n"], *row.pop("window")) for row in levels]
-    per_level, overall = lag_by_phase(services, windows)
+                        runs.append(row)
+                        await asyncio.sleep(1.5)  # let the lag windows of this run close
+            await channel.close(None)
+            print("tool calls, local model: gathered against sequential", flush=True)
+            local_rows = await tool_turns(services["retriever"].address)
+    await asyncio.sleep(0.5)  # the launcher's pumps read the last log lines
+    print("tool calls, Vertex AI stand-in: gathered against sequential", flush=True)
+    vertex_rows = await vertex_tool_turns(folder)
+    windows = [(index, *row.pop("window")) for index, row in enumerate(runs)]
+    per_run, overall = lag_by_phase(services, windows)
+    for index, row in enumerate(runs):
+        row["loop_lag_peak_ms"] = per_run[index]
+    levels = [_median_run([r for r in runs if r["n"] == n]) for n in LEVELS]
     wall_1 = levels[0]["wall_s"]
     for row in levels:
         row["wall_over_wall_1"] = round(row["wall_s"] / wall_1, 3)
-        row["loop_lag_peak_ms"] = per_level[row["n"]]
     return {
         "benchmark": "agent",
         "config": {
@@ -497,29 +543,62 @@ async def run() -> dict[str, Any]:
             "patients": PATIENTS,
             "corpus_files": [p.name for p in CORPUS],
             "levels": list(LEVELS),
+            "repeats_per_level": REPEATS,
             "tool_repeats": TOOL_REPEATS,
+            "vertex_latency_s": VERTEX_LATENCY_S,
             "cpus": os.cpu_count(),
-            "messages_api_requests": requests_served,
+            "messages_api_requests": standin.requests,
         },
         "levels": levels,
+        "runs": runs,
         "loop_lag_overall_max_ms": overall,
-        "tool_turn": tool_rows,
-        "targets": {
-            "wall_500_over_wall_1": {
-                "target": 1.2,
-                "measured": levels[-1]["wall_over_wall_1"],
-            },
-            "gathered_over_single": {
-                "target": 1.1,
-                "measured": {str(r["tool_calls"]): r["gathered_over_single"] for r in tool_rows},
-            },
-        },
+        "tool_turn": {"local": local_rows, "vertex": vertex_rows},
     }
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median wall time, with every run's wall time beside it."""
+    ordered = sorted(runs, key=lambda row: row["wall_s"])
+    median = dict(ordered[len(ordered) // 2])
+    median["wall_s_runs"] = [row["wall_s"] for row in runs]
+    return median
+
+
+def _with_ratios(rows: list[dict[str, Any]], model_ms: dict[int, float] | None) -> None:
+    single = rows[0]["gathered_ms"]
+    for row in rows:
+        row["gathered_over_single"] = round(row["gathered_ms"] / single, 3)
+        if model_ms is not None:
+            k = row["tool_calls"]
+            row["model_ms"] = model_ms[k]
+            # If everything but the model's work on the extra queries were free:
+            row["model_floor"] = round((single - model_ms[1] + model_ms[k]) / single, 3)
 
 
 def main() -> None:
     configure_logging("bench", "WARNING", "console")
-    result = asyncio.run(run())
+    with tempfile.TemporaryDirectory(prefix="bench-agent-") as tmp:
+        result = asyncio.run(run(Path(tmp)))
+    print("model cost of k queries in one batch, in-process", flush=True)
+    model_ms = model_costs()
+    _with_ratios(result["tool_turn"]["local"], model_ms)
+    _with_ratios(result["tool_turn"]["vertex"], None)
+    result["targets"] = {
+        "wall_500_over_wall_1": {
+            "target": 1.2,
+            "measured": result["levels"][-1]["wall_over_wall_1"],
+        },
+        "gathered_over_single": {
+            "target": 1.1,
+            "measured": {
+                backend: {str(r["tool_calls"]): r["gathered_over_single"] for r in rows}
+                for backend, rows in result["tool_turn"].items()
+            },
+            "local_model_floor": {
+                str(r["tool_calls"]): r["model_floor"] for r in result["tool_turn"]["local"]
+            },
+        },
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "agent.json").write_text(json.dumps(result, indent=2) + "\n")
     plot(result, RESULTS / "agent.png")

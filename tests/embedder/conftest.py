@@ -10,7 +10,7 @@ from briefing.v1 import embedder_pb2_grpc
 from services.common.channels import create_channel
 from services.embedder.client import METHOD_POLICIES, SERVICE_NAME, EmbedderClient
 from services.launcher import ServiceProcess, start_service
-from tests.embedder.standin import VertexStandIn
+from tests.support.vertex_standin import VertexStandIn
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 

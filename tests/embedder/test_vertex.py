@@ -23,7 +23,7 @@ from services.embedder.batcher import Batcher
 from services.embedder.client import METHOD_POLICIES, SERVICE_NAME
 from services.embedder.settings import EmbedderSettings
 from services.launcher import start_service
-from tests.embedder.standin import VertexStandIn, standin_vector
+from tests.support.vertex_standin import VertexStandIn, standin_vector
 
 ENDPOINT = (
     "projects/test-project/locations/europe-west4/publishers/google/models/text-embedding-005"

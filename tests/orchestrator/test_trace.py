@@ -25,19 +25,21 @@ TOOL_SPAN = "tool_call search_clinical_guidelines"
 
 
 def _complete(trace_id: str, outside_parent: str) -> object:
-    """Ready when the trace holds the Brief server span, as many Retriever Search and Embedder
-    Embed server spans as tool calls, and every parent link resolves (the exporters of three
-    processes deliver in their own time)."""
+    """Ready when the trace holds the Brief server span, as many Retriever Search server spans as
+    tool calls, an Embedder Embed server span per query batch of the Retriever, and every parent
+    link resolves (the exporters of three processes deliver in their own time)."""
 
     def ready(spans: list[ReceivedSpan]) -> bool:
         mine = [s for s in spans if s.trace_id == trace_id]
         ids = {s.span_id for s in mine}
         tools = sum(s.name == TOOL_SPAN for s in mine)
         searches = sum(s.service == "retriever" and s.name.endswith("/Search") for s in mine)
+        batches = sum(s.name == "retriever.embed_queries" for s in mine)
         embeds = sum(s.service == "embedder" and s.name.endswith("/Embed") for s in mine)
         return (
             any(s.name == BRIEF_SPAN for s in mine)
-            and tools == searches == embeds > 0
+            and tools == searches > 0
+            and batches == embeds > 0
             and all(s.parent_span_id in ids or s.parent_span_id == outside_parent for s in mine)
         )
 

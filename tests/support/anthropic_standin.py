@@ -223,6 +223,9 @@ class MessagesStandIn:
         await self.close()
 
     async def _messages(self, request: web.Request) -> web.Response:
+        # Like a model, the answer comes turn_latency_s after the request arrived, however long
+        # this server took to read the request and write the answer.
+        answer_at = asyncio.get_running_loop().time() + self.turn_latency_s
         self.request_count += 1
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             reply = error(401, "authentication_error", "invalid x-api-key", retry_after_ms=None)
@@ -231,8 +234,6 @@ class MessagesStandIn:
         body = await request.json(loads=orjson.loads)
         if self._record:
             self.requests.append(RecordedRequest(body, dict(request.headers)))
-        if self.turn_latency_s:
-            await asyncio.sleep(self.turn_latency_s)
         reply = await self._next(body)
         uncached, write, read = self._cache.usage(body)  # the cache fills even when scripted
         if reply.status == 200 and "usage" not in reply.body:
@@ -243,8 +244,10 @@ class MessagesStandIn:
                 "cache_creation_input_tokens": write,
                 "cache_read_input_tokens": read,
             }
+        encoded = orjson.dumps(reply.body)
+        await asyncio.sleep(answer_at - asyncio.get_running_loop().time())
         return web.Response(
-            body=orjson.dumps(reply.body),
+            body=encoded,
             status=reply.status,
             headers=reply.headers,
             content_type="application/json",
