@@ -62,6 +62,12 @@ class RetrieverSettings(ServerSettings):
         le=100,
         description="How long a search waits for others to embed with; 0 is one loop turn.",
     )
+    query_calls_in_flight: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Embed calls for search queries at once; more queries wait and go together.",
+    )
     ingest_batch_size: int = Field(
         default=32, ge=1, le=1024, description="Texts per Embed call while ingesting."
     )

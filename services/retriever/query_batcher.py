@@ -7,6 +7,10 @@ about two model calls in a row. Here every query that arrives before the flush (
 event-loop iteration, or ``wait_s`` later) goes to the Embedder in one call, identical queries
 once, at most ``max_batch`` texts per call.
 
+At most ``max_in_flight`` Embed calls run at once (continuous batching, as in
+text-embeddings-inference): under load, queries gather while the calls in flight run and go
+together the moment one returns, so batches grow with the load instead of the number of calls.
+
 One query the Embedder refuses must not fail the searches it was batched with: on
 INVALID_ARGUMENT the batch is asked again one query at a time, so only the bad one fails.
 """
@@ -36,10 +40,13 @@ class _Waiting:
 class QueryBatcher:
     """``await batcher.embed(query)``: one query's vector, embedded with its neighbours."""
 
-    def __init__(self, embedder: EmbedderClient, max_batch: int, wait_s: float = 0.0) -> None:
+    def __init__(
+        self, embedder: EmbedderClient, max_batch: int, wait_s: float = 0.0, max_in_flight: int = 2
+    ) -> None:
         self._embedder = embedder
         self._max_batch = max_batch
         self._wait_s = wait_s
+        self._max_in_flight = max_in_flight
         self._waiting: list[_Waiting] = []
         self._flush_timer: asyncio.Handle | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -49,24 +56,33 @@ class QueryBatcher:
         loop = asyncio.get_running_loop()
         waiting = _Waiting(query, loop.create_future())
         self._waiting.append(waiting)
-        if len(self._waiting) >= self._max_batch:
-            self._flush()
-        elif self._flush_timer is None:
-            if self._wait_s > 0:
-                self._flush_timer = loop.call_later(self._wait_s, self._flush)
-            else:
-                self._flush_timer = loop.call_soon(self._flush)
+        if len(self._in_flight) < self._max_in_flight:
+            if len(self._waiting) >= self._max_batch:
+                self._flush()
+            elif self._flush_timer is None:
+                if self._wait_s > 0:
+                    self._flush_timer = loop.call_later(self._wait_s, self._flush)
+                else:
+                    self._flush_timer = loop.call_soon(self._flush)
+        # Otherwise the queries wait for a call in flight to return (_call_done).
         return await waiting.future
 
     def _flush(self) -> None:
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
-        batch, self._waiting = self._waiting, []
-        if batch:
-            task = asyncio.get_running_loop().create_task(self._embed_batch(batch))
+        loop = asyncio.get_running_loop()
+        while self._waiting and len(self._in_flight) < self._max_in_flight:
+            batch = self._waiting[: self._max_batch]
+            del self._waiting[: self._max_batch]
+            task = loop.create_task(self._embed_batch(batch))
             self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+            task.add_done_callback(self._call_done)
+
+    def _call_done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        if self._waiting:  # they have waited for this call already: send them now
+            self._flush()
 
     async def _embed_batch(self, batch: list[_Waiting]) -> None:
         texts = list(dict.fromkeys(waiting.query for waiting in batch))
@@ -92,9 +108,9 @@ class QueryBatcher:
                 waiting.future.set_result(by_text[waiting.query])
 
     async def close(self) -> None:
-        """Sends what is waiting and waits for the calls in flight."""
+        """Sends what is waiting and waits until every call has returned."""
         self._flush()
-        if self._in_flight:
+        while self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
 
 

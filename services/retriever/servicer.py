@@ -80,7 +80,10 @@ class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
         self._settings = settings
         self._gate = CollectionGate(store, embedder)
         self._queries = QueryBatcher(
-            embedder, settings.query_batch_size, settings.query_batch_wait_ms / 1000
+            embedder,
+            settings.query_batch_size,
+            settings.query_batch_wait_ms / 1000,
+            settings.query_calls_in_flight,
         )
 
     async def Search(

@@ -150,3 +150,24 @@ async def test_a_caller_that_gives_up_does_not_disturb_the_others(
     assert await patient == pytest.approx(vector_of("patient"))
     assert [sorted(texts) for texts in servicer.requests] == [["impatient", "patient"]]
     await batcher.close()
+
+
+async def test_queries_wait_for_a_call_in_flight_and_then_go_together(
+    recorder: tuple[RecordingEmbedder, EmbedderClient],
+) -> None:
+    servicer, client = recorder
+    servicer.delay_s = 0.1
+    batcher = QueryBatcher(client, max_batch=64, max_in_flight=1)
+
+    async def later(query: str, after_s: float) -> list[float]:
+        await asyncio.sleep(after_s)
+        return await batcher.embed(query)
+
+    results = await asyncio.gather(
+        later("first", 0.0), later("second", 0.02), later("third", 0.03), later("fourth", 0.04)
+    )
+    assert servicer.requests == [["first"], ["second", "third", "fourth"]]
+    assert list(results) == [
+        pytest.approx(vector_of(q)) for q in ("first", "second", "third", "fourth")
+    ]
+    await batcher.close()
