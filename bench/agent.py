@@ -76,7 +76,7 @@ REPEATS = 5  # runs per level; the median wall time is reported
 TURN_LATENCY_S = 2.0
 PATIENTS = 50
 TOOL_CALLS = (1, 2, 5)
-TOOL_REPEATS = 15
+TOOL_REPEATS = 31
 VERTEX_LATENCY_S = 0.03  # a small Predict call to text-embedding-005, order of magnitude
 TOPICS = [
     "metformin dosing in chronic kidney disease",

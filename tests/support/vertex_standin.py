@@ -48,7 +48,7 @@ class VertexStandIn:
                 "Predict": grpc.unary_unary_rpc_method_handler(
                     self._predict,
                     request_deserializer=RequestPb.FromString,
-                    response_serializer=ResponsePb.SerializeToString,
+                    response_serializer=bytes,  # _predict serialises while it waits
                 )
             },
         )
@@ -75,10 +75,10 @@ class VertexStandIn:
 
     async def _predict(
         self, request: object, context: grpc.aio.ServicerContext[object, object]
-    ) -> object:
+    ) -> bytes:
         self.requests.append(aiplatform_v1.PredictRequest.wrap(request))
         answer_at = asyncio.get_running_loop().time() + self.latency_s
-        response = self._response(request)
+        response: bytes = self._response(request).SerializeToString()
         # The answer comes latency_s after the request, however long building it took.
         await asyncio.sleep(answer_at - asyncio.get_running_loop().time())
         if self.failures:
