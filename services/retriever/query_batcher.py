@@ -86,10 +86,14 @@ class QueryBatcher:
 
     async def _embed_batch(self, batch: list[_Waiting]) -> None:
         texts = list(dict.fromkeys(waiting.query for waiting in batch))
-        # The RPC's span is a child of the first caller's; the others are linked to it.
+        # The span is a child of the first caller's span and links the others' spans.
+        first = trace.set_span_in_context(trace.NonRecordingSpan(batch[0].caller))
         links = [trace.Link(w.caller) for w in batch[1:] if w.caller.is_valid]
         with tracer.start_as_current_span(
-            "retriever.embed_queries", links=links, attributes={"queries": len(batch)}
+            "retriever.embed_queries",
+            context=first,
+            links=links,
+            attributes={"queries": len(batch)},
         ):
             try:
                 vectors = await self._embedder.embed(texts, "query", truncate=True)
