@@ -38,7 +38,7 @@ async def setup(
     await retriever.wait_until_serving(common.dependency_wait_s)
     agents = AgentFactory(
         claude_key_set=settings.anthropic_api_key is not None,
-        tracing=common.otel_exporter_otlp_endpoint is not None,
+        tracing=bool(common.otel_exporter_otlp_endpoint),
     )
     resources.push_async_callback(agents.aclose)
     servicer = OrchestratorServicer(settings, patients, retriever, agents)

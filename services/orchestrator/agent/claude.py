@@ -191,8 +191,8 @@ class ClaudeAgent:
         today: Callable[[], date] = date.today,
         tracing: bool = True,
     ) -> None:
-        """``tracing=False`` turns off the SDK's own spans, which cost CPU on every request even
-        with no exporter (about 5% of the orchestrator's CPU at 500 concurrent briefings)."""
+        """``tracing=False`` turns off the SDK's own spans: with no exporter they would only
+        spend CPU on every request."""
         self.settings = settings if settings is not None else load_settings(ClaudeSettings)
         self._today = today
         self._tracing = tracing
