@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from tests.support.anthropic_standin import JSON, Reply, cited_ids, message, search, submit
+from tests.support.anthropic_standin import JSON, searching_conversation
 
 
 def _record_of(body: JSON) -> JSON:
@@ -38,19 +38,5 @@ def _queries(record: JSON) -> list[list[str]]:
     ]
 
 
-def respond(body: JSON) -> Reply:
-    """Three turns of searches, then the briefing (also whenever it is forced)."""
-    turn = 1 + sum(1 for m in body["messages"] if m["role"] == "assistant")
-    queries = _queries(_record_of(body))
-    if body.get("tool_choice", {}).get("type") == "tool" or turn > len(queries):
-        ids = cited_ids(body)
-        return message(
-            submit(
-                summary="Benchmark briefing.",
-                alerts=[{"severity": "warning", "message": "Check eGFR.", "source_ids": ids[:1]}],
-                recommendations=[
-                    {"text": "Follow the guideline.", "rationale": "Fits.", "source_ids": ids[:4]}
-                ],
-            )
-        )
-    return message(*(search(q, max_results=5) for q in queries[turn - 1]))
+# Three turns of searches, then the briefing (also whenever it is forced).
+respond = searching_conversation(lambda body: _queries(_record_of(body)), max_results=5)

@@ -52,6 +52,12 @@ class RecordingEmbedder(embedder_pb2_grpc.EmbedderServicer):
         return embedder_pb2.GetModelInfoResponse(model="recording", dimension=4)
 
 
+async def later(batcher: QueryBatcher, query: str, after_s: float) -> list[float]:
+    """``batcher.embed(query)``, asked ``after_s`` from now."""
+    await asyncio.sleep(after_s)
+    return await batcher.embed(query)
+
+
 @pytest.fixture
 async def recorder() -> AsyncIterator[tuple[RecordingEmbedder, EmbedderClient]]:
     servicer = RecordingEmbedder()
@@ -94,11 +100,9 @@ async def test_a_wait_gathers_queries_that_come_later(
     servicer, client = recorder
     batcher = QueryBatcher(client, max_batch=64, wait_s=0.05)
 
-    async def later(query: str, after_s: float) -> list[float]:
-        await asyncio.sleep(after_s)
-        return await batcher.embed(query)
-
-    await asyncio.gather(later("first", 0.0), later("second", 0.01), later("third", 0.02))
+    await asyncio.gather(
+        later(batcher, "first", 0.0), later(batcher, "second", 0.01), later(batcher, "third", 0.02)
+    )
     assert servicer.requests == [["first", "second", "third"]]
     await batcher.close()
 
@@ -159,12 +163,11 @@ async def test_queries_wait_for_a_call_in_flight_and_then_go_together(
     servicer.delay_s = 0.1
     batcher = QueryBatcher(client, max_batch=64, max_in_flight=1)
 
-    async def later(query: str, after_s: float) -> list[float]:
-        await asyncio.sleep(after_s)
-        return await batcher.embed(query)
-
     results = await asyncio.gather(
-        later("first", 0.0), later("second", 0.02), later("third", 0.03), later("fourth", 0.04)
+        later(batcher, "first", 0.0),
+        later(batcher, "second", 0.02),
+        later(batcher, "third", 0.03),
+        later(batcher, "fourth", 0.04),
     )
     assert servicer.requests == [["first"], ["second", "third", "fourth"]]
     assert list(results) == [

@@ -276,14 +276,17 @@ def cited_ids(body: JSON) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def searching_conversation(queries_per_turn: Sequence[Sequence[str]]) -> Responder:
-    """A responder for any number of conversations: turn k asks ``queries_per_turn[k-1]``
-    concurrently, then (or when submit_briefing is forced) submits a briefing citing every
-    source id its searches returned."""
+def searching_conversation(
+    plan: Callable[[JSON], Sequence[Sequence[str]]], max_results: int = 3
+) -> Responder:
+    """A responder for any number of conversations: ``plan(request body)`` gives each turn's
+    queries; turn k asks the k-th list concurrently, then (or when submit_briefing is forced)
+    the briefing cites the source ids its searches returned."""
 
     def respond(body: JSON) -> Reply:
         turn = 1 + sum(1 for m in body["messages"] if m["role"] == "assistant")
         forced = body.get("tool_choice", {}).get("type") == "tool"
+        queries_per_turn = plan(body)
         if forced or turn > len(queries_per_turn):
             ids = cited_ids(body)
             return message(
@@ -299,6 +302,6 @@ def searching_conversation(queries_per_turn: Sequence[Sequence[str]]) -> Respond
                     ],
                 )
             )
-        return message(*(search(q) for q in queries_per_turn[turn - 1]))
+        return message(*(search(q, max_results) for q in queries_per_turn[turn - 1]))
 
     return respond
