@@ -367,6 +367,11 @@ async def test_the_callers_deadline_bounds_the_request_timeout() -> None:
             await claude.aclose()
 
 
+def _marked_messages(body: dict[str, Any]) -> list[int]:
+    """Indexes of the messages that carry a cache breakpoint."""
+    return [i for i, m in enumerate(body["messages"]) if "cache_control" in json.dumps(m)]
+
+
 async def test_cache_breakpoints_are_sent_and_usage_is_recorded_per_turn(
     standin: MessagesStandIn, agent: ClaudeAgent
 ) -> None:
@@ -379,9 +384,10 @@ async def test_cache_breakpoints_are_sent_and_usage_is_recorded_per_turn(
     standin.script(
         message(search("a"), usage=usage),
         message(search("b")),  # usage from the stand-in's imitation of the prompt cache
+        message(search("c")),
         message(submit()),
     )
-    result = await agent.run(patient(), FakeTools(), RecordingProgress(), AgentLimits(max_turns=3))
+    result = await agent.run(patient(), FakeTools(), RecordingProgress(), AgentLimits(max_turns=4))
 
     bodies = [r.body for r in standin.requests]
     for body in bodies:
@@ -390,21 +396,23 @@ async def test_cache_breakpoints_are_sent_and_usage_is_recorded_per_turn(
         assert body["tools"][-1]["name"] == "submit_briefing"
         markers = json.dumps(body).count('"cache_control"')
         assert markers <= 4  # the API allows four breakpoints
-    # The newest user block is marked while another turn may follow, and only that one.
-    for body in bodies[:2]:
-        assert body["messages"][-1]["content"][-1]["cache_control"] == EPHEMERAL
-        earlier = json.dumps(body["messages"][:-1])
-        assert "cache_control" not in earlier
-    assert "cache_control" not in json.dumps(bodies[2]["messages"])  # no turn follows the last
+    # Turns 1 and 2 mark their newest message (the next turn reads it); turn 3 precedes the
+    # forced turn, whose changed tool_choice cannot read a message cache, so it only marks what
+    # turn 2 wrote; the forced turn marks no message.
+    assert [_marked_messages(body) for body in bodies] == [[0], [2], [2], []]
+    assert [body["tool_choice"] for body in bodies] == [{"type": "auto"}] * 3 + [FORCED]
 
-    first, second, third = result.turns
+    first, second, third, fourth = result.turns
     assert (first.usage.input_tokens, first.usage.output_tokens) == (11, 22)
     assert first.usage.cache_creation_input_tokens == 33
     assert first.usage.cache_read_input_tokens == 44
     assert second.usage.cache_read_input_tokens > 0  # the first turn's prefix came back
     assert second.usage.cache_creation_input_tokens > 0
-    assert third.usage.cache_read_input_tokens > 0
-    assert [t.turn for t in result.turns] == [1, 2, 3]
+    assert third.usage.cache_read_input_tokens > second.usage.cache_read_input_tokens
+    assert third.usage.cache_creation_input_tokens == 0  # nothing written that none would read
+    assert 0 < fourth.usage.cache_read_input_tokens < third.usage.cache_read_input_tokens
+    assert fourth.usage.cache_creation_input_tokens == 0
+    assert [t.turn for t in result.turns] == [1, 2, 3, 4]
 
 
 async def test_the_model_gets_the_minimal_record_and_logs_carry_no_patient_data(

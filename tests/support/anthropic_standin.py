@@ -130,6 +130,9 @@ class _PromptCache:
         blocks: list[JSON] = [*body.get("tools", [])]
         system = body.get("system", [])
         blocks += [text(system)] if isinstance(system, str) else system
+        # tool_choice sits between the system prompt and the messages in the cache's prefix: a
+        # change of it invalidates the message cache only.
+        blocks.append({"tool_choice": body.get("tool_choice", {"type": "auto"})})
         for msg in body.get("messages", []):
             content = msg["content"]
             blocks += [text(content)] if isinstance(content, str) else content

@@ -7,10 +7,12 @@ user message. The briefing arrives as the input of the ``submit_briefing`` tool,
 (``tool_choice``) on the last allowed turn, and is validated before it becomes an AgentResult.
 
 Prompt caching: the system prompt and the tool definitions carry a cache breakpoint (they are
-the same for every patient), and so does the last block of the newest user message when another
-turn may follow, so that each turn reads the conversation so far from the cache. The forced last
-turn changes ``tool_choice``, which the API counts as a change to the message cache: that turn
-reads only the system prompt and tools from the cache.
+the same for every patient). One more breakpoint goes on the conversation: on the newest user
+message when the next turn sends the same ``tool_choice`` (it reads the earlier prefix and
+writes this one for the next turn). A change of ``tool_choice`` invalidates the message cache
+(the system prompt and tools stay cached), so the turn before a forced one only marks the
+message the previous turn wrote, reading it without paying the write premium for a prefix the
+forced turn could not read, and a forced turn after an unforced one marks none.
 
 Outcomes by stop reason:
 
@@ -271,13 +273,16 @@ class _Conversation:
         self.turns: list[TurnRecord] = []
         self.warnings: list[str] = []
         self.force_submit = False
+        # (message index, forced) of the last cache breakpoint written into the conversation.
+        self.written_mark: tuple[int, bool] | None = None
         self.model = self.settings.claude_model
 
     async def run(self) -> AgentResult:
         for turn in range(1, self.max_turns + 1):
             self.progress.turn_started(turn)
             last = turn == self.max_turns
-            response = await self._create(turn, forced=last or self.force_submit, cache=not last)
+            forced = last or self.force_submit
+            response = await self._create(turn, forced, self._cache_mark(turn, forced))
             reason = response.stop_reason or "end_turn"
             self._record(turn, response, reason)
             if reason == "refusal":
@@ -320,15 +325,29 @@ class _Conversation:
         else:
             self.messages.append({"role": "user", "content": [note]})
 
-    def _request_messages(self, cache: bool) -> list[MessageParam]:
-        """The conversation, with a cache breakpoint on the newest user block when it pays."""
+    def _cache_mark(self, turn: int, forced: bool) -> int | None:
+        """Which message gets the conversation's cache breakpoint this turn, if any."""
+        next_forced = turn + 1 == self.max_turns or self.force_submit
+        if turn < self.max_turns and forced == next_forced and self._is_user(-1):
+            index = len(self.messages) - 1
+            self.written_mark = (index, forced)  # read by the next turn
+            return index
+        if self.written_mark is not None and self.written_mark[1] == forced:
+            return self.written_mark[0]  # read only: this prefix is in the cache already
+        return None
+
+    def _is_user(self, index: int) -> bool:
+        message = self.messages[index]
+        return message["role"] == "user" and isinstance(message["content"], list)
+
+    def _request_messages(self, mark: int | None) -> list[MessageParam]:
+        """The conversation, with a cache breakpoint on the last block of message ``mark``."""
         messages = list(self.messages)
-        last = messages[-1]
-        if cache and last["role"] == "user" and isinstance(last["content"], list):
-            *before, final = cast(list[UserBlock], last["content"])
+        if mark is not None:
+            *before, final = cast(list[UserBlock], messages[mark]["content"])
             marked = final.copy()
             marked["cache_control"] = EPHEMERAL
-            messages[-1] = {"role": "user", "content": [*before, marked]}
+            messages[mark] = {"role": "user", "content": [*before, marked]}
         return messages
 
     def _timeout_s(self, turn: int) -> float:
@@ -341,7 +360,7 @@ class _Conversation:
             timeout = min(timeout, remaining)
         return timeout
 
-    async def _create(self, turn: int, forced: bool, cache: bool) -> Message:
+    async def _create(self, turn: int, forced: bool, cache_mark: int | None) -> Message:
         try:
             return await self.client.messages.create(
                 model=self.settings.claude_model,
@@ -349,7 +368,7 @@ class _Conversation:
                 system=SYSTEM,
                 tools=TOOLS,
                 tool_choice=FORCE_SUBMIT if forced else AUTO,
-                messages=self._request_messages(cache),
+                messages=self._request_messages(cache_mark),
                 timeout=self._timeout_s(turn),
             )
         except anthropic.APIError as exc:
