@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -285,10 +287,30 @@ async def test_max_tokens_in_the_last_turn_is_resource_exhausted(
 async def test_refusal_is_failed_precondition_without_patient_data(
     standin: MessagesStandIn, agent: ClaudeAgent
 ) -> None:
-    standin.script(message(text("I can't help with that."), stop_reason="refusal"))
+    declined = f"I can't help with {PATIENT_NAME[1]}'s metformin."
+    standin.script(message(text(declined), stop_reason="refusal"))
     with pytest.raises(FailedPrecondition, match="declined") as caught:
         await agent.run(patient(), FakeTools(), RecordingProgress(), AgentLimits())
+    # The model's words may quote the patient; the status message never passes them on.
     assert PATIENT_NAME[1] not in str(caught.value)
+    assert "metformin" not in str(caught.value)
+
+
+async def test_an_exceeded_context_window_is_resource_exhausted(
+    standin: MessagesStandIn, agent: ClaudeAgent
+) -> None:
+    standin.script(message(text("..."), stop_reason="model_context_window_exceeded"))
+    with pytest.raises(ResourceExhausted, match="exceeded the model's context"):
+        await agent.run(patient(), FakeTools(), RecordingProgress(), AgentLimits())
+
+
+async def test_a_pause_in_the_last_turn_gives_no_briefing(
+    standin: MessagesStandIn, agent: ClaudeAgent
+) -> None:
+    standin.script(message(search("a")), message(text("thinking"), stop_reason="pause_turn"))
+    with pytest.raises(FailedPrecondition, match="no briefing within 2 turns"):
+        await agent.run(patient(), FakeTools(), RecordingProgress(), AgentLimits(max_turns=2))
+    assert standin.request_count == 2
 
 
 async def test_overloaded_is_retried_then_unavailable(
@@ -307,6 +329,43 @@ async def test_rate_limit_is_retried_then_resource_exhausted(
     with pytest.raises(ResourceExhausted, match="429"):
         await agent.run(patient(), FakeTools(), RecordingProgress(), AgentLimits())
     assert standin.request_count == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [(500, "api_error"), (503, "api_error"), (408, "request_timeout"), (409, "conflict")],
+)
+async def test_retried_server_and_transient_errors_become_unavailable(
+    standin: MessagesStandIn, agent: ClaudeAgent, status: int, kind: str
+) -> None:
+    standin.script(*(error(status, kind, "try again") for _ in range(3)))
+    with pytest.raises(Unavailable, match=rf"{status} {kind}.*after 2 retries"):
+        await agent.run(patient(), FakeTools(), RecordingProgress(), AgentLimits())
+    assert standin.request_count == 3
+
+
+async def test_the_message_counts_only_the_retries_made(
+    standin: MessagesStandIn, agent: ClaudeAgent
+) -> None:
+    once = error(529, "overloaded_error", "Overloaded")
+    final = error(529, "overloaded_error", "Overloaded")
+    final.headers["x-should-retry"] = "false"  # the API may say a retry will not help
+    standin.script(once, final)
+    with pytest.raises(Unavailable, match=r"529 overloaded_error.*after 1 retry$"):
+        await agent.run(patient(), FakeTools(), RecordingProgress(), AgentLimits())
+    assert standin.request_count == 2
+
+
+async def test_an_unreachable_api_is_unavailable() -> None:
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    claude = make_agent(f"http://127.0.0.1:{port}", claude_max_retries=1)
+    try:
+        with pytest.raises(Unavailable, match="unreachable after 1 retry"):
+            await claude.run(patient(), FakeTools(), RecordingProgress(), AgentLimits())
+    finally:
+        await claude.aclose()
 
 
 async def test_a_retried_overload_recovers(standin: MessagesStandIn, agent: ClaudeAgent) -> None:
@@ -365,6 +424,19 @@ async def test_the_callers_deadline_bounds_the_request_timeout() -> None:
                 await claude.run(patient(), FakeTools(), RecordingProgress(), passed)
         finally:
             await claude.aclose()
+
+
+async def test_the_callers_deadline_bounds_the_sdks_retry_waits(
+    standin: MessagesStandIn, agent: ClaudeAgent
+) -> None:
+    # The API asks for a 30 s pause before the retry; the caller has half a second.
+    standin.script(*(error(429, "rate_limit_error", "Slow down", 30_000) for _ in range(3)))
+    limits = AgentLimits(deadline=time.monotonic() + 0.5)
+    with pytest.raises(DeadlineExceeded, match="deadline passed in agent turn 1"):
+        await asyncio.wait_for(
+            agent.run(patient(), FakeTools(), RecordingProgress(), limits), timeout=10
+        )
+    assert standin.request_count == 1
 
 
 def _marked_messages(body: dict[str, Any]) -> list[int]:

@@ -26,8 +26,9 @@ Outcomes by stop reason:
 - ``refusal``: FAILED_PRECONDITION; ``model_context_window_exceeded``: RESOURCE_EXHAUSTED.
 
 API errors are retried by the SDK (CLAUDE_MAX_RETRIES, honouring ``retry-after``), then become
-gRPC statuses: connection errors, 5xx and 529 UNAVAILABLE, 429 RESOURCE_EXHAUSTED, timeouts
-DEADLINE_EXCEEDED, other 4xx FAILED_PRECONDITION. Messages name statuses and error types only.
+gRPC statuses: connection errors, 408, 409, 5xx and 529 UNAVAILABLE, 429 RESOURCE_EXHAUSTED,
+timeouts DEADLINE_EXCEEDED, other 4xx FAILED_PRECONDITION; the message says how many retries
+the SDK really made. Messages name statuses and error types only.
 
 The record, the queries and the model's text are patient data: none of them is logged or put
 on a span (the SDK's own spans are pinned to metadata only, its debug log is kept quiet).
@@ -35,6 +36,7 @@ on a span (the SDK's own spans are pinned to metadata only, its debug log is kep
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import math
@@ -105,6 +107,8 @@ TOOLS: list[ToolParam] = [SEARCH_TOOL_DEF, {**SUBMIT_TOOL_DEF, "cache_control": 
 AUTO: ToolChoiceParam = {"type": "auto"}
 FORCE_SUBMIT: ToolChoiceParam = {"type": "tool", "name": SUBMIT_TOOL}
 CONNECTIONS_PER_CLIENT = 64
+# 4xx answers that the SDK retries too (request timeout, conflict): worth trying again later.
+TRANSIENT_STATUSES = frozenset({408, 409})
 UserBlock = TextBlockParam | ToolResultBlockParam  # what the user messages of the loop hold
 
 
@@ -114,9 +118,18 @@ def _quiet_sdk_loggers() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def api_error(exc: anthropic.APIError, retries: int) -> ServiceError:
+def _retries_taken(exc: anthropic.APIError) -> int:
+    """How many times the SDK retried: it numbers each attempt in a request header."""
+    try:
+        return int(exc.request.headers.get("x-stainless-retry-count", "0"))
+    except ValueError:
+        return 0
+
+
+def api_error(exc: anthropic.APIError) -> ServiceError:
     """The gRPC-status error for a failed Messages API request (no request content in it)."""
-    after = f" after {retries} retries" if retries else ""
+    retries = _retries_taken(exc)
+    after = f" after {retries} {'retry' if retries == 1 else 'retries'}" if retries else ""
     if isinstance(exc, anthropic.APITimeoutError):
         return DeadlineExceeded(f"Claude API did not answer in time{after}")
     if isinstance(exc, anthropic.APIConnectionError):
@@ -128,7 +141,7 @@ def api_error(exc: anthropic.APIError, retries: int) -> ServiceError:
         what += f" (request id {exc.request_id})"
     if isinstance(exc, anthropic.RateLimitError):
         return ResourceExhausted(f"{what}{after}: rate limited")
-    if exc.status_code >= 500:
+    if exc.status_code >= 500 or exc.status_code in TRANSIENT_STATUSES:
         return Unavailable(f"{what}{after}")
     hints = {
         401: "check ANTHROPIC_API_KEY",
@@ -350,29 +363,38 @@ class _Conversation:
             messages[mark] = {"role": "user", "content": [*before, marked]}
         return messages
 
-    def _timeout_s(self, turn: int) -> float:
-        """The request timeout: CLAUDE_TIMEOUT_S, cut to what the caller's deadline leaves."""
-        timeout = self.settings.claude_timeout_s
-        if self.limits.deadline is not None:
-            remaining = self.limits.deadline - time.monotonic()
-            if remaining <= 0:
-                raise DeadlineExceeded(f"the deadline passed before agent turn {turn}")
-            timeout = min(timeout, remaining)
-        return timeout
+    def _remaining_s(self, turn: int) -> float | None:
+        """What the caller's deadline leaves, if there is one."""
+        if self.limits.deadline is None:
+            return None
+        remaining = self.limits.deadline - time.monotonic()
+        if remaining <= 0:
+            raise DeadlineExceeded(f"the deadline passed before agent turn {turn}")
+        return remaining
 
     async def _create(self, turn: int, forced: bool, cache_mark: int | None) -> Message:
+        remaining = self._remaining_s(turn)
+        timeout = self.settings.claude_timeout_s
         try:
-            return await self.client.messages.create(
-                model=self.settings.claude_model,
-                max_tokens=self.settings.claude_max_tokens,
-                system=SYSTEM,
-                tools=TOOLS,
-                tool_choice=FORCE_SUBMIT if forced else AUTO,
-                messages=self._request_messages(cache_mark),
-                timeout=self._timeout_s(turn),
-            )
+            # The deadline bounds the SDK's retries and its waits between them, not only
+            # each attempt (which the request timeout bounds).
+            async with asyncio.timeout(remaining):
+                return await self.client.messages.create(
+                    model=self.settings.claude_model,
+                    max_tokens=self.settings.claude_max_tokens,
+                    system=SYSTEM,
+                    tools=TOOLS,
+                    tool_choice=FORCE_SUBMIT if forced else AUTO,
+                    messages=self._request_messages(cache_mark),
+                    timeout=timeout if remaining is None else min(timeout, remaining),
+                )
+        except TimeoutError:
+            log.warning("claude_request_failed", turn=turn, code="DEADLINE_EXCEEDED")
+            raise DeadlineExceeded(
+                f"the deadline passed in agent turn {turn}, waiting for the Claude API"
+            ) from None
         except anthropic.APIError as exc:
-            error = api_error(exc, self.settings.claude_max_retries)
+            error = api_error(exc)
             log.warning("claude_request_failed", turn=turn, code=error.code.name)
             raise error from None
 
