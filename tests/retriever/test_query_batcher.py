@@ -3,53 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import AsyncIterator
-from typing import Any
 
-import grpc
 import pytest
-from briefing.v1 import embedder_pb2, embedder_pb2_grpc
 
 from services.common.errors import InvalidArgument, Unavailable
 from services.embedder.client import EmbedderClient
 from services.retriever.query_batcher import QueryBatcher
-
-
-def vector_of(text: str) -> list[float]:
-    digest = hashlib.sha256(text.encode()).digest()
-    return [byte / 255 for byte in digest[:4]]
-
-
-class RecordingEmbedder(embedder_pb2_grpc.EmbedderServicer):
-    """Answers Embed with a vector derived from each text; refuses texts containing "bad";
-    fails every call with UNAVAILABLE while ``down`` is set."""
-
-    def __init__(self) -> None:
-        self.requests: list[list[str]] = []
-        self.down = False
-        self.delay_s = 0.0
-
-    async def Embed(
-        self, request: embedder_pb2.EmbedRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> embedder_pb2.EmbedResponse:
-        self.requests.append(list(request.texts))
-        await asyncio.sleep(self.delay_s)
-        if self.down:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "model is loading")
-        if any("bad" in text for text in request.texts):
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a text is bad")
-        return embedder_pb2.EmbedResponse(
-            embeddings=[embedder_pb2.Embedding(values=vector_of(t)) for t in request.texts],
-            dimension=4,
-        )
-
-    async def GetModelInfo(
-        self,
-        request: embedder_pb2.GetModelInfoRequest,
-        context: grpc.aio.ServicerContext[Any, Any],
-    ) -> embedder_pb2.GetModelInfoResponse:
-        return embedder_pb2.GetModelInfoResponse(model="recording", dimension=4)
+from tests.support.recording_embedder import (
+    RecordingEmbedder,
+    serve_recording_embedder,
+    vector_of,
+)
 
 
 async def later(batcher: QueryBatcher, query: str, after_s: float) -> list[float]:
@@ -60,16 +25,11 @@ async def later(batcher: QueryBatcher, query: str, after_s: float) -> list[float
 
 @pytest.fixture
 async def recorder() -> AsyncIterator[tuple[RecordingEmbedder, EmbedderClient]]:
-    servicer = RecordingEmbedder()
-    server = grpc.aio.server()
-    embedder_pb2_grpc.add_EmbedderServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        async with EmbedderClient(f"127.0.0.1:{port}") as client:
-            yield servicer, client
-    finally:
-        await server.stop(None)
+    async with (
+        serve_recording_embedder() as (servicer, address),
+        EmbedderClient(address) as client,
+    ):
+        yield servicer, client
 
 
 async def test_concurrent_queries_share_one_embed_call(
