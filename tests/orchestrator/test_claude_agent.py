@@ -276,6 +276,19 @@ async def test_max_tokens_drops_the_cut_reply_and_asks_for_a_concise_briefing(
     assert any("CLAUDE_MAX_TOKENS" in w for w in result.warnings)
 
 
+async def test_a_cut_forced_submit_is_resource_exhausted_at_once(
+    standin: MessagesStandIn, agent: ClaudeAgent
+) -> None:
+    standin.script(
+        message(text("A very long"), stop_reason="max_tokens"),
+        message(tool_use("submit_briefing", {"summary": "cut"}), stop_reason="max_tokens"),
+    )
+    with pytest.raises(ResourceExhausted, match=r"CLAUDE_MAX_TOKENS=\d+ while submitting"):
+        await agent.run(patient(), FakeTools(), RecordingProgress(), AgentLimits(max_turns=4))
+    assert standin.request_count == 2
+    assert standin.requests[1].body["tool_choice"] == FORCED
+
+
 async def test_max_tokens_in_the_last_turn_is_resource_exhausted(
     standin: MessagesStandIn, agent: ClaudeAgent
 ) -> None:

@@ -21,8 +21,8 @@ Outcomes by stop reason:
   turns remain, else FAILED_PRECONDITION;
 - ``pause_turn``: send the reply back as it is and continue;
 - ``max_tokens``: the cut reply is dropped (a cut tool call cannot be answered); while turns
-  remain the model is asked, with the submit forced, for a concise briefing; in the last turn
-  it is RESOURCE_EXHAUSTED naming CLAUDE_MAX_TOKENS;
+  remain the model is asked, with the submit forced, for a concise briefing; in the last turn,
+  or when the forced submit itself is cut, it is RESOURCE_EXHAUSTED naming CLAUDE_MAX_TOKENS;
 - ``refusal``: FAILED_PRECONDITION; ``model_context_window_exceeded``: RESOURCE_EXHAUSTED.
 
 API errors are retried by the SDK (CLAUDE_MAX_RETRIES, honouring ``retry-after``), then become
@@ -303,10 +303,13 @@ class _Conversation:
             if reason == "model_context_window_exceeded":
                 raise ResourceExhausted("the briefing conversation exceeded the model's context")
             if reason == "max_tokens":
-                if last:
+                if last or forced:
+                    # A cut forced submit would be asked again unchanged: the briefing does
+                    # not fit, and another turn would only spend tokens on the same cut.
+                    where = "in the last turn" if last else "while submitting the briefing"
                     raise ResourceExhausted(
                         f"Claude's reply reached CLAUDE_MAX_TOKENS="
-                        f"{self.settings.claude_max_tokens} in the last turn"
+                        f"{self.settings.claude_max_tokens} {where}"
                     )
                 self.warnings.append(
                     f"turn {turn}: the reply reached CLAUDE_MAX_TOKENS and was dropped; "
