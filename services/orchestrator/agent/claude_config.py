@@ -42,7 +42,10 @@ class ClaudeSettings(BaseSettings):
         default=60.0, gt=0, le=600, description="Timeout of one Messages API request."
     )
     claude_max_retries: int = Field(
-        default=2, ge=0, le=10, description="SDK retries of a failed request (408, 409, 429, 5xx, 529)."
+        default=2,
+        ge=0,
+        le=10,
+        description="SDK retries of a failed request (408, 409, 429, 5xx, 529).",
     )
     claude_max_connections: int = Field(
         default=1000,
