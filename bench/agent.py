@@ -10,7 +10,9 @@ the fourth turn, citing what the searches returned.
 
 1. N = 1, 10, 100, 500 concurrent Brief calls, each level REPEATS times: median wall time,
    wall(N)/wall(1) (target <= 1.2), p50 and p99 latency, errors, CPU per briefing of every
-   process, and the peak event-loop lag of each service in that phase (LOOP_LAG_PROBE=1).
+   process, the peak event-loop lag of each service in that phase (LOOP_LAG_PROBE=1), and
+   per turn how long the stack took to send that turn for every briefing (first to last
+   request at the Messages API stand-in).
 2. One turn with 1, 2 and 5 tool calls through the orchestrator's tool path against the real
    Retriever: gathered (one GuidelineTools.search call) against one after another (target:
    gathered <= 1.1 x a single call). Twice: with the local model, where a query's embedding
@@ -33,7 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -374,6 +376,7 @@ class StandInProcess:
     base_url: str
     pid: int
     requests: int = 0
+    arrivals: list[tuple[float, int]] = field(default_factory=list)  # (time, turn)
 
 
 @contextlib.asynccontextmanager
@@ -387,6 +390,7 @@ async def messages_standin() -> AsyncIterator[StandInProcess]:
         "--latency-s",
         str(TURN_LATENCY_S),
         stdout=asyncio.subprocess.PIPE,
+        limit=64 * 1024 * 1024,  # the last line lists every request's arrival
     )
     assert process.stdout is not None
     try:
@@ -397,11 +401,24 @@ async def messages_standin() -> AsyncIterator[StandInProcess]:
         yield handle
         process.terminate()
         last = await asyncio.wait_for(process.stdout.readline(), 30)
-        handle.requests = int(json.loads(last)["requests"]) if last else 0
+        if last:
+            summary = json.loads(last)
+            handle.requests = int(summary["requests"])
+            handle.arrivals = [(float(at), int(turn)) for at, turn in summary["arrivals"]]
     finally:
         if process.returncode is None:
             process.kill()
         await process.wait()
+
+
+def turn_spreads(arrivals: list[tuple[float, int]], start: float, end: float) -> dict[str, float]:
+    """Per turn, from the first to the last of the run's requests for it at the Messages API:
+    how long the stack took to send that turn for every briefing."""
+    by_turn: dict[int, list[float]] = {}
+    for at, turn in arrivals:
+        if start <= at <= end:
+            by_turn.setdefault(turn, []).append(at)
+    return {str(turn): round(max(ats) - min(ats), 3) for turn, ats in sorted(by_turn.items())}
 
 
 def _timestamp(line: JSON) -> float:
@@ -527,6 +544,8 @@ async def run(folder: Path) -> dict[str, Any]:
     await asyncio.sleep(0.5)  # the launcher's pumps read the last log lines
     print("tool calls, Vertex AI stand-in: gathered against sequential", flush=True)
     vertex_rows = await vertex_tool_turns(folder)
+    for row in runs:
+        row["turn_request_spread_s"] = turn_spreads(standin.arrivals, *row["window"])
     windows = [(index, *row.pop("window")) for index, row in enumerate(runs)]
     per_run, overall = lag_by_phase(services, windows)
     for index, row in enumerate(runs):
