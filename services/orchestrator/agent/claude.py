@@ -381,7 +381,7 @@ class _Conversation:
         try:
             # The deadline bounds the SDK's retries and its waits between them, not only
             # each attempt (which the request timeout bounds).
-            async with asyncio.timeout(remaining):
+            async with asyncio.timeout(remaining) as scope:
                 return await self.client.messages.create(
                     model=self.settings.claude_model,
                     max_tokens=self.settings.claude_max_tokens,
@@ -392,6 +392,8 @@ class _Conversation:
                     timeout=timeout if remaining is None else min(timeout, remaining),
                 )
         except TimeoutError:
+            if not scope.expired():
+                raise
             log.warning("claude_request_failed", turn=turn, code="DEADLINE_EXCEEDED")
             raise DeadlineExceeded(
                 f"the deadline passed in agent turn {turn}, waiting for the Claude API"
