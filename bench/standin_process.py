@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable
 
 from bench.agent_script import respond
-from tests.support.anthropic_standin import JSON, MessagesStandIn, Reply
+from tests.support.anthropic_standin import JSON, MessagesStandIn, Reply, turn_of
 
 
 async def serve(api_key: str, latency_s: float) -> None:
@@ -26,7 +26,7 @@ async def serve(api_key: str, latency_s: float) -> None:
     arrivals: list[tuple[float, int]] = []  # (wall-clock time, turn) of each request
 
     def timed_respond(body: JSON) -> Reply | Awaitable[Reply]:
-        arrivals.append((time.time(), 1 + sum(m["role"] == "assistant" for m in body["messages"])))
+        arrivals.append((time.time(), turn_of(body)))
         return respond(body)
 
     async with MessagesStandIn(

@@ -26,6 +26,7 @@ from tests.support.anthropic_standin import (
     message,
     search,
     submit,
+    turn_of,
 )
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ QUERIES = ("metformin dose when eGFR is 30 to 44", "apixaban dose reduction crit
 
 
 def _conversation(body: JSON) -> Reply:
-    turn = 1 + sum(1 for m in body["messages"] if m["role"] == "assistant")
+    turn = turn_of(body)
     forced = body.get("tool_choice", {}).get("type") == "tool"
     if turn == 1 and not forced:
         return message(*(search(q) for q in QUERIES))

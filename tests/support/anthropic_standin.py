@@ -266,6 +266,11 @@ class MessagesStandIn:
         return Reply(dict(reply.body), reply.status, dict(reply.headers))
 
 
+def turn_of(body: JSON) -> int:
+    """Which turn of its conversation a request is: one more than the replies it carries."""
+    return 1 + sum(1 for m in body["messages"] if m["role"] == "assistant")
+
+
 def cited_ids(body: JSON) -> list[str]:
     """Every source id the tool results of a request handed out, in order."""
     ids: list[str] = []
@@ -287,7 +292,7 @@ def searching_conversation(
     the briefing cites the source ids its searches returned."""
 
     def respond(body: JSON) -> Reply:
-        turn = 1 + sum(1 for m in body["messages"] if m["role"] == "assistant")
+        turn = turn_of(body)
         forced = body.get("tool_choice", {}).get("type") == "tool"
         queries_per_turn = plan(body)
         if forced or turn > len(queries_per_turn):
