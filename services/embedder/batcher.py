@@ -29,7 +29,7 @@ from opentelemetry import trace
 
 from services.common.errors import ResourceExhausted, Unavailable
 from services.common.logging import get_logger
-from services.common.telemetry import get_tracer
+from services.common.telemetry import PrivateTracer, get_tracer, mark_failed
 from services.embedder.backends.base import Embedded, EmbedItem
 
 log = get_logger(__name__)
@@ -87,7 +87,7 @@ class Batcher:
         self._max_wait_s = max_wait_s
         self._max_queued_texts = max_queued_texts
         self._max_item_tokens = max_item_tokens
-        self._tracer = tracer or get_tracer(__name__)
+        self._tracer = PrivateTracer(tracer) if tracer else get_tracer(__name__)
         self._queue: deque[_Entry] = deque()
         self._queued_tokens = 0
         self._slots = asyncio.Semaphore(max_concurrent_batches)
@@ -238,13 +238,12 @@ class Batcher:
         }
         try:
             with self._tracer.start_as_current_span(
-                "embedder.batch", links=links, attributes=attributes, record_exception=False
+                "embedder.batch", links=links, attributes=attributes
             ) as span:
                 try:
                     results = await self._run_batch([entry.item for entry in batch])
                 except Exception as exc:
-                    # The type only: a message could quote the texts.
-                    span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
+                    mark_failed(span, exc)
                     for call in calls:
                         if not call.done.done():
                             call.done.set_exception(exc)

@@ -15,15 +15,13 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import grpc
 from briefing.v1 import orchestrator_pb2, orchestrator_pb2_grpc
-from opentelemetry.trace import Status, StatusCode
 
 from services.common.errors import DeadlineExceeded, InvalidArgument, ServiceError
 from services.common.logging import get_logger
@@ -154,10 +152,15 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         limits = replace(job.limits, deadline=time.monotonic() + budget_s)
         try:
             async with asyncio.timeout(budget_s) as scope:
-                with _span("patient.fetch"), timings.measure("patient_fetch"):
+                with (
+                    tracer.start_as_current_span("patient.fetch"),
+                    timings.measure("patient_fetch"),
+                ):
                     record = await self._patients.get(job.patient_id)
                 observer.patient_loaded()
-                with _span("agent.run", {"agent.mode": agent.mode.value}):
+                with tracer.start_as_current_span(
+                    "agent.run", attributes={"agent.mode": agent.mode.value}
+                ):
                     try:
                         result = await agent.run(record, tools, observer, limits)
                     finally:
@@ -191,16 +194,3 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             total_ms=round(clock.ms(), 1),
         )
         return briefing
-
-
-@contextmanager
-def _span(name: str, attributes: dict[str, str] | None = None) -> Iterator[None]:
-    """A span that, on error, records the exception's type only (messages may hold values)."""
-    with tracer.start_as_current_span(
-        name, attributes=attributes, record_exception=False, set_status_on_exception=False
-    ) as span:
-        try:
-            yield
-        except BaseException as exc:
-            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-            raise

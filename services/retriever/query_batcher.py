@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from opentelemetry import trace
 
 from services.common.errors import InvalidArgument
+from services.common.telemetry import get_tracer
 from services.embedder.client import EmbedderClient
 
-tracer = trace.get_tracer(__name__)
+tracer = get_tracer(__name__)
 
 
 @dataclass

@@ -21,10 +21,9 @@ from typing import Protocol
 
 import grpc
 from briefing.v1 import retriever_pb2
-from opentelemetry.trace import Status, StatusCode
 
 from services.common.errors import ServiceError
-from services.common.telemetry import get_tracer
+from services.common.telemetry import get_tracer, mark_failed
 from services.orchestrator.agent.base import RetrievedSource, SearchCall, SearchOutcome
 from services.orchestrator.progress import RunObserver
 
@@ -112,7 +111,6 @@ class RetrieverTools:
                 "tool.call_id": call.call_id,
                 "tool.max_results": limit,
             },
-            record_exception=False,
         ) as span:
             # The Retriever validates the query (non-empty, at most MAX_QUERY_CHARS); its
             # INVALID_ARGUMENT becomes a tool error like any other failure.
@@ -136,7 +134,7 @@ class RetrieverTools:
             span.set_attribute("tool.ok", ok)
             span.set_attribute("tool.hit_count", len(raw.hits))
             if not ok:
-                span.set_status(Status(StatusCode.ERROR))
+                mark_failed(span)
         timings.add("tool_call", start, timings.clock.ms() - start, turn, call.call_id)
         observer.tool_call_finished(turn, call.call_id, ok, len(raw.hits))
         return raw
