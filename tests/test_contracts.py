@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from services.common import limits
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,3 +49,43 @@ def test_generated_code_is_fresh(tmp_path: Path) -> None:
 def test_generated_package_imports_without_path_edits() -> None:
     code = "from briefing.v1 import orchestrator_pb2_grpc, retriever_pb2_grpc, embedder_pb2_grpc"
     subprocess.run([sys.executable, "-c", code], cwd="/", check=True)
+
+
+def field_comment(proto: str, message: str, field: str) -> str:
+    """The comment lines right above ``field`` in ``message`` of ``protos/briefing/v1/<proto>``."""
+    text = (ROOT / "protos" / "briefing" / "v1" / proto).read_text()
+    body = text.split(f"message {message} {{", 1)[1].split("\n}", 1)[0]
+    lines = body.splitlines()
+    at = next(i for i, line in enumerate(lines) if re.search(rf"\b{field} = \d+;", line))
+    comment: list[str] = []
+    for line in reversed(lines[:at]):
+        if not line.strip().startswith("//"):
+            break
+        comment.insert(0, line.strip().removeprefix("//").strip())
+    return " ".join(comment)
+
+
+@pytest.mark.parametrize(
+    ("proto", "message", "field", "stated"),
+    [
+        ("orchestrator.proto", "BriefOptions", "max_turns", f"0 to {limits.MAX_AGENT_TURNS};"),
+        (
+            "orchestrator.proto",
+            "BriefOptions",
+            "max_results_per_search",
+            f"0 to {limits.MAX_RESULTS_PER_SEARCH};",
+        ),
+        ("retriever.proto", "SearchRequest", "query", f"at most {limits.MAX_QUERY_CHARS:,} char"),
+        (
+            "retriever.proto",
+            "SearchRequest",
+            "limit",
+            f"1 to {limits.MAX_SEARCH_LIMIT}; 0 means the server default "
+            f"({limits.DEFAULT_SEARCH_LIMIT})",
+        ),
+    ],
+)
+def test_the_contracts_state_the_limits_the_code_enforces(
+    proto: str, message: str, field: str, stated: str
+) -> None:
+    assert stated in field_comment(proto, message, field)

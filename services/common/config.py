@@ -8,12 +8,22 @@ live in :class:`CommonSettings` and carry no prefix. A bad value stops start-up 
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def _unset_if_empty(value: object) -> object:
+    return None if value == "" else value
+
+
+# An optional variable that is set but empty (``QDRANT_URL=``, as compose files and shells
+# leave them) counts as unset rather than as an invalid value.
+OptionalStr = Annotated[str | None, BeforeValidator(_unset_if_empty)]
+OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_unset_if_empty)]
 
 
 class ConfigError(Exception):

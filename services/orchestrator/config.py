@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.common.config import ServerSettings
+from services.common.config import OptionalSecret, ServerSettings
+from services.common.limits import MAX_AGENT_TURNS, MAX_RESULTS_PER_SEARCH
 from services.orchestrator.patients.settings import PatientDatabaseSettings
 
 
@@ -24,9 +25,14 @@ class OrchestratorSettings(ServerSettings, PatientDatabaseSettings):
         validation_alias="RETRIEVER_ADDR",
         description="Retriever address: host:port, or dns:///name:port to balance over replicas.",
     )
-    max_turns: int = Field(default=4, ge=1, le=4, description="Default agent turns per briefing.")
+    max_turns: int = Field(
+        default=MAX_AGENT_TURNS,
+        ge=1,
+        le=MAX_AGENT_TURNS,
+        description="Default agent turns per briefing.",
+    )
     max_results_per_search: int = Field(
-        default=5, ge=1, le=10, description="Default hits per guideline search."
+        default=5, ge=1, le=MAX_RESULTS_PER_SEARCH, description="Default hits per guideline search."
     )
     brief_timeout_s: float = Field(
         default=120.0, gt=0, le=600, description="Bound on a briefing when the caller sets none."
@@ -37,16 +43,11 @@ class OrchestratorSettings(ServerSettings, PatientDatabaseSettings):
         le=5,
         description="Time kept back from the caller's deadline to answer DEADLINE_EXCEEDED.",
     )
-    anthropic_api_key: SecretStr | None = Field(
+    anthropic_api_key: OptionalSecret = Field(
         default=None,
         validation_alias="ANTHROPIC_API_KEY",
         description="When set, briefings are written by the Claude agent; else the offline one.",
     )
-
-    @field_validator("anthropic_api_key", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
 
 
 class GatewaySettings(BaseSettings):

@@ -24,6 +24,7 @@ import grpc
 from briefing.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 
 from services.common.errors import DeadlineExceeded, InvalidArgument, ServiceError
+from services.common.limits import MAX_AGENT_TURNS, MAX_RESULTS_PER_SEARCH
 from services.common.logging import get_logger
 from services.common.telemetry import get_tracer
 from services.orchestrator.agent.base import AgentLimits, AgentMode
@@ -39,9 +40,7 @@ log = get_logger(__name__)
 tracer = get_tracer(__name__)
 
 PATIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-MAX_TURNS = 4
 DEADLINE_MESSAGE = "the briefing did not finish before the deadline"
-MAX_RESULTS_PER_SEARCH = 10
 _MODES: dict[int, AgentMode | None] = {
     orchestrator_pb2.AGENT_MODE_UNSPECIFIED: None,
     orchestrator_pb2.AGENT_MODE_OFFLINE: AgentMode.OFFLINE,
@@ -73,8 +72,10 @@ def validate(
         raise InvalidArgument(
             "patient_id must be 1 to 64 characters of letters, digits, '-', '_' or '.'"
         )
-    if not 0 <= options.max_turns <= MAX_TURNS:
-        raise InvalidArgument(f"options.max_turns must be 0 to {MAX_TURNS} (0: server default)")
+    if not 0 <= options.max_turns <= MAX_AGENT_TURNS:
+        raise InvalidArgument(
+            f"options.max_turns must be 0 to {MAX_AGENT_TURNS} (0: server default)"
+        )
     if not 0 <= options.max_results_per_search <= MAX_RESULTS_PER_SEARCH:
         raise InvalidArgument(
             f"options.max_results_per_search must be 0 to {MAX_RESULTS_PER_SEARCH} "

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.common.config import ServerSettings
+from services.common.config import OptionalSecret, OptionalStr, ServerSettings
 
 
 class RetrieverSettings(ServerSettings):
@@ -37,12 +37,12 @@ class RetrieverSettings(ServerSettings):
     qdrant_path: Path = Field(
         default=Path("var/qdrant"), description="Folder of Qdrant local mode (without QDRANT_URL)."
     )
-    qdrant_url: str | None = Field(
+    qdrant_url: OptionalStr = Field(
         default=None,
         validation_alias="QDRANT_URL",
         description="Qdrant server, e.g. http://h:6333.",
     )
-    qdrant_api_key: SecretStr | None = Field(
+    qdrant_api_key: OptionalSecret = Field(
         default=None, validation_alias="QDRANT_API_KEY", description="API key of the server."
     )
     qdrant_prefer_grpc: bool = Field(
@@ -74,11 +74,6 @@ class RetrieverSettings(ServerSettings):
     ingest_concurrency: int = Field(
         default=4, ge=1, le=64, description="Embed-and-upsert batches in flight while ingesting."
     )
-
-    @field_validator("qdrant_url", "qdrant_api_key", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
 
     @property
     def store_description(self) -> str:

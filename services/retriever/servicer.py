@@ -12,16 +12,13 @@ import grpc
 from briefing.v1 import retriever_pb2, retriever_pb2_grpc
 
 from services.common.errors import FailedPrecondition, InvalidArgument
+from services.common.limits import DEFAULT_SEARCH_LIMIT, MAX_QUERY_CHARS, MAX_SEARCH_LIMIT
 from services.embedder.client import EmbedderClient
 from services.retriever.config import RetrieverSettings
 from services.retriever.indexing import IngestSession
 from services.retriever.points import search_filter, search_hit
 from services.retriever.query_batcher import QueryBatcher
 from services.retriever.store import ChunkStore
-
-MAX_QUERY_CHARS = 2_000
-DEFAULT_LIMIT = 5
-MAX_LIMIT = 50
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -60,9 +57,12 @@ def _validated_search(request: retriever_pb2.SearchRequest) -> tuple[str, int, f
         raise InvalidArgument(
             f"query is {len(request.query)} characters long; the limit is {MAX_QUERY_CHARS}"
         )
-    limit = request.limit or DEFAULT_LIMIT
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidArgument(f"limit must be between 1 and {MAX_LIMIT} (0 means 5), got {limit}")
+    limit = request.limit or DEFAULT_SEARCH_LIMIT
+    if not 1 <= limit <= MAX_SEARCH_LIMIT:
+        raise InvalidArgument(
+            f"limit must be between 1 and {MAX_SEARCH_LIMIT} (0 means {DEFAULT_SEARCH_LIMIT}), "
+            f"got {limit}"
+        )
     threshold = request.score_threshold
     if not math.isfinite(threshold) or not -1.0 <= threshold <= 1.0:
         raise InvalidArgument(f"score_threshold must be between -1 and 1, got {threshold}")

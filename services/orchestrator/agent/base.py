@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from services.common.limits import MAX_AGENT_TURNS
 from services.orchestrator.patients.models import PatientRecord
 
 
@@ -140,7 +141,7 @@ class AgentResult:
 class AgentLimits:
     """Bounds on one run: turns (at most 4), hits per search, and the caller's deadline."""
 
-    max_turns: int = 4
+    max_turns: int = MAX_AGENT_TURNS
     max_results_per_search: int = 5
     # time.monotonic() by which the run must end (the gRPC deadline), or None. The caller still
     # bounds run() with asyncio.timeout; agents use this to size their own request timeouts.

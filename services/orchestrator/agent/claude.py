@@ -69,6 +69,7 @@ from services.common.errors import (
     ServiceError,
     Unavailable,
 )
+from services.common.limits import MAX_QUERY_CHARS, MAX_RESULTS_PER_SEARCH
 from services.common.logging import get_logger
 from services.orchestrator.agent.base import (
     AgentLimits,
@@ -85,7 +86,6 @@ from services.orchestrator.agent.base import (
 )
 from services.orchestrator.agent.claude_config import ClaudeSettings
 from services.orchestrator.agent.claude_prompt import (
-    MAX_RESULTS_RANGE,
     RETRY_SUBMIT_NOTE,
     SEARCH_TOOL,
     SEARCH_TOOL_DEF,
@@ -96,7 +96,6 @@ from services.orchestrator.agent.claude_prompt import (
     first_message,
 )
 from services.orchestrator.agent.sources_xml import outcome_xml
-from services.orchestrator.agent.tools import MAX_QUERY_CHARS
 from services.orchestrator.patients.models import PatientRecord
 
 log = get_logger(__name__)
@@ -159,7 +158,7 @@ def _search_call(block: ToolUseBlock, cap: int) -> SearchCall | str:
         return "invalid input: 'query' must be a non-empty string"
     if len(query) > MAX_QUERY_CHARS:
         return f"invalid input: 'query' must be at most {MAX_QUERY_CHARS} characters"
-    low, high = MAX_RESULTS_RANGE
+    low, high = 1, MAX_RESULTS_PER_SEARCH
     requested = block.input.get("max_results", cap)
     if isinstance(requested, bool) or not isinstance(requested, int):
         return f"invalid input: 'max_results' must be an integer from {low} to {high}"

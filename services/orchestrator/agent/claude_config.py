@@ -13,8 +13,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.limits import MAX_AGENT_TURNS
+
 DEFAULT_MODEL = "claude-sonnet-5-5"
-MAX_TURNS_LIMIT = 4
 
 
 class ClaudeSettings(BaseSettings):
@@ -33,9 +34,9 @@ class ClaudeSettings(BaseSettings):
         default=4096, ge=256, le=64_000, description="Output tokens per model turn."
     )
     claude_max_turns: int = Field(
-        default=MAX_TURNS_LIMIT,
+        default=MAX_AGENT_TURNS,
         ge=1,
-        le=MAX_TURNS_LIMIT,
+        le=MAX_AGENT_TURNS,
         description="Model turns per briefing; the last one must submit the briefing.",
     )
     claude_timeout_s: float = Field(

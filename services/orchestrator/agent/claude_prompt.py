@@ -16,11 +16,11 @@ from typing import Literal
 from anthropic.types import ToolParam
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.common.limits import MAX_QUERY_CHARS, MAX_RESULTS_PER_SEARCH
 from services.orchestrator.patients.models import Observation, PatientRecord
 
 SEARCH_TOOL = "search_clinical_guidelines"
 SUBMIT_TOOL = "submit_briefing"
-MAX_RESULTS_RANGE = (1, 10)
 TREND_POINTS = 3  # values per lab the model sees: the latest and up to two before it
 STABLE_WITHIN = 0.05  # relative change under which a lab is called "stable"
 
@@ -69,14 +69,16 @@ SEARCH_TOOL_DEF: ToolParam = {
         "properties": {
             "query": {
                 "type": "string",
+                "maxLength": MAX_QUERY_CHARS,
                 "description": "What to look up, as a clinical question or topic "
                 "(e.g. 'metformin dose at eGFR 30-45').",
             },
             "max_results": {
                 "type": "integer",
-                "minimum": MAX_RESULTS_RANGE[0],
-                "maximum": MAX_RESULTS_RANGE[1],
-                "description": "How many passages to return (1-10); the server may return fewer.",
+                "minimum": 1,
+                "maximum": MAX_RESULTS_PER_SEARCH,
+                "description": f"How many passages to return (1-{MAX_RESULTS_PER_SEARCH}); the "
+                "server may return fewer.",
             },
         },
         "required": ["query"],

@@ -23,13 +23,12 @@ import grpc
 from briefing.v1 import retriever_pb2
 
 from services.common.errors import ServiceError
+from services.common.limits import MAX_RESULTS_PER_SEARCH
 from services.common.telemetry import get_tracer, mark_failed
 from services.orchestrator.agent.base import RetrievedSource, SearchCall, SearchOutcome
 from services.orchestrator.progress import RunObserver
 
 TOOL_NAME = "search_clinical_guidelines"
-MAX_QUERY_CHARS = 2000  # Retriever.Search rejects longer queries
-MAX_RESULTS_CAP = 10  # BriefOptions.max_results_per_search's limit
 
 tracer = get_tracer(__name__)
 
@@ -70,7 +69,7 @@ class RetrieverTools:
     ) -> None:
         self._searcher = searcher
         self._observer = observer
-        self._max_results_cap = max(1, min(max_results_cap, MAX_RESULTS_CAP))
+        self._max_results_cap = max(1, min(max_results_cap, MAX_RESULTS_PER_SEARCH))
         self._by_chunk: dict[str, RetrievedSource] = {}
         self._by_id: dict[str, RetrievedSource] = {}
         self.outcomes: list[SearchOutcome] = []
