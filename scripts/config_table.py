@@ -12,7 +12,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
 from services.common.config import CommonSettings
-from services.embedder.settings import EmbedderSettings
+from services.embedder.config import EmbedderSettings
 from services.orchestrator.agent.claude_config import ClaudeSettings
 from services.orchestrator.config import GatewaySettings, OrchestratorSettings
 from services.retriever.config import RetrieverSettings

@@ -4,7 +4,7 @@ import sys
 
 from services.common.server import run
 from services.embedder.app import setup
-from services.embedder.settings import EmbedderSettings
+from services.embedder.config import EmbedderSettings
 
 if __name__ == "__main__":
     sys.exit(run("embedder", EmbedderSettings, setup))

@@ -14,8 +14,8 @@ from services.embedder.backends import create_backend
 from services.embedder.batcher import Batcher
 from services.embedder.cache import QueryCache
 from services.embedder.client import SERVICE_NAME
+from services.embedder.config import EmbedderSettings
 from services.embedder.servicer import EmbedderServicer
-from services.embedder.settings import EmbedderSettings
 
 log = get_logger(__name__)
 

@@ -21,7 +21,7 @@ from services.embedder.backends.base import EmbedItem, InputKind
 from services.embedder.backends.vertex import MAX_TOKENS_PER_REQUEST, VertexBackend
 from services.embedder.batcher import Batcher
 from services.embedder.client import METHOD_POLICIES, SERVICE_NAME
-from services.embedder.settings import EmbedderSettings
+from services.embedder.config import EmbedderSettings
 from services.launcher import start_service
 from tests.support.vertex_standin import VertexStandIn, standin_vector
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.embedder.backends.base import EmbeddingBackend
-from services.embedder.settings import EmbedderSettings
+from services.embedder.config import EmbedderSettings
 
 
 async def create_backend(settings: EmbedderSettings) -> EmbeddingBackend:

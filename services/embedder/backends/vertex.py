@@ -34,7 +34,7 @@ from services.embedder.backends.base import (
     InputKind,
     l2_normalise,
 )
-from services.embedder.settings import EmbedderSettings
+from services.embedder.config import EmbedderSettings
 
 MAX_INSTANCES_PER_REQUEST = 250
 MAX_TOKENS_PER_REQUEST = 20_000
