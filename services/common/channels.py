@@ -17,6 +17,7 @@ from typing import ClassVar, Self, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common.credentials import ChannelOptions, build_credentials
 from services.common.errors import Unavailable, from_downstream
 
 ResponseT = TypeVar("ResponseT")
@@ -63,16 +64,15 @@ def service_config(service: str, methods: Mapping[str, MethodPolicy]) -> str:
 def create_channel(
     target: str, service: str, methods: Mapping[str, MethodPolicy]
 ) -> grpc.aio.Channel:
-    """An insecure grpc.aio channel to ``target`` with the service config for ``service``."""
-    options: list[tuple[str, str | int]] = [
+    """A grpc.aio channel to ``target`` with the service config for ``service``."""
+    options: ChannelOptions = [
         ("grpc.service_config", service_config(service, methods)),
         ("grpc.enable_retries", 1),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         *KEEPALIVE_OPTIONS,
     ]
-    # Looked up at call time so that the OpenTelemetry client instrumentation applies.
-    return grpc.aio.insecure_channel(target, options=options)
+    return build_credentials().open_channel(target, options)
 
 
 async def wait_until_serving(

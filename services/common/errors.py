@@ -7,13 +7,15 @@ the matching status with its message. Anything else becomes INTERNAL with an opa
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, ClassVar
+from collections.abc import AsyncIterator
+from typing import ClassVar, NoReturn
 
 import grpc
 
+from services.common.interceptors import CallInterceptor, Context
 from services.common.logging import get_logger
 
 log = get_logger(__name__)
@@ -69,7 +71,7 @@ def from_downstream(dependency: str, target: str, error: grpc.aio.AioRpcError) -
     return error_cls(f"{dependency} at {target} failed ({error.code().name}): {details}")
 
 
-async def _abort_with(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException) -> None:
+async def _abort_with(context: Context, exc: BaseException) -> NoReturn:
     if isinstance(exc, ServiceError):
         await context.abort(exc.code, str(exc))
     reference = uuid.uuid4().hex[:12]
@@ -80,61 +82,14 @@ async def _abort_with(context: grpc.aio.ServicerContext[Any, Any], exc: BaseExce
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error (reference {reference})")
 
 
-def _wrap_unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        try:
-            return await behavior(request, context)
-        except (grpc.aio.AbortError, grpc.aio.UsageError):
-            raise
-        except ServiceError as exc:
-            await _abort_with(context, exc)
-        except Exception as exc:
-            await _abort_with(context, exc)
-        return None
-
-    return wrapper
-
-
-def _wrap_stream(behavior: Callable[..., Any]) -> Callable[..., AsyncIterator[Any]]:
-    async def wrapper(
-        request: Any, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> AsyncIterator[Any]:
-        try:
-            async for response in behavior(request, context):
-                yield response
-        except (grpc.aio.AbortError, grpc.aio.UsageError):
-            raise
-        except Exception as exc:
-            await _abort_with(context, exc)
-
-    return wrapper
-
-
-class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+class ErrorMappingInterceptor(CallInterceptor):
     """Maps exceptions escaping any handler to gRPC statuses (see module docstring)."""
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any]:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        codec: dict[str, Any] = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(_wrap_unary(handler.unary_unary), **codec)
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(_wrap_unary(handler.stream_unary), **codec)
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(_wrap_stream(handler.unary_stream), **codec)
-        if handler.stream_stream:
-            return grpc.stream_stream_rpc_method_handler(
-                _wrap_stream(handler.stream_stream), **codec
-            )
-        return handler
+    @contextlib.asynccontextmanager
+    async def around_call(self, method: str, context: Context) -> AsyncIterator[None]:
+        try:
+            yield
+        except (grpc.aio.AbortError, grpc.aio.UsageError):
+            raise
+        except Exception as exc:
+            await _abort_with(context, exc)

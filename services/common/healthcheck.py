@@ -15,9 +15,11 @@ import sys
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common.credentials import build_credentials
+
 
 async def check(address: str, timeout_s: float = 3.0) -> bool:
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with build_credentials().open_channel(address) as channel:
         try:
             reply = await health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(), timeout=timeout_s

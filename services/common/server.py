@@ -4,7 +4,8 @@ A service provides a *setup* coroutine that registers its servicers on the serve
 the clean-up of whatever it opened (clients, pools, stores) onto an exit stack. :func:`run`
 does the rest: ``--host``/``--port`` flags over the environment, health and reflection, one
 log line when ready, and graceful shutdown on SIGTERM/SIGINT (health NOT_SERVING, in-flight
-calls get the grace period, resources closed, spans flushed, exit 0).
+calls get the grace period, resources closed, spans flushed, exit 0); a second signal forces
+the exit.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from grpc_reflection.v1alpha import reflection
 
 from services.common.channels import MAX_MESSAGE_BYTES
 from services.common.config import CommonSettings, ConfigError, ServerSettings, load_settings
+from services.common.credentials import build_credentials
 from services.common.errors import ErrorMappingInterceptor, ServiceError
 from services.common.logging import configure_logging, get_logger
 from services.common.looplag import LoopLagProbe
@@ -32,6 +34,7 @@ from services.common.telemetry import Telemetry, setup_telemetry
 
 log = get_logger(__name__)
 
+SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 SettingsT = TypeVar("SettingsT", bound=ServerSettings)
 # Registers servicers on the server, pushes clean-ups on the stack, returns the full names of
 # the services it registered (from ``DESCRIPTOR.services_by_name``).
@@ -69,9 +72,7 @@ async def serve(
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    handle_shutdown_signals(stop)
 
     async with contextlib.AsyncExitStack() as resources:
         if common.loop_lag_probe:
@@ -85,7 +86,7 @@ async def serve(
             ],
             server,
         )
-        port = server.add_insecure_port(settings.address)
+        port = build_credentials().add_port(server, settings.address)
         if port == 0:
             raise ConfigError(f"cannot listen on {settings.address}")
         await server.start()
@@ -101,6 +102,28 @@ async def serve(
             await server.stop(common.shutdown_grace_s)
     await asyncio.to_thread(telemetry.shutdown)
     log.info("stopped")
+
+
+def handle_shutdown_signals(stop: asyncio.Event) -> None:
+    """The first SIGTERM or SIGINT sets ``stop``; a second one forces the exit at once.
+
+    Like grpclib's ``graceful_exit``: whoever signals twice will not wait out the grace period.
+    The forced exit skips the rest of it (calls in flight are cancelled, spans not yet sent are
+    lost) and its code is 128 + the signal's number, as shells report a signal.
+    """
+    loop = asyncio.get_running_loop()
+
+    def force_exit(signum: int) -> None:
+        log.warning("forced_exit", signal=signal.Signals(signum).name)
+        raise SystemExit(128 + signum)
+
+    def begin_shutdown(signum: int) -> None:
+        for sig in SHUTDOWN_SIGNALS:
+            loop.add_signal_handler(sig, force_exit, sig)
+        stop.set()
+
+    for sig in SHUTDOWN_SIGNALS:
+        loop.add_signal_handler(sig, begin_shutdown, sig)
 
 
 def settle_heap(gen0_threshold: int) -> None:
