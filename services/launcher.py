@@ -76,6 +76,9 @@ async def start_service(
         env={**os.environ, **(env or {})},
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
+        # Its own process group: a Ctrl-C in the terminal reaches only this process, which then
+        # stops the service with one SIGTERM (a second signal would force the service's exit).
+        process_group=0,
     )
     assert process.stderr is not None
     lines: list[str] = []

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 from briefing.v1 import embedder_pb2, embedder_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.channels import create_channel
 from services.embedder.client import METHOD_POLICIES, SERVICE_NAME
@@ -19,6 +20,8 @@ from tests.embedder.conftest import OFFLINE
 from tests.embedder.texts import passage
 
 DOCUMENT = embedder_pb2.INPUT_TYPE_DOCUMENT
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 @pytest.fixture
@@ -82,7 +85,10 @@ async def test_overload_is_refused_at_once(channel_factory: list[grpc.aio.Channe
 async def test_sigterm_lets_an_in_flight_call_finish(
     channel_factory: list[grpc.aio.Channel],
 ) -> None:
-    service = await start_service("embedder", {**OFFLINE, "EMBEDDER_MAX_BATCH_SIZE": "16"})
+    # A grace period long enough for the call even on a loaded machine (10 s by default).
+    service = await start_service(
+        "embedder", {**OFFLINE, "EMBEDDER_MAX_BATCH_SIZE": "16", "SHUTDOWN_GRACE_S": "300"}
+    )
     stub = _stub(service.address, channel_factory)
     before = (await stub.GetModelInfo(embedder_pb2.GetModelInfoRequest())).model_batches
     texts = [passage(9000 + i) for i in range(96)]  # six batches of ~200-token passages
@@ -96,6 +102,33 @@ async def test_sigterm_lets_an_in_flight_call_finish(
     assert len(response.embeddings) == len(texts)
     assert await asyncio.wait_for(service.process.wait(), 30) == 0
     assert any('"event": "stopped"' in line for line in service.log_lines)
+
+
+async def test_a_second_signal_forces_the_exit(channel_factory: list[grpc.aio.Channel]) -> None:
+    service = await start_service("embedder", {**OFFLINE, "SHUTDOWN_GRACE_S": "300"})
+    try:
+        stub = _stub(service.address, channel_factory)
+        health = health_pb2_grpc.HealthStub(channel_factory[-1])
+        watch = health.Watch(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
+        assert (await watch.read()).status == SERVING
+        before = (await stub.GetModelInfo(embedder_pb2.GetModelInfoRequest())).model_batches
+        texts = [passage(12000 + i) for i in range(256)]  # seconds of model time
+        call = asyncio.ensure_future(
+            stub.Embed(embedder_pb2.EmbedRequest(texts=texts, input_type=DOCUMENT), timeout=300)
+        )
+        await _until_model_busy(stub, before)
+        service.process.send_signal(signal.SIGTERM)
+        assert (await watch.read()).status == NOT_SERVING, "the grace period has not begun"
+        assert not call.done()
+        service.process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(service.process.wait(), 60) == 128 + signal.SIGTERM
+        with pytest.raises(grpc.aio.AioRpcError):
+            await call
+        assert any('"event": "forced_exit"' in line for line in service.log_lines)
+    finally:
+        if service.process.returncode is None:
+            service.process.kill()
+            await service.process.wait()
 
 
 @pytest.mark.parametrize(

@@ -188,6 +188,17 @@ async def test_health_reports_serving(embedder: ServiceProcess) -> None:
     await channel.close(None)
 
 
+async def test_health_watch_streams_the_status(embedder: ServiceProcess) -> None:
+    channel = create_channel(embedder.address, "grpc.health.v1.Health", {})
+    watch = health_pb2_grpc.HealthStub(channel).Watch(
+        health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=10
+    )
+    first = await watch.read()
+    watch.cancel()
+    await channel.close(None)
+    assert first.status == health_pb2.HealthCheckResponse.SERVING
+
+
 async def _grpcurl(*args: str) -> str:
     process = await asyncio.create_subprocess_exec(
         str(GRPCURL),
