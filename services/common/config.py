@@ -45,7 +45,10 @@ class CommonSettings(BaseSettings):
         default=None, description="OTLP/gRPC collector address; spans are exported only when set."
     )
     shutdown_grace_s: float = Field(
-        default=10.0, gt=0, le=300, description="Seconds in-flight calls get to finish on SIGTERM."
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Seconds in-flight calls get to finish on SIGTERM; a second signal ends it.",
     )
     dependency_wait_s: float = Field(
         default=30.0, gt=0, le=600, description="Seconds to wait at start-up for a dependency."
