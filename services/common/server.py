@@ -105,11 +105,11 @@ async def serve(
 
 
 def handle_shutdown_signals(stop: asyncio.Event) -> None:
-    """The first SIGTERM or SIGINT sets ``stop``; a second one forces the exit at once.
+    """The first SIGTERM or SIGINT sets ``stop``; a second one forces the exit.
 
     Like grpclib's ``graceful_exit``: whoever signals twice will not wait out the grace period.
-    The forced exit skips the rest of it (calls in flight are cancelled, spans not yet sent are
-    lost) and its code is 128 + the signal's number, as shells report a signal.
+    The forced exit cancels the calls in flight instead of waiting for them; resources are still
+    closed, spans not yet sent are lost, and the exit code is 128 + the signal's number.
     """
     loop = asyncio.get_running_loop()
 
