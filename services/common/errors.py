@@ -7,15 +7,13 @@ the matching status with its message. Anything else becomes INTERNAL with an opa
 
 from __future__ import annotations
 
-import contextlib
 import traceback
 import uuid
-from collections.abc import AsyncIterator
-from typing import ClassVar, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 import grpc
 
-from services.common.interceptors import CallInterceptor, Context
+from services.common.interceptors import Call, CallInterceptor, Context
 from services.common.logging import get_logger
 
 log = get_logger(__name__)
@@ -85,10 +83,9 @@ async def _abort_with(context: Context, exc: BaseException) -> NoReturn:
 class ErrorMappingInterceptor(CallInterceptor):
     """Maps exceptions escaping any handler to gRPC statuses (see module docstring)."""
 
-    @contextlib.asynccontextmanager
-    async def around_call(self, method: str, context: Context) -> AsyncIterator[None]:
+    async def around_call(self, method: str, context: Context, call: Call) -> Any:
         try:
-            yield
+            return await call()
         except (grpc.aio.AbortError, grpc.aio.UsageError):
             raise
         except Exception as exc:

@@ -9,12 +9,10 @@ interceptor that verifies a token before the handler runs and leaves the princip
 ``ContextVar`` for it::
 
     class AuthInterceptor(CallInterceptor):
-        @contextlib.asynccontextmanager
-        async def around_call(self, method: str, context: Context) -> AsyncIterator[None]:
-            principal = await verify(context)  # aborts with UNAUTHENTICATED
-            token = PRINCIPAL.set(principal)
+        async def around_call(self, method: str, context: Context, call: Call) -> Any:
+            token = PRINCIPAL.set(await verify(context))  # aborts with UNAUTHENTICATED
             try:
-                yield
+                return await call()
             finally:
                 PRINCIPAL.reset(token)
 """
@@ -25,15 +23,17 @@ import abc
 import functools
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
 Behavior = Callable[[Any, Context], Any]
-# Makes the async context manager one call runs in, given the call's context.
-Around = Callable[[Context], AbstractAsyncContextManager[None]]
+# Runs the rest of one call: the handler, to its last response. Its result is the response of
+# a unary call, and None for a streaming one (whose responses have been written by then).
+Call = Callable[[], Awaitable[Any]]
+# Runs one call given its context: CallInterceptor.around_call with the method filled in.
+Around = Callable[[Context, Call], Awaitable[Any]]
 
 # For each kind, by (request streaming, response streaming): the handler's attribute holding
 # its behaviour, and the factory that makes a handler of that kind.
@@ -49,11 +49,12 @@ class CallInterceptor(grpc.aio.ServerInterceptor, abc.ABC):  # type: ignore[type
     """A server interceptor that runs every call, of any kind, inside :meth:`around_call`."""
 
     @abc.abstractmethod
-    def around_call(self, method: str, context: Context) -> AbstractAsyncContextManager[None]:
-        """Entered before the handler runs; left after its last response, or when it fails.
+    async def around_call(self, method: str, context: Context, call: Call) -> Any:
+        """Runs one call by awaiting ``call()`` and returns what it returned.
 
         ``method`` is the call's full name (``/package.Service/Method``). Aborting through
-        ``context`` on entry refuses the call before the handler sees it.
+        ``context`` before awaiting ``call()`` refuses the call before the handler sees it;
+        an exception the handler raises comes out of ``call()``.
         """
 
     async def intercept_service(
@@ -74,7 +75,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor, abc.ABC):  # type: ignore[type
 def wrap_handler(
     handler: grpc.RpcMethodHandler[Any, Any], around: Around
 ) -> grpc.RpcMethodHandler[Any, Any]:
-    """A handler of the same kind and codec whose every call runs inside ``around(context)``."""
+    """A handler of the same kind and codec whose every call runs through ``around``."""
     attribute, make_handler = _KINDS[(handler.request_streaming, handler.response_streaming)]
     behavior: Behavior = getattr(handler, attribute)
     wrap = _wrap_streaming_response if handler.response_streaming else _wrap_unary_response
@@ -86,21 +87,28 @@ def wrap_handler(
 
 
 def _wrap_unary_response(behavior: Behavior, around: Around) -> Behavior:
-    async def call(request_or_iterator: Any, context: Context) -> Any:
-        async with around(context):
-            return await behavior(request_or_iterator, context)
+    async def unary_response(request_or_iterator: Any, context: Context) -> Any:
+        return await around(context, functools.partial(behavior, request_or_iterator, context))
 
-    return call
+    return unary_response
 
 
 def _wrap_streaming_response(behavior: Behavior, around: Around) -> Behavior:
-    async def call(request_or_iterator: Any, context: Context) -> AsyncIterator[Any]:
-        async with around(context):
-            responses = behavior(request_or_iterator, context)
-            if inspect.isawaitable(responses):  # it writes its responses with context.write()
-                await responses
-                return
-            async for response in responses:
-                yield response
+    async def streaming_response(request_or_iterator: Any, context: Context) -> AsyncIterator[Any]:
+        await around(context, functools.partial(_respond, behavior, request_or_iterator, context))
+        # The responses went out through context.write(). This stays an async generator all the
+        # same: OpenTelemetry's server interceptor, outside this one, iterates stream handlers.
+        return
+        yield
 
-    return call
+    return streaming_response
+
+
+async def _respond(behavior: Behavior, request_or_iterator: Any, context: Context) -> None:
+    """Runs a streaming handler, writing each response it yields; it may write them itself."""
+    responses = behavior(request_or_iterator, context)
+    if inspect.isawaitable(responses):
+        await responses
+        return
+    async for response in responses:
+        await context.write(response)

@@ -18,7 +18,7 @@ from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.errors import ErrorMappingInterceptor, NotFound
-from services.common.interceptors import CallInterceptor, Context
+from services.common.interceptors import Call, CallInterceptor, Context
 
 SERVICE = "test.v1.Kinds"
 CALLER: contextvars.ContextVar[bytes] = contextvars.ContextVar("caller", default=b"nobody")
@@ -94,20 +94,20 @@ class Recorder(CallInterceptor):
         self.refuse = refuse
         self.seen: list[tuple[str, str]] = []
 
-    @contextlib.asynccontextmanager
-    async def around_call(self, method: str, context: Context) -> AsyncIterator[None]:
+    async def around_call(self, method: str, context: Context, call: Call) -> Any:
         self.seen.append(("entered", method))
         if self.refuse:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "refused")
         token = CALLER.set(b"recorder")
         try:
-            yield
+            result = await call()
         except Exception as exc:
             self.seen.append(("failed", type(exc).__name__))
             raise
         finally:
             CALLER.reset(token)
         self.seen.append(("left", method))
+        return result
 
 
 @contextlib.asynccontextmanager
