@@ -1,8 +1,7 @@
-"""How every server and channel of the project secures its connections, decided in one place.
+"""How every server and channel secures its connections, decided in :func:`build_credentials`.
 
-:func:`build_credentials` is that place: the server bootstrap binds its port, and the channel
-factory and the health-check command open their channels, with what it returns. Today it
-returns plaintext on both sides; TLS and mutual TLS come with their settings, passed to it.
+The server bootstrap binds its port, and the channel factory and the health-check command open
+their channels, with what it returns: plaintext for now; TLS will come with settings passed in.
 """
 
 from __future__ import annotations

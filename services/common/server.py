@@ -105,12 +105,9 @@ async def serve(
 
 
 def handle_shutdown_signals(stop: asyncio.Event) -> None:
-    """The first SIGTERM or SIGINT sets ``stop``; a second one forces the exit.
-
-    Like grpclib's ``graceful_exit``: whoever signals twice will not wait out the grace period.
-    The forced exit cancels the calls in flight instead of waiting for them; resources are still
-    closed, spans not yet sent are lost, and the exit code is 128 + the signal's number.
-    """
+    """The first SIGTERM or SIGINT sets ``stop``; a second one forces the exit (as grpclib's
+    ``graceful_exit`` does): calls in flight are cancelled, resources still closed, unsent spans
+    lost, and the exit code is 128 + the signal's number."""
     loop = asyncio.get_running_loop()
 
     def force_exit(signum: int) -> None:
