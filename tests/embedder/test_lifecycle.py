@@ -114,7 +114,7 @@ async def test_a_second_signal_forces_the_exit(channel_factory: list[grpc.aio.Ch
         before = (await stub.GetModelInfo(embedder_pb2.GetModelInfoRequest())).model_batches
         texts = [passage(12000 + i) for i in range(256)]  # seconds of model time
         call = asyncio.ensure_future(
-            stub.Embed(embedder_pb2.EmbedRequest(texts=texts, input_type=DOCUMENT), timeout=300)
+            stub.Embed(embedder_pb2.EmbedRequest(texts=texts, input_type=DOCUMENT))
         )
         await _until_model_busy(stub, before)
         service.process.send_signal(signal.SIGTERM)
