@@ -49,8 +49,9 @@ from services.common.channels import MethodPolicy, create_channel
 from services.common.logging import configure_logging
 from services.common.looplag import LoopLagProbe
 from services.launcher import ServiceProcess, running_stack
-from services.orchestrator.agent.base import SearchCall
+from services.orchestrator.agent.domain import SearchCall
 from services.orchestrator.agent.tools import RetrieverTools
+from services.orchestrator.patients.config import PatientDatabaseSettings
 from services.orchestrator.patients.models import (
     Allergy,
     Coding,
@@ -59,7 +60,6 @@ from services.orchestrator.patients.models import (
     Observation,
     PatientRecord,
 )
-from services.orchestrator.patients.settings import PatientDatabaseSettings
 from services.orchestrator.patients.store import open_patient_store
 from services.orchestrator.progress import RunObserver
 from services.orchestrator.timings import Clock, Timings

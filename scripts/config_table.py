@@ -13,16 +13,16 @@ from pydantic_settings import BaseSettings
 
 from services.common.config import CommonSettings
 from services.embedder.config import EmbedderSettings
-from services.orchestrator.agent.claude_config import ClaudeSettings
-from services.orchestrator.config import GatewaySettings, OrchestratorSettings
+from services.orchestrator.config import ClaudeSettings, GatewaySettings, OrchestratorSettings
 from services.retriever.config import RetrieverSettings
 
 SECTIONS: tuple[tuple[str, type[BaseSettings]], ...] = (
     ("every service", CommonSettings),
     ("embedder", EmbedderSettings),
     ("retriever", RetrieverSettings),
-    ("orchestrator", OrchestratorSettings),
+    # Before the orchestrator, which inherits these variables: each row says who declares it.
     ("orchestrator (Claude agent)", ClaudeSettings),
+    ("orchestrator", OrchestratorSettings),
     ("gateway", GatewaySettings),
 )
 BEGIN = "<!-- config-table:begin -->"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
@@ -88,20 +89,33 @@ class ServerSettings(BaseSettings):
         return f"{self.host}:{self.port}"
 
 
+def _field(
+    settings_cls: type[BaseSettings], location: tuple[int | str, ...]
+) -> tuple[str, FieldInfo | None]:
+    """The field an error is about; pydantic locates a field read by its alias at the alias."""
+    key = str(location[0]) if location else "?"
+    for name, field in settings_cls.model_fields.items():
+        if key in (name, field.validation_alias):
+            return name, field
+    return key, None
+
+
 def _shown_value(
     settings_cls: type[BaseSettings], location: tuple[int | str, ...], value: Any
 ) -> str:
     """The rejected value for the message, unless the field holds a secret."""
-    field = settings_cls.model_fields.get(str(location[0])) if location else None
+    _, field = _field(settings_cls, location)
     if field is not None and "Secret" in str(field.annotation):
         return "<hidden>"
     return repr(value)
 
 
 def _variable_name(settings_cls: type[BaseSettings], location: tuple[int | str, ...]) -> str:
+    name, field = _field(settings_cls, location)
+    if field is not None and isinstance(field.validation_alias, str):
+        return field.validation_alias.upper()
     prefix = str(settings_cls.model_config.get("env_prefix") or "")
-    field = str(location[0]) if location else "?"
-    return f"{prefix}{field}".upper()
+    return f"{prefix}{name}".upper()
 
 
 def load_settings(settings_cls: type[SettingsT], **overrides: Any) -> SettingsT:

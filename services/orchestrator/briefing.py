@@ -1,25 +1,30 @@
 """Turns an agent's answer, the record and the tool session into a ``PatientBriefing``.
 
-Citations are checked here, for every agent alike: a cited id that no search of this briefing
-returned is moved to ``invalid_source_ids`` (and noted in ``warnings``); the briefing's
+One step per part: the agent's citations are checked (:mod:`services.orchestrator.citations`),
+then the record's problems and medications, the answer, the cited sources, the searches'
+warnings, token usage and stage timings each become their part of the briefing. The briefing's
 ``sources`` are exactly the sources cited by its alerts and recommendations.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from briefing.v1 import common_pb2, orchestrator_pb2
 
-from services.orchestrator.agent.base import (
+from services.orchestrator.agent.domain import (
     AgentMode,
     AgentResult,
+    Alert,
+    Recommendation,
     RetrievedSource,
     SearchOutcome,
     Severity,
     TokenUsage,
+    TurnRecord,
 )
+from services.orchestrator.citations import check_citations
 from services.orchestrator.patients.models import PatientRecord
 from services.orchestrator.timings import Timing
 
@@ -41,13 +46,47 @@ _SEVERITIES = {
 }
 
 
-def _split(ids: Iterable[str], known: Mapping[str, RetrievedSource]) -> tuple[list[str], list[str]]:
-    """(valid, invalid) ids, each once, in the order cited."""
-    valid: list[str] = []
-    invalid: list[str] = []
-    for source_id in dict.fromkeys(ids):
-        (valid if source_id in known else invalid).append(source_id)
-    return valid, invalid
+def problems(record: PatientRecord) -> list[orchestrator_pb2.Problem]:
+    return [
+        orchestrator_pb2.Problem(
+            display=c.coding.display,
+            code=c.coding.code,
+            code_system=c.coding.system,
+            onset_date=c.onset.isoformat() if c.onset else "",
+        )
+        for c in record.active_conditions
+    ]
+
+
+def medications(record: PatientRecord) -> list[orchestrator_pb2.Medication]:
+    return [
+        orchestrator_pb2.Medication(
+            display=m.coding.display, code=m.coding.code, dosage=m.dosage_text, status=m.status
+        )
+        for m in record.active_medications
+    ]
+
+
+def alerts(checked: Sequence[Alert]) -> list[orchestrator_pb2.Alert]:
+    """Most urgent first (the agent's order within a severity)."""
+    return [
+        orchestrator_pb2.Alert(
+            severity=_SEVERITIES[a.severity], message=a.message, source_ids=a.source_ids
+        )
+        for a in sorted(checked, key=lambda a: -_SEVERITIES[a.severity])
+    ]
+
+
+def recommendations(checked: Sequence[Recommendation]) -> list[orchestrator_pb2.Recommendation]:
+    return [
+        orchestrator_pb2.Recommendation(
+            text=r.text,
+            source_ids=r.source_ids,
+            invalid_source_ids=r.invalid_source_ids,
+            rationale=r.rationale,
+        )
+        for r in checked
+    ]
 
 
 def _id_order(source_id: str) -> tuple[int, str]:
@@ -55,13 +94,13 @@ def _id_order(source_id: str) -> tuple[int, str]:
     return (int(digits), "") if digits.isdigit() else (1 << 30, source_id)
 
 
-def _usage(usage: TokenUsage) -> orchestrator_pb2.TokenUsage:
-    return orchestrator_pb2.TokenUsage(
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cache_creation_input_tokens=usage.cache_creation_input_tokens,
-        cache_read_input_tokens=usage.cache_read_input_tokens,
-    )
+def cited_sources(
+    checked: AgentResult, sources: Mapping[str, RetrievedSource]
+) -> list[orchestrator_pb2.CitedSource]:
+    """The sources the checked alerts and recommendations cite, each once, by id."""
+    cited = {i for a in checked.alerts for i in a.source_ids}
+    cited.update(i for r in checked.recommendations for i in r.source_ids)
+    return [cited_source(sources[i]) for i in sorted(cited, key=_id_order)]
 
 
 def cited_source(source: RetrievedSource) -> orchestrator_pb2.CitedSource:
@@ -80,6 +119,44 @@ def cited_source(source: RetrievedSource) -> orchestrator_pb2.CitedSource:
         excerpt=source.text[:EXCERPT_CHARS],
         score=source.score,
     )
+
+
+def search_warnings(outcomes: Sequence[SearchOutcome]) -> list[str]:
+    """One warning per failed search, and one when no search succeeded (or none was made)."""
+    if not outcomes:
+        return [NO_SEARCH]
+    failed = [o for o in outcomes if not o.ok]
+    warnings = [f"Guideline search {o.call.call_id} failed: {o.error}" for o in failed]
+    if len(failed) == len(outcomes):
+        warnings.append(GUIDELINES_UNAVAILABLE)
+    return warnings
+
+
+def _usage(usage: TokenUsage) -> orchestrator_pb2.TokenUsage:
+    return orchestrator_pb2.TokenUsage(
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_creation_input_tokens=usage.cache_creation_input_tokens,
+        cache_read_input_tokens=usage.cache_read_input_tokens,
+    )
+
+
+def total_usage(turns: Sequence[TurnRecord]) -> orchestrator_pb2.TokenUsage:
+    return _usage(
+        TokenUsage(
+            input_tokens=sum(t.usage.input_tokens for t in turns),
+            output_tokens=sum(t.usage.output_tokens for t in turns),
+            cache_creation_input_tokens=sum(t.usage.cache_creation_input_tokens for t in turns),
+            cache_read_input_tokens=sum(t.usage.cache_read_input_tokens for t in turns),
+        )
+    )
+
+
+def turn_usage(turns: Sequence[TurnRecord]) -> list[orchestrator_pb2.TurnUsage]:
+    return [
+        orchestrator_pb2.TurnUsage(turn=t.turn, usage=_usage(t.usage), stop_reason=t.stop_reason)
+        for t in turns
+    ]
 
 
 def stage_timings(timings: Sequence[Timing]) -> list[orchestrator_pb2.StageTiming]:
@@ -102,17 +179,6 @@ def stage_timings(timings: Sequence[Timing]) -> list[orchestrator_pb2.StageTimin
     ]
 
 
-def search_warnings(outcomes: Sequence[SearchOutcome]) -> list[str]:
-    """One warning per failed search, and one when no search succeeded (or none was made)."""
-    if not outcomes:
-        return [NO_SEARCH]
-    failed = [o for o in outcomes if not o.ok]
-    warnings = [f"Guideline search {o.call.call_id} failed: {o.error}" for o in failed]
-    if len(failed) == len(outcomes):
-        warnings.append(GUIDELINES_UNAVAILABLE)
-    return warnings
-
-
 def build_briefing(
     *,
     record: PatientRecord,
@@ -123,79 +189,23 @@ def build_briefing(
     generated_at: datetime,
 ) -> orchestrator_pb2.PatientBriefing:
     """The briefing, with citations checked against ``sources`` (every id searches returned)."""
-    warnings = list(result.warnings)
-    cited: set[str] = set()
-
-    alerts = []
-    for alert in sorted(result.alerts, key=lambda a: -_SEVERITIES[a.severity]):
-        valid, invalid = _split(alert.source_ids, sources)
-        cited.update(valid)
-        if invalid:
-            warnings.append(f"An alert cited unknown source ids, dropped: {', '.join(invalid)}")
-        alerts.append(
-            orchestrator_pb2.Alert(
-                severity=_SEVERITIES[alert.severity], message=alert.message, source_ids=valid
-            )
-        )
-
-    recommendations = []
-    for number, rec in enumerate(result.recommendations, start=1):
-        valid, invalid = _split([*rec.source_ids, *rec.invalid_source_ids], sources)
-        cited.update(valid)
-        if invalid:
-            warnings.append(
-                f"Recommendation {number} cited unknown source ids: {', '.join(invalid)}"
-            )
-        recommendations.append(
-            orchestrator_pb2.Recommendation(
-                text=rec.text,
-                source_ids=valid,
-                invalid_source_ids=invalid,
-                rationale=rec.rationale,
-            )
-        )
-
-    warnings.extend(search_warnings(outcomes))
-    total = TokenUsage(
-        input_tokens=sum(t.usage.input_tokens for t in result.turns),
-        output_tokens=sum(t.usage.output_tokens for t in result.turns),
-        cache_creation_input_tokens=sum(t.usage.cache_creation_input_tokens for t in result.turns),
-        cache_read_input_tokens=sum(t.usage.cache_read_input_tokens for t in result.turns),
-    )
+    checked = check_citations(result, sources)
     briefing = orchestrator_pb2.PatientBriefing(
         patient_id=record.patient_id,
-        summary=result.summary,
-        active_problems=[
-            orchestrator_pb2.Problem(
-                display=c.coding.display,
-                code=c.coding.code,
-                code_system=c.coding.system,
-                onset_date=c.onset.isoformat() if c.onset else "",
-            )
-            for c in record.active_conditions
-        ],
-        medications=[
-            orchestrator_pb2.Medication(
-                display=m.coding.display, code=m.coding.code, dosage=m.dosage_text, status=m.status
-            )
-            for m in record.active_medications
-        ],
-        alerts=alerts,
-        recommendations=recommendations,
-        sources=[cited_source(sources[i]) for i in sorted(cited, key=_id_order)],
+        summary=checked.summary,
+        active_problems=problems(record),
+        medications=medications(record),
+        alerts=alerts(checked.alerts),
+        recommendations=recommendations(checked.recommendations),
+        sources=cited_sources(checked, sources),
         timings=stage_timings(timings),
-        mode=_MODES[result.mode],
-        turns_used=result.turns_used,
-        usage=_usage(total),
-        turn_usage=[
-            orchestrator_pb2.TurnUsage(
-                turn=t.turn, usage=_usage(t.usage), stop_reason=t.stop_reason
-            )
-            for t in result.turns
-        ],
+        mode=_MODES[checked.mode],
+        turns_used=checked.turns_used,
+        usage=total_usage(checked.turns),
+        turn_usage=turn_usage(checked.turns),
         guidelines_available=any(o.ok for o in outcomes),
-        warnings=warnings,
-        model=result.model,
+        warnings=[*checked.warnings, *search_warnings(outcomes)],
+        model=checked.model,
     )
     briefing.generated_at.FromDatetime(generated_at)
     return briefing

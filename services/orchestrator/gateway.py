@@ -32,6 +32,7 @@ from services.common.channels import MethodPolicy, create_channel
 from services.common.config import CommonSettings, ConfigError, load_settings
 from services.common.logging import configure_logging, get_logger
 from services.common.telemetry import setup_telemetry
+from services.orchestrator.client import SERVICE_NAME
 from services.orchestrator.config import GatewaySettings
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-SERVICE_NAME: str = orchestrator_pb2.DESCRIPTOR.services_by_name["Orchestrator"].full_name
 MAX_BODY_BYTES = 64 * 1024
 HEALTH_TIMEOUT_S = 2.0
 

@@ -1,6 +1,6 @@
 """Watches one briefing's run: progress events (BriefStream), agent-turn timings and spans.
 
-The agent only says when a turn starts (:class:`services.orchestrator.agent.base.Progress`); a
+The agent only says when a turn starts (:class:`services.orchestrator.agent.domain.Progress`); a
 turn lasts until the next one starts or the run ends. The tool path reports its calls here so
 that their spans hang under the turn's span and their events reach the stream. Nothing here
 carries patient data: events and spans hold turn numbers, call ids, counts and flags.

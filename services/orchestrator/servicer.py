@@ -2,8 +2,8 @@
 
 One briefing: validate the request, read the record (one round trip), let the agent run with
 the tool path, check its citations and answer with per-stage timings. The whole run is bounded
-by the caller's deadline (less a small margin, so the answer is DEADLINE_EXCEEDED from here
-rather than a cancelled call) or by ORCHESTRATOR_BRIEF_TIMEOUT_S when the caller sets none.
+by one :class:`~services.orchestrator.deadline.Deadline`: the caller's deadline less a small
+margin, and at most ORCHESTRATOR_BRIEF_TIMEOUT_S.
 
 BriefStream runs the same work in a task that feeds progress events into a queue; the handler
 sends them as they come and the briefing last. Nothing here logs or echoes patient data: not
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -23,15 +22,16 @@ from typing import Any, Protocol
 import grpc
 from briefing.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 
-from services.common.errors import DeadlineExceeded, InvalidArgument, ServiceError
+from services.common.errors import InvalidArgument, ServiceError
 from services.common.limits import MAX_AGENT_TURNS, MAX_RESULTS_PER_SEARCH
 from services.common.logging import get_logger
 from services.common.telemetry import get_tracer
-from services.orchestrator.agent.base import AgentLimits, AgentMode
-from services.orchestrator.agent.factory import AgentFactory
+from services.orchestrator.agent.domain import AgentLimits, AgentMode
+from services.orchestrator.agent.registry import AgentRegistry
 from services.orchestrator.agent.tools import GuidelineSearcher, RetrieverTools
 from services.orchestrator.briefing import build_briefing
 from services.orchestrator.config import OrchestratorSettings
+from services.orchestrator.deadline import Deadline
 from services.orchestrator.patients.models import PatientRecord
 from services.orchestrator.progress import EventSink, RunObserver
 from services.orchestrator.timings import Clock, Timings
@@ -40,7 +40,6 @@ log = get_logger(__name__)
 tracer = get_tracer(__name__)
 
 PATIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-DEADLINE_MESSAGE = "the briefing did not finish before the deadline"
 _MODES: dict[int, AgentMode | None] = {
     orchestrator_pb2.AGENT_MODE_UNSPECIFIED: None,
     orchestrator_pb2.AGENT_MODE_OFFLINE: AgentMode.OFFLINE,
@@ -103,7 +102,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         settings: OrchestratorSettings,
         patients: PatientSource,
         searcher: GuidelineSearcher,
-        agents: AgentFactory,
+        agents: AgentRegistry,
     ) -> None:
         self._settings = settings
         self._patients = patients
@@ -132,11 +131,12 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             run.cancel()  # no-op once done; stops the work when the caller went away
         yield orchestrator_pb2.BriefStreamResponse(briefing=briefing)
 
-    def _budget_s(self, time_remaining: float | None) -> float:
-        bound = self._settings.brief_timeout_s
-        if time_remaining is None:
-            return bound
-        return max(0.0, min(time_remaining - self._settings.deadline_margin_s, bound))
+    def _deadline(self, time_remaining: float | None) -> Deadline:
+        """The caller's deadline less the margin, and at most ORCHESTRATOR_BRIEF_TIMEOUT_S."""
+        budget_s = self._settings.brief_timeout_s
+        if time_remaining is not None:
+            budget_s = min(time_remaining - self._settings.deadline_margin_s, budget_s)
+        return Deadline.after(budget_s)
 
     async def brief(
         self, job: BriefJob, time_remaining: float | None, sink: EventSink | None = None
@@ -147,12 +147,10 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         observer = RunObserver(timings, sink)
         agent = self._agents.get(job.mode)
         tools = RetrieverTools(self._searcher, observer, job.limits.max_results_per_search)
-        budget_s = self._budget_s(time_remaining)
-        if budget_s <= 0:
-            raise DeadlineExceeded(DEADLINE_MESSAGE)
-        limits = replace(job.limits, deadline=time.monotonic() + budget_s)
+        deadline = self._deadline(time_remaining)
+        limits = replace(job.limits, deadline=deadline)
         try:
-            async with asyncio.timeout(budget_s) as scope:
+            async with deadline.enforce():
                 with (
                     tracer.start_as_current_span("patient.fetch"),
                     timings.measure("patient_fetch"),
@@ -166,11 +164,6 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
                         result = await agent.run(record, tools, observer, limits)
                     finally:
                         observer.end_turn()
-        except TimeoutError:
-            if scope.expired():
-                log.info("briefing_failed", code="DEADLINE_EXCEEDED", total_ms=round(clock.ms(), 1))
-                raise DeadlineExceeded(DEADLINE_MESSAGE) from None
-            raise
         except ServiceError as exc:
             # The status only: a message is safe for the caller, but logs keep to codes.
             log.info("briefing_failed", code=exc.code.name, total_ms=round(clock.ms(), 1))

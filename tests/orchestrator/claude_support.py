@@ -8,9 +8,9 @@ from datetime import date, datetime
 
 from briefing.v1 import common_pb2, retriever_pb2
 
-from services.orchestrator.agent.base import RetrievedSource, SearchCall, SearchOutcome
 from services.orchestrator.agent.claude import ClaudeAgent
-from services.orchestrator.agent.claude_config import ClaudeSettings
+from services.orchestrator.agent.domain import RetrievedSource, SearchCall, SearchOutcome
+from services.orchestrator.config import ClaudeSettings
 from services.orchestrator.patients.models import (
     Allergy,
     Coding,
@@ -125,7 +125,8 @@ class FakeTools:
             outcomes.append(SearchOutcome(call=call, sources=sources))
         return outcomes
 
-    def known_source_ids(self) -> set[str]:
+    def handed_out(self) -> set[str]:
+        """Every source id the searches so far returned."""
         return {f"S{n}" for n in range(1, self._issued + 1)}
 
 

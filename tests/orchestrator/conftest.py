@@ -30,8 +30,8 @@ from services.common.config import load_settings
 from services.launcher import ServiceProcess, running_stack
 from services.orchestrator.config import GatewaySettings
 from services.orchestrator.gateway import make_app
+from services.orchestrator.patients.config import PatientDatabaseSettings
 from services.orchestrator.patients.models import PatientRecord
-from services.orchestrator.patients.settings import PatientDatabaseSettings
 from services.orchestrator.patients.store import open_patient_store
 from tests.orchestrator.brief_support import RECORDS
 from tests.support.otlp_receiver import OtlpReceiver

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from services.orchestrator.patients.config import PatientDatabaseSettings
 from services.orchestrator.patients.database import start_embedded
-from services.orchestrator.patients.settings import PatientDatabaseSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "data" / "patients"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from briefing.v1 import orchestrator_pb2
 
-from services.orchestrator.agent.base import (
+from services.orchestrator.agent.domain import (
     AgentMode,
     AgentResult,
     Alert,

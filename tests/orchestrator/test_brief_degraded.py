@@ -22,7 +22,7 @@ from briefing.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 
 from services.launcher import ServiceProcess, start_service
 from services.orchestrator.briefing import GUIDELINES_UNAVAILABLE
-from services.orchestrator.servicer import DEADLINE_MESSAGE
+from services.orchestrator.deadline import DEADLINE_MESSAGE
 from tests.orchestrator.brief_support import RICH_ID
 from tests.orchestrator.conftest import (
     BASE_ENV,

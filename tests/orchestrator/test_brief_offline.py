@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.orchestrator.agent.base import Severity
 from services.orchestrator.agent.clinical import read_facts
+from services.orchestrator.agent.domain import Severity
 from services.orchestrator.agent.extract import best_sentences, sentences
 from services.orchestrator.agent.planning import MAX_SEARCHES, plan_searches
 from services.orchestrator.agent.rules import record_findings

@@ -38,3 +38,16 @@ def test_a_bad_value_names_its_variable(
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigError, match=variable):
         load_settings(OrchestratorSettings)
+
+
+def test_a_variable_is_named_as_it_is_set_and_a_bad_key_is_not_echoed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", " sk-secret-value ")
+    monkeypatch.setenv("CLAUDE_MAX_TURNS", "9")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(OrchestratorSettings)
+    message = str(caught.value)
+    assert "invalid configuration: ANTHROPIC_API_KEY=<hidden>: " in message
+    assert "; CLAUDE_MAX_TURNS='9': " in message
+    assert "sk-secret-value" not in message and "ORCHESTRATOR_" not in message

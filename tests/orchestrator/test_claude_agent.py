@@ -17,9 +17,11 @@ from services.common.errors import (
     ResourceExhausted,
     Unavailable,
 )
-from services.orchestrator.agent.base import AgentLimits, AgentMode, Severity
 from services.orchestrator.agent.claude import ClaudeAgent
+from services.orchestrator.agent.domain import AgentLimits, AgentMode, Severity
 from services.orchestrator.agent.tools import RetrieverTools
+from services.orchestrator.citations import check_citations
+from services.orchestrator.deadline import DEADLINE_MESSAGE, Deadline
 from services.orchestrator.progress import RunObserver
 from services.orchestrator.timings import Clock, Timings
 from tests.orchestrator.claude_support import (
@@ -146,14 +148,17 @@ async def test_invented_citation_is_flagged_and_not_passed_on_as_cited(
             )
         ),
     )
-    result = await agent.run(patient(), FakeTools(), RecordingProgress(), AgentLimits())
+    tools = FakeTools()
+    answer = await agent.run(patient(), tools, RecordingProgress(), AgentLimits())
+    assert answer.recommendations[0].source_ids == ("S2", "S9", "S2")  # as the model cited
+    result = check_citations(answer, tools.handed_out())
 
     rec = result.recommendations[0]
     assert rec.source_ids == ("S2",)
     assert rec.invalid_source_ids == ("S9",)
     assert result.alerts[0].severity is Severity.CRITICAL
     assert result.alerts[0].source_ids == ()
-    assert any("S7" in w and "alert 1" in w for w in result.warnings)
+    assert any("S7" in w and "Alert 1" in w for w in result.warnings)
 
 
 async def test_malformed_tool_input_gets_a_tool_error_without_a_search(
@@ -419,14 +424,14 @@ async def test_the_callers_deadline_bounds_the_request_timeout() -> None:
     async with MessagesStandIn(turn_latency_s=1.0) as slow:
         slow.script(message(submit()))
         claude = make_agent(slow.base_url, claude_timeout_s=30, claude_max_retries=0)
-        limits = AgentLimits(deadline=time.monotonic() + 0.2)
+        limits = AgentLimits(deadline=Deadline.after(0.2))
         started = time.monotonic()
         try:
             with pytest.raises(DeadlineExceeded):
                 await claude.run(patient(), FakeTools(), RecordingProgress(), limits)
             assert time.monotonic() - started < 0.9  # the request gave up at the deadline
             with pytest.raises(DeadlineExceeded, match="before agent turn 1"):
-                passed = AgentLimits(deadline=time.monotonic() - 1)
+                passed = AgentLimits(deadline=Deadline.after(-1))
                 await claude.run(patient(), FakeTools(), RecordingProgress(), passed)
         finally:
             await claude.aclose()
@@ -435,13 +440,18 @@ async def test_the_callers_deadline_bounds_the_request_timeout() -> None:
 async def test_the_callers_deadline_bounds_the_sdks_retry_waits(
     standin: MessagesStandIn, agent: ClaudeAgent
 ) -> None:
-    # The API asks for a 30 s pause before the retry; the caller has half a second.
+    # The API asks for a 30 s pause before the retry; the caller has half a second. The
+    # deadline is enforced around the run, as the servicer does.
     standin.script(*(error(429, "rate_limit_error", "Slow down", 30_000) for _ in range(3)))
-    limits = AgentLimits(deadline=time.monotonic() + 0.5)
-    with pytest.raises(DeadlineExceeded, match="deadline passed in agent turn 1"):
-        await asyncio.wait_for(
-            agent.run(patient(), FakeTools(), RecordingProgress(), limits), timeout=10
-        )
+    deadline = Deadline.after(0.5)
+    limits = AgentLimits(deadline=deadline)
+
+    async def run() -> None:
+        async with deadline.enforce():
+            await agent.run(patient(), FakeTools(), RecordingProgress(), limits)
+
+    with pytest.raises(DeadlineExceeded, match=DEADLINE_MESSAGE):
+        await asyncio.wait_for(run(), timeout=10)
     assert standin.request_count == 1
 
 

@@ -7,7 +7,7 @@ from datetime import date, datetime
 import pytest
 
 from services.common.config import ConfigError, load_settings
-from services.orchestrator.agent.claude_config import DEFAULT_MODEL, ClaudeSettings
+from services.orchestrator.agent.claude import ClaudeAgent
 from services.orchestrator.agent.claude_prompt import (
     SUBMIT_TOOL_DEF,
     SubmittedBriefing,
@@ -15,6 +15,7 @@ from services.orchestrator.agent.claude_prompt import (
     first_message,
     record_for_model,
 )
+from services.orchestrator.config import DEFAULT_MODEL, ClaudeSettings
 from services.orchestrator.patients.models import Coding, Observation, PatientRecord
 from tests.orchestrator.claude_support import TODAY, patient
 
@@ -40,6 +41,7 @@ def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 def test_defaults(env: pytest.MonkeyPatch) -> None:
     settings = load_settings(ClaudeSettings)
+    assert settings.anthropic_api_key is not None
     assert settings.anthropic_api_key.get_secret_value() == "sk-test"
     assert "sk-test" not in repr(settings)
     assert settings.claude_model == DEFAULT_MODEL
@@ -47,10 +49,12 @@ def test_defaults(env: pytest.MonkeyPatch) -> None:
     assert settings.anthropic_base_url is None
 
 
-def test_api_key_is_required(env: pytest.MonkeyPatch) -> None:
+def test_api_key_is_required_by_the_agent(env: pytest.MonkeyPatch) -> None:
     env.delenv("ANTHROPIC_API_KEY")
+    settings = load_settings(ClaudeSettings)  # no key: the orchestrator uses the offline agent
+    assert settings.anthropic_api_key is None
     with pytest.raises(ConfigError, match="ANTHROPIC_API_KEY"):
-        load_settings(ClaudeSettings)
+        ClaudeAgent(settings)
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from briefing.v1 import orchestrator_pb2 as pb
 from briefing.v1 import orchestrator_pb2_grpc
 
 from services.launcher import ServiceProcess, start_service
-from services.orchestrator.agent.claude_config import DEFAULT_MODEL
+from services.orchestrator.config import DEFAULT_MODEL
 from tests.orchestrator.brief_support import RICH, RICH_ID, patient_values
 from tests.orchestrator.conftest import BriefingStack
 from tests.support.anthropic_standin import (

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from services.common.errors import Unavailable
+from services.orchestrator.patients.config import PatientDatabaseSettings
 from services.orchestrator.patients.database import database_dsn, open_pool
 from services.orchestrator.patients.fhir_loader import read_bundle_file
-from services.orchestrator.patients.settings import PatientDatabaseSettings
 from services.orchestrator.patients.store import PatientStore
 from tests.orchestrator.patients_support import POOL_SETTINGS, SHIPPED, fresh_database
 
@@ -26,7 +26,7 @@ SHIPPED_IDS = sorted(path.stem for path in SHIPPED.glob("pt-*.json"))
 # A second process on the same data folder, standing in for the orchestrator.
 LIST_IDS = """
 import asyncio, json
-from services.orchestrator.patients.settings import PatientDatabaseSettings
+from services.orchestrator.patients.config import PatientDatabaseSettings
 from services.orchestrator.patients.store import open_patient_store
 
 async def main():

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from briefing.v1 import orchestrator_pb2
 
-from services.orchestrator.agent.base import SearchCall
+from services.orchestrator.agent.domain import SearchCall
 from services.orchestrator.agent.sources_xml import outcome_xml
 from services.orchestrator.agent.tools import RetrieverTools
 from services.orchestrator.progress import RunObserver
@@ -61,8 +61,7 @@ async def test_a_failed_search_is_a_tool_error_and_the_others_still_answer(
     ids = [s.source_id for o in outcomes for s in o.sources]
     distinct = list(dict.fromkeys(ids))
     assert distinct == [f"S{n}" for n in range(1, len(distinct) + 1)]
-    assert tools.known_source_ids() == set(distinct)
-    assert tools.any_search_succeeded
+    assert set(tools.sources()) == set(distinct)
 
     # Timings: every call measured; only answered calls have embed and search parts.
     stages = [(t.stage, t.tool_call_id) for t in timings.items()]
@@ -91,7 +90,7 @@ async def test_the_same_chunk_keeps_its_id_and_max_results_is_capped(
     [again] = await tools.search([SearchCall("b", "NSAID use in chronic kidney disease", 9)], 2)
     assert len(first.sources) == 2  # capped by the briefing's max_results_per_search
     assert [s.source_id for s in again.sources] == [s.source_id for s in first.sources]
-    assert tools.known_source_ids() == {"S1", "S2"}
+    assert set(tools.sources()) == {"S1", "S2"}
 
 
 async def test_an_unreachable_retriever_is_a_tool_error() -> None:
@@ -103,7 +102,7 @@ async def test_an_unreachable_retriever_is_a_tool_error() -> None:
         [outcome] = await tools.search([SearchCall("x", "metformin dosing eGFR 34", 5)], 1)
     assert outcome.error is not None and "UNAVAILABLE" in outcome.error
     assert "metformin" not in outcome.error
-    assert not tools.any_search_succeeded
+    assert not tools.sources()
     assert events[-1].type == pb.PROGRESS_EVENT_TYPE_TOOL_CALL_FINISHED and not events[-1].ok
 
 

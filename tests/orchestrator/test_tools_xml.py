@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from services.orchestrator.agent.base import RetrievedSource, SearchCall, SearchOutcome
+from services.orchestrator.agent.domain import RetrievedSource, SearchCall, SearchOutcome
 from services.orchestrator.agent.sources_xml import outcome_xml, sources_xml
 
 HOSTILE_TEXT = (

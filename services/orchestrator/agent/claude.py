@@ -36,12 +36,10 @@ on a span (the SDK's own spans are pinned to metadata only, its debug log is kep
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import math
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import date
 from typing import cast
 from xml.sax.saxutils import escape
@@ -61,7 +59,7 @@ from anthropic.types import (
 )
 from pydantic import ValidationError
 
-from services.common.config import load_settings
+from services.common.config import ConfigError
 from services.common.errors import (
     DeadlineExceeded,
     FailedPrecondition,
@@ -71,7 +69,17 @@ from services.common.errors import (
 )
 from services.common.limits import MAX_QUERY_CHARS, MAX_RESULTS_PER_SEARCH
 from services.common.logging import get_logger
-from services.orchestrator.agent.base import (
+from services.orchestrator.agent.claude_prompt import (
+    RETRY_SUBMIT_NOTE,
+    SEARCH_TOOL_DEF,
+    SUBMIT_TOOL,
+    SUBMIT_TOOL_DEF,
+    SYSTEM_PROMPT,
+    SubmittedBriefing,
+    first_message,
+)
+from services.orchestrator.agent.domain import (
+    SEARCH_TOOL,
     AgentLimits,
     AgentMode,
     AgentResult,
@@ -84,18 +92,8 @@ from services.orchestrator.agent.base import (
     TokenUsage,
     TurnRecord,
 )
-from services.orchestrator.agent.claude_config import ClaudeSettings
-from services.orchestrator.agent.claude_prompt import (
-    RETRY_SUBMIT_NOTE,
-    SEARCH_TOOL,
-    SEARCH_TOOL_DEF,
-    SUBMIT_TOOL,
-    SUBMIT_TOOL_DEF,
-    SYSTEM_PROMPT,
-    SubmittedBriefing,
-    first_message,
-)
 from services.orchestrator.agent.sources_xml import outcome_xml
+from services.orchestrator.config import ClaudeSettings
 from services.orchestrator.patients.models import PatientRecord
 
 log = get_logger(__name__)
@@ -184,15 +182,6 @@ def _validation_summary(exc: ValidationError) -> str:
     )
 
 
-def _split_ids(ids: Sequence[str], known: set[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(cited ids a search returned, cited ids none did), each in order without repeats."""
-    unique = list(dict.fromkeys(i.strip() for i in ids if i.strip()))
-    return (
-        tuple(i for i in unique if i in known),
-        tuple(i for i in unique if i not in known),
-    )
-
-
 class ClaudeAgent:
     """Writes briefings with Claude; one instance (its HTTP connection pools) per process."""
 
@@ -200,14 +189,17 @@ class ClaudeAgent:
 
     def __init__(
         self,
-        settings: ClaudeSettings | None = None,
+        settings: ClaudeSettings,
         *,
         today: Callable[[], date] = date.today,
         tracing: bool = True,
     ) -> None:
         """``tracing=False`` turns off the SDK's own spans: with no exporter they would only
         spend CPU on every request."""
-        self.settings = settings if settings is not None else load_settings(ClaudeSettings)
+        if settings.anthropic_api_key is None:
+            raise ConfigError("the Claude agent needs ANTHROPIC_API_KEY")
+        self.settings = settings
+        self._api_key = settings.anthropic_api_key.get_secret_value()
         self._today = today
         self._tracing = tracing
         _quiet_sdk_loggers()
@@ -223,7 +215,7 @@ class ClaudeAgent:
 
     def _client(self, connections: int) -> AsyncAnthropic:
         return AsyncAnthropic(
-            api_key=self.settings.anthropic_api_key.get_secret_value(),
+            api_key=self._api_key,
             base_url=self.settings.anthropic_base_url,
             max_retries=self.settings.claude_max_retries,
             timeout=self.settings.claude_timeout_s,
@@ -365,38 +357,29 @@ class _Conversation:
             messages[mark] = {"role": "user", "content": [*before, marked]}
         return messages
 
-    def _remaining_s(self, turn: int) -> float | None:
-        """What the caller's deadline leaves, if there is one."""
+    def _request_timeout_s(self, turn: int) -> float:
+        """CLAUDE_TIMEOUT_S, or what the deadline leaves when that is less. (The deadline
+        itself, enforced around the run, also bounds the SDK's retries and its waits.)"""
+        timeout = self.settings.claude_timeout_s
         if self.limits.deadline is None:
-            return None
-        remaining = self.limits.deadline - time.monotonic()
+            return timeout
+        remaining = self.limits.deadline.remaining()
         if remaining <= 0:
             raise DeadlineExceeded(f"the deadline passed before agent turn {turn}")
-        return remaining
+        return min(timeout, remaining)
 
     async def _create(self, turn: int, forced: bool, cache_mark: int | None) -> Message:
-        remaining = self._remaining_s(turn)
-        timeout = self.settings.claude_timeout_s
+        timeout = self._request_timeout_s(turn)
         try:
-            # The deadline bounds the SDK's retries and its waits between them, not only
-            # each attempt (which the request timeout bounds).
-            async with asyncio.timeout(remaining) as scope:
-                return await self.client.messages.create(
-                    model=self.settings.claude_model,
-                    max_tokens=self.settings.claude_max_tokens,
-                    system=SYSTEM,
-                    tools=TOOLS,
-                    tool_choice=FORCE_SUBMIT if forced else AUTO,
-                    messages=self._request_messages(cache_mark),
-                    timeout=timeout if remaining is None else min(timeout, remaining),
-                )
-        except TimeoutError:
-            if not scope.expired():
-                raise
-            log.warning("claude_request_failed", turn=turn, code="DEADLINE_EXCEEDED")
-            raise DeadlineExceeded(
-                f"the deadline passed in agent turn {turn}, waiting for the Claude API"
-            ) from None
+            return await self.client.messages.create(
+                model=self.settings.claude_model,
+                max_tokens=self.settings.claude_max_tokens,
+                system=SYSTEM,
+                tools=TOOLS,
+                tool_choice=FORCE_SUBMIT if forced else AUTO,
+                messages=self._request_messages(cache_mark),
+                timeout=timeout,
+            )
         except anthropic.APIError as exc:
             error = api_error(exc)
             log.warning("claude_request_failed", turn=turn, code=error.code.name)
@@ -464,33 +447,17 @@ class _Conversation:
         return None
 
     def _result(self, briefing: SubmittedBriefing, turn: int) -> AgentResult:
-        """The briefing with every citation checked: ids no search returned are not cited."""
-        known = self.tools.known_source_ids()
-        alerts = []
-        for n, alert in enumerate(briefing.alerts, 1):
-            cited, invented = _split_ids(alert.source_ids, known)
-            if invented:
-                self.warnings.append(
-                    f"alert {n} cited source ids no search returned: {', '.join(invented)}"
-                )
-            alerts.append(Alert(Severity(alert.severity), alert.message, cited))
-        recommendations = []
-        for rec in briefing.recommendations:
-            # Invented ids are kept apart; the briefing lists them and warns about them.
-            cited, invented = _split_ids(rec.source_ids, known)
-            recommendations.append(
-                Recommendation(
-                    text=rec.text,
-                    source_ids=cited,
-                    rationale=rec.rationale,
-                    invalid_source_ids=invented,
-                )
-            )
+        """The submitted briefing, its citations as the model gave them."""
         return AgentResult(
             mode=AgentMode.CLAUDE,
             summary=briefing.summary,
-            alerts=alerts,
-            recommendations=recommendations,
+            alerts=[
+                Alert(Severity(a.severity), a.message, tuple(a.source_ids)) for a in briefing.alerts
+            ],
+            recommendations=[
+                Recommendation(r.text, tuple(r.source_ids), r.rationale)
+                for r in briefing.recommendations
+            ],
             turns_used=turn,
             turns=self.turns,
             warnings=self.warnings,

@@ -17,9 +17,9 @@ from anthropic.types import ToolParam
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.common.limits import MAX_QUERY_CHARS, MAX_RESULTS_PER_SEARCH
+from services.orchestrator.agent.domain import SEARCH_TOOL
 from services.orchestrator.patients.models import Observation, PatientRecord
 
-SEARCH_TOOL = "search_clinical_guidelines"
 SUBMIT_TOOL = "submit_briefing"
 TREND_POINTS = 3  # values per lab the model sees: the latest and up to two before it
 STABLE_WITHIN = 0.05  # relative change under which a lab is called "stable"

@@ -1,6 +1,6 @@
 """The offline agent: planned searches in one concurrent turn, then an extractive briefing.
 
-No language model. Alerts come from rules over the record (:mod:`.alerts`); recommendations
+No language model. Alerts come from rules over the record (:mod:`.rules`); recommendations
 quote the sentences of retrieved passages that best match the search that found them, each
 citing that passage's id. When no search succeeds, the record's findings become uncited
 recommendations and the briefing says the guidelines were unavailable.
@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import date
 
-from services.orchestrator.agent.base import (
+from services.orchestrator.agent.clinical import Facts, fmt, plain_display, read_facts
+from services.orchestrator.agent.domain import (
     AgentLimits,
     AgentMode,
     AgentResult,
@@ -22,7 +23,6 @@ from services.orchestrator.agent.base import (
     SearchOutcome,
     Severity,
 )
-from services.orchestrator.agent.clinical import Facts, fmt, plain_display, read_facts
 from services.orchestrator.agent.extract import best_sentences
 from services.orchestrator.agent.planning import PlannedSearch, plan_searches
 from services.orchestrator.agent.rules import Finding, record_findings

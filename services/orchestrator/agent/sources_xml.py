@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from xml.sax.saxutils import escape, quoteattr
 
-from services.orchestrator.agent.base import RetrievedSource, SearchOutcome
+from services.orchestrator.agent.domain import RetrievedSource, SearchOutcome
 
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 SECTION_SEPARATOR = " > "

@@ -25,10 +25,13 @@ from briefing.v1 import retriever_pb2
 from services.common.errors import ServiceError
 from services.common.limits import MAX_RESULTS_PER_SEARCH
 from services.common.telemetry import get_tracer, mark_failed
-from services.orchestrator.agent.base import RetrievedSource, SearchCall, SearchOutcome
+from services.orchestrator.agent.domain import (
+    SEARCH_TOOL,
+    RetrievedSource,
+    SearchCall,
+    SearchOutcome,
+)
 from services.orchestrator.progress import RunObserver
-
-TOOL_NAME = "search_clinical_guidelines"
 
 tracer = get_tracer(__name__)
 
@@ -81,16 +84,9 @@ class RetrieverTools:
         self.outcomes.extend(outcomes)
         return outcomes
 
-    def known_source_ids(self) -> set[str]:
-        return set(self._by_id)
-
     def sources(self) -> dict[str, RetrievedSource]:
         """Every source returned so far, by short id."""
         return dict(self._by_id)
-
-    @property
-    def any_search_succeeded(self) -> bool:
-        return any(outcome.ok for outcome in self.outcomes)
 
     def _limit(self, requested: int) -> int:
         return max(1, min(requested, self._max_results_cap))
@@ -102,11 +98,11 @@ class RetrieverTools:
         observer.tool_call_started(turn, call.call_id)
         start = timings.clock.ms()
         with tracer.start_as_current_span(
-            f"tool_call {TOOL_NAME}",
+            f"tool_call {SEARCH_TOOL}",
             context=observer.turn_context(),
             attributes={
                 "agent.turn": turn,
-                "tool.name": TOOL_NAME,
+                "tool.name": SEARCH_TOOL,
                 "tool.call_id": call.call_id,
                 "tool.max_results": limit,
             },

@@ -3,7 +3,7 @@
 - ``models``: PatientRecord, what the agents read.
 - ``store``: ``open_patient_store(settings)`` (connect, migrate, yield a PatientStore with
   ``get``/``exists``/``list_ids``/``upsert``).
-- ``settings``: ``DATABASE_URL`` or the embedded server in ``ORCHESTRATOR_PG_DATA_DIR``; pool sizes.
+- ``config``: ``DATABASE_URL`` or the embedded server in ``ORCHESTRATOR_PG_DATA_DIR``; pool sizes.
 - ``database``: the DSN (embedded PostgreSQL or ``DATABASE_URL``) and the asyncpg pool.
 - ``schema`` with ``migrations/NNNN_name.sql``: migrations applied at start-up.
 - ``fhir_loader``, ``loinc``, ``seed``: FHIR R4 Bundles to records, LOINC kinds, the seed CLI.

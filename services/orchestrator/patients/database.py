@@ -34,7 +34,7 @@ with warnings.catch_warnings():
 
 from services.common.config import ConfigError
 from services.common.errors import Unavailable
-from services.orchestrator.patients.settings import PatientDatabaseSettings
+from services.orchestrator.patients.config import PatientDatabaseSettings
 
 # Errors meaning "the database cannot be reached or went away", as opposed to a bad query.
 # TimeoutError (connect and command timeouts) is an OSError.

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from services.common.config import ConfigError, load_settings
 from services.common.errors import InvalidArgument, ServiceError
+from services.orchestrator.patients.config import PatientDatabaseSettings
 from services.orchestrator.patients.fhir_loader import BundleError, read_bundle_file
-from services.orchestrator.patients.settings import PatientDatabaseSettings
 from services.orchestrator.patients.store import PatientStore, open_patient_store
 
 

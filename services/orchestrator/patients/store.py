@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 
 from services.common.errors import InvalidArgument, NotFound
+from services.orchestrator.patients.config import PatientDatabaseSettings
 from services.orchestrator.patients.database import (
     database_dsn,
     open_pool,
@@ -19,7 +20,6 @@ from services.orchestrator.patients.database import (
 )
 from services.orchestrator.patients.models import PatientRecord
 from services.orchestrator.patients.schema import apply_migrations
-from services.orchestrator.patients.settings import PatientDatabaseSettings
 
 # One statement: the patient row with each part aggregated into a JSON array, built in the
 # shape of PatientRecord so that pydantic decodes the text in one step.

@@ -7,10 +7,10 @@ ACC/AHA, AGS Beers, NLA, AAAAI).
 
 from __future__ import annotations
 
-from services.orchestrator.agent.base import Severity
 from services.orchestrator.agent.clinical import Facts
+from services.orchestrator.agent.domain import Severity
 from services.orchestrator.agent.rules import allergy, dosing, monitoring
-from services.orchestrator.agent.rules.base import Finding, Rule
+from services.orchestrator.agent.rules.finding import Finding, Rule
 from services.orchestrator.patients.models import PatientRecord
 
 RULES: tuple[Rule, ...] = (*dosing.RULES, *monitoring.RULES, *allergy.RULES)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from services.orchestrator.agent.base import Severity
 from services.orchestrator.agent.clinical import DRUG_CLASSES, SULFONAMIDE_NONANTIBIOTICS, Facts
-from services.orchestrator.agent.rules.base import Finding, Rule, finding
+from services.orchestrator.agent.domain import Severity
+from services.orchestrator.agent.rules.finding import Finding, Rule, finding
 from services.orchestrator.patients.models import PatientRecord
 
 

@@ -3,7 +3,6 @@ gabapentinoids, digoxin, sulfonylureas and NSAIDs."""
 
 from __future__ import annotations
 
-from services.orchestrator.agent.base import Severity
 from services.orchestrator.agent.clinical import (
     RAAS_INHIBITORS,
     SULFONAMIDE_NONANTIBIOTICS,
@@ -14,7 +13,8 @@ from services.orchestrator.agent.clinical import (
     fmt,
     has_ckd,
 )
-from services.orchestrator.agent.rules.base import Finding, Rule, finding
+from services.orchestrator.agent.domain import Severity
+from services.orchestrator.agent.rules.finding import Finding, Rule, finding
 from services.orchestrator.patients.models import PatientRecord
 
 

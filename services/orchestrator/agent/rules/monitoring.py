@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from services.orchestrator.agent.base import Severity
 from services.orchestrator.agent.clinical import ANTICOAGULANTS, RAAS_INHIBITORS, Facts, fmt
-from services.orchestrator.agent.rules.base import Finding, Rule, finding
+from services.orchestrator.agent.domain import Severity
+from services.orchestrator.agent.rules.finding import Finding, Rule, finding
 from services.orchestrator.patients.models import PatientRecord
 
 MIN_TREND_SPAN = timedelta(days=60)

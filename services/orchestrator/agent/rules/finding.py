@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from services.orchestrator.agent.base import Alert, Severity
 from services.orchestrator.agent.clinical import Facts
+from services.orchestrator.agent.domain import Alert, Severity
 from services.orchestrator.patients.models import PatientRecord
 
 

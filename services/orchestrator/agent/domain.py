@@ -1,10 +1,10 @@
-"""What every agent sees and returns; the servicer turns an AgentResult into a PatientBriefing.
+"""The agents' domain model: what every agent sees and returns.
 
 An agent reads a :class:`PatientRecord`, asks for guideline searches through a
 :class:`GuidelineTools` (several searches of one turn run concurrently), and answers with an
 :class:`AgentResult` whose alerts and recommendations cite the short source ids ("S1", "S2",
-...) that the tools handed out. The servicer checks every cited id against the sources the
-searches actually returned.
+...) that the tools handed out. Agents pass on what they cite as it is: every cited id is
+checked in one place (:mod:`services.orchestrator.citations`) before the briefing is built.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from services.common.limits import MAX_AGENT_TURNS
+from services.orchestrator.deadline import Deadline
 from services.orchestrator.patients.models import PatientRecord
 
 
@@ -31,6 +32,9 @@ class Severity(StrEnum):
     INFO = "info"
     WARNING = "warning"
     CRITICAL = "critical"
+
+
+SEARCH_TOOL = "search_clinical_guidelines"  # the one tool an agent searches with
 
 
 @dataclass(frozen=True)
@@ -79,10 +83,6 @@ class GuidelineTools(Protocol):
         """Runs the calls of one turn concurrently; a failed call becomes an error outcome."""
         ...
 
-    def known_source_ids(self) -> set[str]:
-        """Ids of every source any search of this briefing has returned so far."""
-        ...
-
 
 class Progress(Protocol):
     """Receives progress notices (BriefStream); carries no patient data."""
@@ -119,13 +119,14 @@ class Recommendation:
     text: str
     source_ids: tuple[str, ...]
     rationale: str = ""
-    # Ids the agent cited that no search returned; kept apart, never passed on as cited.
+    # Cited ids that no search returned: set when citations are checked, never passed on as
+    # cited.
     invalid_source_ids: tuple[str, ...] = ()
 
 
 @dataclass
 class AgentResult:
-    """An agent's answer, before citations are checked."""
+    """An agent's answer (its citations as the agent gave them, until checked)."""
 
     mode: AgentMode
     summary: str
@@ -139,13 +140,12 @@ class AgentResult:
 
 @dataclass(frozen=True)
 class AgentLimits:
-    """Bounds on one run: turns (at most 4), hits per search, and the caller's deadline."""
+    """Bounds on one run: turns, hits per search, and the briefing's deadline."""
 
     max_turns: int = MAX_AGENT_TURNS
     max_results_per_search: int = 5
-    # time.monotonic() by which the run must end (the gRPC deadline), or None. The caller still
-    # bounds run() with asyncio.timeout; agents use this to size their own request timeouts.
-    deadline: float | None = None
+    # Enforced around run() by the servicer; agents size their own request timeouts from it.
+    deadline: Deadline | None = None
 
 
 class Agent(Protocol):
