@@ -1,0 +1,245 @@
+"""The chunk store on Qdrant: one ``AsyncQdrantClient`` per process, local mode or a server.
+
+Qdrant's local mode (a folder) locks that folder against every other client and computes on the
+event loop, so every read and write of the collection goes through this process. Every Qdrant
+type (points, payloads, filters) stays in this module.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, fields
+from typing import Any
+
+from qdrant_client import AsyncQdrantClient, models
+
+from services.common.errors import FailedPrecondition
+from services.common.telemetry import get_tracer
+from services.retriever.config import RetrieverSettings
+from services.retriever.store.base import (
+    Chunk,
+    ChunkRecord,
+    ChunkStore,
+    CollectionInfo,
+    Hit,
+    SearchFilter,
+    SearchQuery,
+)
+
+tracer = get_tracer(__name__)
+
+# Upper bound on distinct documents counted by GetCollectionInfo (one facet call).
+MAX_DOCUMENTS_COUNTED = 1_000_000
+
+# Payload keys with a keyword index; search filters and per-document look-ups use them.
+DOCUMENT_ID = "document_id"
+TOPICS = "topics"
+ISSUER = "issuer"
+CONTENT_HASH = "content_hash"
+INDEXED_KEYWORDS = (DOCUMENT_ID, TOPICS, ISSUER, CONTENT_HASH)
+_CHUNK_FIELDS = tuple(field.name for field in fields(Chunk))
+
+
+class QdrantStore(ChunkStore):
+    """One collection of guideline chunks (keyword indexes for filters).
+
+    The distance is the dot product. The Embedder's vectors are unit length (its contract), so
+    this is exactly cosine similarity; a Qdrant server computes the two at the same cost, but
+    local mode re-normalises every stored vector on every cosine query: 0.47 against 0.29 ms
+    per search at 500 points, and the gap grows with the collection. A collection made earlier
+    with cosine distance keeps it and gives the same scores.
+    """
+
+    def __init__(
+        self, client: AsyncQdrantClient, collection: str, description: str, local: bool
+    ) -> None:
+        self._client = client
+        self.collection = collection
+        self.description = description
+        self._local = local
+
+    @classmethod
+    def open(cls, settings: RetrieverSettings) -> QdrantStore:
+        """The configured server's collection, or local mode in ``settings.qdrant_path``.
+
+        Local mode reads its folder when constructed; this runs once at start-up, before serving.
+        """
+        description = settings.store_description
+        if settings.qdrant_url:
+            api_key = settings.qdrant_api_key
+            client = AsyncQdrantClient(
+                url=settings.qdrant_url,
+                api_key=api_key.get_secret_value() if api_key else None,
+                prefer_grpc=settings.qdrant_prefer_grpc,
+            )
+            return cls(client, settings.collection, description, local=False)
+        settings.qdrant_path.mkdir(parents=True, exist_ok=True)
+        try:
+            client = AsyncQdrantClient(path=str(settings.qdrant_path))
+        except RuntimeError as exc:  # the folder is locked by another client
+            raise FailedPrecondition(
+                f"cannot open Qdrant local storage {description}: {exc}. Local mode allows one "
+                "process per folder: stop the other Retriever, point RETRIEVER_QDRANT_PATH "
+                "elsewhere, or use a Qdrant server (QDRANT_URL)"
+            ) from None
+        return cls(client, settings.collection, description, local=True)
+
+    async def _dimension(self) -> int | None:
+        """The collection's vector size, or None when it does not exist yet."""
+        if not await self._client.collection_exists(self.collection):
+            return None
+        info = await self._client.get_collection(self.collection)
+        return _vector_params(info).size
+
+    async def ensure_collection(self, dimension: int, model: str) -> None:
+        existing = await self._dimension()
+        if existing is None:
+            await self._client.create_collection(
+                self.collection,
+                vectors_config=models.VectorParams(size=dimension, distance=models.Distance.DOT),
+            )
+            await self._create_payload_indexes()
+        elif existing != dimension:
+            raise FailedPrecondition(
+                f"collection {self.collection} has {existing}-dimensional vectors but the "
+                f"embedder ({model}) makes {dimension}; re-ingest into a new collection "
+                "(RETRIEVER_COLLECTION) or run the embedder with the model that filled it"
+            )
+
+    async def _create_payload_indexes(self) -> None:
+        # Local mode ignores payload indexes (and warns); a server needs them for fast filters.
+        with warnings.catch_warnings():
+            if self._local:
+                warnings.simplefilter("ignore", UserWarning)
+            for key in INDEXED_KEYWORDS:
+                await self._client.create_payload_index(
+                    self.collection, key, field_schema=models.PayloadSchemaType.KEYWORD
+                )
+
+    async def search(self, query: SearchQuery) -> list[Hit]:
+        query_filter = _search_filter(query.where)
+        with tracer.start_as_current_span(
+            "qdrant.query_points",
+            attributes={
+                "retriever.collection": self.collection,
+                "retriever.limit": query.limit,
+                "retriever.filtered": query_filter is not None,
+                "retriever.score_threshold": query.score_threshold or 0.0,
+            },
+        ) as span:
+            response = await self._client.query_points(
+                self.collection,
+                query=list(query.vector),
+                limit=query.limit,
+                score_threshold=query.score_threshold,
+                query_filter=query_filter,
+                with_payload=True,
+            )
+            span.set_attribute("retriever.hits", len(response.points))
+        return [
+            Hit(chunk_id=str(point.id), score=point.score, chunk=_chunk(point.payload or {}))
+            for point in response.points
+        ]
+
+    async def count(self, document_id: str, content_hash: str | None = None) -> int:
+        result = await self._client.count(
+            self.collection, count_filter=_document_filter(document_id, content_hash), exact=True
+        )
+        return result.count
+
+    async def upsert(self, records: Sequence[ChunkRecord]) -> None:
+        points = [
+            models.PointStruct(
+                id=record.chunk.id, vector=list(record.vector), payload=_payload(record.chunk)
+            )
+            for record in records
+        ]
+        with tracer.start_as_current_span(
+            "qdrant.upsert", attributes={"retriever.points": len(points)}
+        ):
+            await self._client.upsert(self.collection, points=points, wait=True)
+
+    async def delete_stale(self, document_id: str, content_hash: str) -> int:
+        return await self._delete_matching(
+            models.Filter(
+                must=[_matches(DOCUMENT_ID, document_id)],
+                must_not=[_matches(CONTENT_HASH, content_hash)],
+            )
+        )
+
+    async def delete_document(self, document_id: str) -> int:
+        if not await self._client.collection_exists(self.collection):
+            return 0
+        return await self._delete_matching(_document_filter(document_id))
+
+    async def _delete_matching(self, selector: models.Filter) -> int:
+        found = await self._client.count(self.collection, count_filter=selector, exact=True)
+        if found.count:
+            await self._client.delete(
+                self.collection, points_selector=models.FilterSelector(filter=selector), wait=True
+            )
+        return found.count
+
+    async def info(self) -> CollectionInfo:
+        if not await self._client.collection_exists(self.collection):
+            return CollectionInfo(points_count=0, dimension=0, distance="", documents_count=0)
+        info = await self._client.get_collection(self.collection)
+        params = _vector_params(info)
+        facets = await self._client.facet(
+            self.collection, key=DOCUMENT_ID, limit=MAX_DOCUMENTS_COUNTED, exact=True
+        )
+        return CollectionInfo(
+            points_count=info.points_count or 0,
+            dimension=params.size,
+            distance=str(params.distance.value),
+            documents_count=len(facets.hits),
+        )
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+def _vector_params(info: models.CollectionInfo) -> models.VectorParams:
+    vectors = info.config.params.vectors
+    if not isinstance(vectors, models.VectorParams):
+        raise FailedPrecondition("the collection uses named vectors; the Retriever expects one")
+    return vectors
+
+
+def _payload(chunk: Chunk) -> dict[str, Any]:
+    """The point's payload: every field of the chunk (lists as JSON arrays)."""
+    return {**asdict(chunk), "section_path": list(chunk.section_path), TOPICS: list(chunk.topics)}
+
+
+def _chunk(payload: dict[str, Any]) -> Chunk:
+    values = {name: payload[name] for name in _CHUNK_FIELDS if name in payload}
+    values["section_path"] = tuple(values.get("section_path", ()))
+    values[TOPICS] = tuple(values.get(TOPICS, ()))
+    return Chunk(**values)
+
+
+def _matches(key: str, value: str) -> models.FieldCondition:
+    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+
+def _document_filter(document_id: str, content_hash: str | None = None) -> models.Filter:
+    """Points of one document; with ``content_hash``, only those carrying that hash."""
+    must: list[models.Condition] = [_matches(DOCUMENT_ID, document_id)]
+    if content_hash is not None:
+        must.append(_matches(CONTENT_HASH, content_hash))
+    return models.Filter(must=must)
+
+
+def _search_filter(where: SearchFilter) -> models.Filter | None:
+    """All non-empty lists must match; within a list any value matches. None when unrestricted."""
+    conditions: list[models.Condition] = [
+        models.FieldCondition(key=key, match=models.MatchAny(any=list(values)))
+        for key, values in (
+            (DOCUMENT_ID, where.document_ids),
+            (TOPICS, where.topics),
+            (ISSUER, where.issuers),
+        )
+        if values
+    ]
+    return models.Filter(must=conditions) if conditions else None
