@@ -99,19 +99,14 @@ class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
                 f"the embedder now makes {len(vector)}-dimensional vectors but collection "
                 f"{self._store.collection} holds {dimension}-dimensional ones"
             )
-        hits = await self._store.search(
-            SearchQuery(query, vector, limit, threshold, search_filter(request.filter))
-        )
+        where = search_filter(request.filter)
+        hits = await self._store.search(SearchQuery(query, vector, limit, threshold, where))
         searched = time.perf_counter()
         return retriever_pb2.SearchResponse(
             hits=[search_hit(hit) for hit in hits],
             embed_ms=(embedded - started) * 1000.0,
             search_ms=(searched - embedded) * 1000.0,
         )
-
-    async def close(self) -> None:
-        """Finishes the query embeddings in flight (called at shutdown)."""
-        await self._queries.close()
 
     async def Ingest(
         self, request_iterator: AsyncIterator[retriever_pb2.IngestRequest], context: Context
@@ -145,3 +140,7 @@ class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
             store=self._store.description,
             documents_count=info.documents_count,
         )
+
+    async def close(self) -> None:
+        """Refuses new searches and finishes the query embeddings in flight (at shutdown)."""
+        await self._queries.close()
