@@ -35,8 +35,8 @@ async def setup(
     retriever_pb2_grpc.add_RetrieverServicer_to_server(servicer, server)
     log.info(
         "store_opened",
-        store=store.description,
-        collection=store.collection,
+        store=settings.store_description,
+        collection=settings.collection,
         embedder=settings.embedder_addr,
     )
     return [SERVICE_NAME]

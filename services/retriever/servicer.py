@@ -137,7 +137,7 @@ class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
             points_count=info.points_count,
             dimension=info.dimension,
             distance=info.distance,
-            store=self._store.description,
+            store=self._settings.store_description,
             documents_count=info.documents_count,
         )
 

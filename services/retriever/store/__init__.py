@@ -12,6 +12,6 @@ def open_store(settings: RetrieverSettings) -> ChunkStore:
     The engine's module is imported only here, so the interface's callers never load an
     engine's client library.
     """
-    from services.retriever.store.qdrant import QdrantStore  # noqa: PLC0415
+    from services.retriever.store.qdrant import QdrantStore, open_client  # noqa: PLC0415
 
-    return QdrantStore.open(settings)
+    return QdrantStore(open_client(settings), settings.collection, settings.qdrant_url is None)

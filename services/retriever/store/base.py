@@ -2,7 +2,7 @@
 
 The servicer and the ingestion code see only these: a :class:`Chunk` (text, source and the
 version of its document), a :class:`ChunkRecord` (a chunk with its vector) to write, a
-:class:`SearchQuery` with its :class:`SearchFilter` to search, :class:`Hit`\\ s back, and
+:class:`SearchQuery` with its :class:`SearchFilter` to search, a list of :class:`Hit` back, and
 :class:`CollectionInfo`. An engine's own types (Qdrant's points, filters and scored points) stay
 in its module, so a new engine slots in behind :class:`ChunkStore` without touching its callers.
 """
@@ -105,8 +105,6 @@ class ChunkStore(abc.ABC):
 
     #: The collection's name, e.g. "clinical_guidelines".
     collection: str
-    #: Where the chunks live, for GetCollectionInfo and logs (never a secret).
-    description: str
 
     @abc.abstractmethod
     async def ensure_collection(self, dimension: int, model: str) -> None:

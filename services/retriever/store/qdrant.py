@@ -41,6 +41,28 @@ INDEXED_KEYWORDS = (DOCUMENT_ID, TOPICS, ISSUER, CONTENT_HASH)
 _CHUNK_FIELDS = tuple(field.name for field in fields(Chunk))
 
 
+def open_client(settings: RetrieverSettings) -> AsyncQdrantClient:
+    """A client for the configured server, or for local mode in ``settings.qdrant_path``.
+
+    Local mode reads its folder when constructed; this runs once at start-up, before serving.
+    """
+    if settings.qdrant_url:
+        return AsyncQdrantClient(
+            url=settings.qdrant_url,
+            api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
+            prefer_grpc=settings.qdrant_prefer_grpc,
+        )
+    settings.qdrant_path.mkdir(parents=True, exist_ok=True)
+    try:
+        return AsyncQdrantClient(path=str(settings.qdrant_path))
+    except RuntimeError as exc:  # the folder is locked by another client
+        raise FailedPrecondition(
+            f"cannot open Qdrant local storage {settings.store_description}: {exc}. Local mode "
+            "allows one process per folder: stop the other Retriever, point "
+            "RETRIEVER_QDRANT_PATH elsewhere, or use a Qdrant server (QDRANT_URL)"
+        ) from None
+
+
 class QdrantStore(ChunkStore):
     """One collection of guideline chunks (keyword indexes for filters).
 
@@ -51,39 +73,10 @@ class QdrantStore(ChunkStore):
     with cosine distance keeps it and gives the same scores.
     """
 
-    def __init__(
-        self, client: AsyncQdrantClient, collection: str, description: str, local: bool
-    ) -> None:
+    def __init__(self, client: AsyncQdrantClient, collection: str, local: bool) -> None:
         self._client = client
         self.collection = collection
-        self.description = description
         self._local = local
-
-    @classmethod
-    def open(cls, settings: RetrieverSettings) -> QdrantStore:
-        """The configured server's collection, or local mode in ``settings.qdrant_path``.
-
-        Local mode reads its folder when constructed; this runs once at start-up, before serving.
-        """
-        description = settings.store_description
-        if settings.qdrant_url:
-            api_key = settings.qdrant_api_key
-            client = AsyncQdrantClient(
-                url=settings.qdrant_url,
-                api_key=api_key.get_secret_value() if api_key else None,
-                prefer_grpc=settings.qdrant_prefer_grpc,
-            )
-            return cls(client, settings.collection, description, local=False)
-        settings.qdrant_path.mkdir(parents=True, exist_ok=True)
-        try:
-            client = AsyncQdrantClient(path=str(settings.qdrant_path))
-        except RuntimeError as exc:  # the folder is locked by another client
-            raise FailedPrecondition(
-                f"cannot open Qdrant local storage {description}: {exc}. Local mode allows one "
-                "process per folder: stop the other Retriever, point RETRIEVER_QDRANT_PATH "
-                "elsewhere, or use a Qdrant server (QDRANT_URL)"
-            ) from None
-        return cls(client, settings.collection, description, local=True)
 
     async def _dimension(self) -> int | None:
         """The collection's vector size, or None when it does not exist yet."""
