@@ -3,7 +3,7 @@
 Chunks of changed documents are packed into batches of ``batch_size`` texts (across document
 boundaries, so small documents still make full batches). At most ``concurrency`` batches are in
 flight (embedding, then upserting); when the window is full the stream is not read further, so
-gRPC flow control slows the sender down. Once every chunk of a document is written, its points
+gRPC flow control slows the sender down. Once every chunk of a document is written, its chunks
 carrying another content hash (an older version, including chunk positions the new version no
 longer has) are deleted.
 """
