@@ -19,8 +19,8 @@ from briefing.v1 import retriever_pb2
 
 from services.common.errors import FailedPrecondition, InvalidArgument, ServiceError
 from services.embedder.client import EmbedderClient
-from services.retriever.records import chunk_of
-from services.retriever.store.base import Chunk, ChunkRecord, ChunkStore
+from services.retriever.records import stored_chunk
+from services.retriever.store.base import ChunkRecord, ChunkStore, StoredChunk
 
 
 class BusyClock:
@@ -50,11 +50,11 @@ class _Document:
     content_hash: str
     chunk_count: int
     first_position: int
-    chunks: list[Chunk] = field(default_factory=list)
+    chunks: list[StoredChunk] = field(default_factory=list)
     unwritten: int = 0
     stored_before: int = 0
 
-    def add(self, chunk: Chunk, position: int) -> None:
+    def add(self, chunk: StoredChunk, position: int) -> None:
         where = f"chunk at position {position} (document {self.document_id!r})"
         if chunk.chunk_index != len(self.chunks):
             raise InvalidArgument(
@@ -105,7 +105,7 @@ class IngestSession:
         self._collection_dimension = collection_dimension
         self._batch_size = batch_size
         self._window = asyncio.Semaphore(concurrency)
-        self._pending: list[tuple[_Document, Chunk]] = []
+        self._pending: list[tuple[_Document, StoredChunk]] = []
         self._seen: set[str] = set()
         self._dimension = 0
         self._embed_clock = BusyClock()
@@ -135,7 +135,7 @@ class IngestSession:
         async for request in requests:
             position += 1
             _validate(request.chunk, position)
-            chunk = chunk_of(request.chunk)
+            chunk = stored_chunk(request.chunk)
             self.result.chunks_received += 1
             document_id = chunk.document_id
             if current is None or document_id != current.document_id:
@@ -184,7 +184,7 @@ class IngestSession:
         await self._window.acquire()
         tasks.create_task(self._write(batch))
 
-    async def _write(self, batch: list[tuple[_Document, Chunk]]) -> None:
+    async def _write(self, batch: list[tuple[_Document, StoredChunk]]) -> None:
         try:
             chunks = [chunk for _, chunk in batch]
             with self._embed_clock:

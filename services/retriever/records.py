@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from briefing.v1 import common_pb2, retriever_pb2
 
-from services.retriever.store.base import Chunk, Hit, SearchFilter
+from services.retriever.store.base import Hit, SearchFilter, StoredChunk
 
 
-def chunk_of(message: retriever_pb2.IngestChunk) -> Chunk:
+def stored_chunk(message: retriever_pb2.IngestChunk) -> StoredChunk:
     """The chunk to store for one ingested chunk: its text, source and document version."""
     source = message.source
-    return Chunk(
+    return StoredChunk(
         document_id=source.document_id,
         chunk_index=source.chunk_index,
         title=source.title,

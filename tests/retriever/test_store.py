@@ -16,11 +16,11 @@ import pytest
 
 from services.common.errors import FailedPrecondition
 from services.retriever.store.base import (
-    Chunk,
     ChunkRecord,
     ChunkStore,
     SearchFilter,
     SearchQuery,
+    StoredChunk,
     chunk_id,
 )
 from tests.retriever.conftest import open_local_store
@@ -37,9 +37,9 @@ def unit(*values: float) -> list[float]:
     return [v / norm for v in values]
 
 
-def chunk(document_id: str, index: int, count: int = 1, content_hash: str = "h1") -> Chunk:
+def chunk(document_id: str, index: int, count: int = 1, content_hash: str = "h1") -> StoredChunk:
     """A chunk of ``document_id`` with the required fields only."""
-    return Chunk(
+    return StoredChunk(
         document_id=document_id,
         chunk_index=index,
         title=f"Title of {document_id}",

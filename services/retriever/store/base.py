@@ -1,6 +1,6 @@
 """The interface every vector-store engine implements, in the Retriever's own types.
 
-The servicer and the ingestion code see only these: a :class:`Chunk` (text, source and the
+The servicer and the ingestion code see only these: a :class:`StoredChunk` (text, source and the
 version of its document), a :class:`ChunkRecord` (a chunk with its vector) to write, a
 :class:`SearchQuery` with its :class:`SearchFilter` to search, a list of :class:`Hit` back, and
 :class:`CollectionInfo`. An engine's own types (Qdrant's points, filters and scored points) stay
@@ -25,7 +25,7 @@ def chunk_id(document_id: str, chunk_index: int) -> str:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Chunk:
+class StoredChunk:
     """One stored chunk: its text, where it comes from, and the version of its document."""
 
     document_id: str
@@ -53,7 +53,7 @@ class Chunk:
 class ChunkRecord:
     """What is written for one chunk: the chunk and its unit-length vector."""
 
-    chunk: Chunk
+    chunk: StoredChunk
     vector: Sequence[float]
 
 
@@ -87,7 +87,7 @@ class Hit:
 
     chunk_id: str
     score: float
-    chunk: Chunk
+    chunk: StoredChunk
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,13 +18,13 @@ from services.common.errors import FailedPrecondition
 from services.common.telemetry import get_tracer
 from services.retriever.config import RetrieverSettings
 from services.retriever.store.base import (
-    Chunk,
     ChunkRecord,
     ChunkStore,
     CollectionInfo,
     Hit,
     SearchFilter,
     SearchQuery,
+    StoredChunk,
 )
 
 tracer = get_tracer(__name__)
@@ -38,7 +38,7 @@ TOPICS = "topics"
 ISSUER = "issuer"
 CONTENT_HASH = "content_hash"
 INDEXED_KEYWORDS = (DOCUMENT_ID, TOPICS, ISSUER, CONTENT_HASH)
-_CHUNK_FIELDS = tuple(field.name for field in fields(Chunk))
+_CHUNK_FIELDS = tuple(field.name for field in fields(StoredChunk))
 
 
 def open_client(settings: RetrieverSettings) -> AsyncQdrantClient:
@@ -200,16 +200,16 @@ def _vector_params(info: models.CollectionInfo) -> models.VectorParams:
     return vectors
 
 
-def _payload(chunk: Chunk) -> dict[str, Any]:
+def _payload(chunk: StoredChunk) -> dict[str, Any]:
     """The point's payload: every field of the chunk (lists as JSON arrays)."""
     return {**asdict(chunk), "section_path": list(chunk.section_path), TOPICS: list(chunk.topics)}
 
 
-def _chunk(payload: dict[str, Any]) -> Chunk:
+def _chunk(payload: dict[str, Any]) -> StoredChunk:
     values = {name: payload[name] for name in _CHUNK_FIELDS if name in payload}
     values["section_path"] = tuple(values.get("section_path", ()))
     values[TOPICS] = tuple(values.get(TOPICS, ()))
-    return Chunk(**values)
+    return StoredChunk(**values)
 
 
 def _matches(key: str, value: str) -> models.FieldCondition:
