@@ -206,7 +206,7 @@ class IngestSession:
             self.result.chunks_upserted += len(records)
             for document, _ in batch:
                 document.unwritten -= 1
-                # A document that had no points before has nothing stale to delete.
+                # A document that had no chunks stored before has nothing stale to delete.
                 if document.unwritten == 0 and document.stored_before:
                     with self._upsert_clock:
                         self.result.chunks_deleted += await self._store.delete_stale(
