@@ -3,7 +3,7 @@
 Chunks of changed documents are packed into batches of ``batch_size`` texts (across document
 boundaries, so small documents still make full batches). At most ``concurrency`` batches are in
 flight (embedding, then upserting); when the window is full the stream is not read further, so
-gRPC flow control slows the sender down. Once every chunk of a document is written, its points
+gRPC flow control slows the sender down. Once every chunk of a document is written, its chunks
 carrying another content hash (an older version, including chunk positions the new version no
 longer has) are deleted.
 """
@@ -19,8 +19,8 @@ from briefing.v1 import retriever_pb2
 
 from services.common.errors import FailedPrecondition, InvalidArgument, ServiceError
 from services.embedder.client import EmbedderClient
-from services.retriever.points import chunk_point
-from services.retriever.store import ChunkStore
+from services.retriever.records import stored_chunk
+from services.retriever.store.base import ChunkRecord, ChunkStore, StoredChunk
 
 
 class BusyClock:
@@ -50,15 +50,15 @@ class _Document:
     content_hash: str
     chunk_count: int
     first_position: int
-    chunks: list[retriever_pb2.IngestChunk] = field(default_factory=list)
+    chunks: list[StoredChunk] = field(default_factory=list)
     unwritten: int = 0
     stored_before: int = 0
 
-    def add(self, chunk: retriever_pb2.IngestChunk, position: int) -> None:
+    def add(self, chunk: StoredChunk, position: int) -> None:
         where = f"chunk at position {position} (document {self.document_id!r})"
-        if chunk.source.chunk_index != len(self.chunks):
+        if chunk.chunk_index != len(self.chunks):
             raise InvalidArgument(
-                f"{where}: chunk_index {chunk.source.chunk_index}, expected {len(self.chunks)}; "
+                f"{where}: chunk_index {chunk.chunk_index}, expected {len(self.chunks)}; "
                 "a document's chunks must arrive together and in order"
             )
         if chunk.content_hash != self.content_hash or chunk.chunk_count != self.chunk_count:
@@ -96,16 +96,16 @@ class IngestSession:
         self,
         store: ChunkStore,
         embedder: EmbedderClient,
-        ready: Callable[[], Awaitable[int]],
+        collection_dimension: Callable[[], Awaitable[int]],
         batch_size: int,
         concurrency: int,
     ) -> None:
         self._store = store
         self._embedder = embedder
-        self._ready = ready
+        self._collection_dimension = collection_dimension
         self._batch_size = batch_size
         self._window = asyncio.Semaphore(concurrency)
-        self._pending: list[tuple[_Document, retriever_pb2.IngestChunk]] = []
+        self._pending: list[tuple[_Document, StoredChunk]] = []
         self._seen: set[str] = set()
         self._dimension = 0
         self._embed_clock = BusyClock()
@@ -134,13 +134,13 @@ class IngestSession:
         position = -1
         async for request in requests:
             position += 1
-            chunk = request.chunk
-            _validate(chunk, position)
+            _validate(request.chunk, position)
+            chunk = stored_chunk(request.chunk)
             self.result.chunks_received += 1
-            document_id = chunk.source.document_id
+            document_id = chunk.document_id
             if current is None or document_id != current.document_id:
                 if current is not None:
-                    await self._close(current, tasks)
+                    await self._document_complete(current, tasks)
                 if document_id in self._seen:
                     raise InvalidArgument(
                         f"chunk at position {position}: document {document_id!r} appeared "
@@ -150,16 +150,16 @@ class IngestSession:
                 current = _Document(document_id, chunk.content_hash, chunk.chunk_count, position)
             current.add(chunk, position)
         if current is not None:
-            await self._close(current, tasks)
+            await self._document_complete(current, tasks)
         await self._flush(tasks)
 
-    async def _close(self, document: _Document, tasks: asyncio.TaskGroup) -> None:
-        """A document is complete: skip it when stored unchanged, else queue its chunks."""
+    async def _document_complete(self, document: _Document, tasks: asyncio.TaskGroup) -> None:
+        """Skips the document when it is stored unchanged, else queues its chunks for writing."""
         document.check_complete()
         self.result.documents_received += 1
         if not self._dimension:
-            self._dimension = await self._ready()
-        if await self._is_stored(document):
+            self._dimension = await self._collection_dimension()
+        if await self._is_stored_unchanged(document):
             self.result.documents_unchanged += 1
             return
         self.result.documents_written += 1
@@ -170,7 +170,7 @@ class IngestSession:
                 await self._flush(tasks)
         document.chunks = []
 
-    async def _is_stored(self, document: _Document) -> bool:
+    async def _is_stored_unchanged(self, document: _Document) -> bool:
         count = document.chunk_count
         document.stored_before = await self._store.count(document.document_id)
         if document.stored_before != count:
@@ -184,12 +184,12 @@ class IngestSession:
         await self._window.acquire()
         tasks.create_task(self._write(batch))
 
-    async def _write(self, batch: list[tuple[_Document, retriever_pb2.IngestChunk]]) -> None:
+    async def _write(self, batch: list[tuple[_Document, StoredChunk]]) -> None:
         try:
-            texts = [chunk.text for _, chunk in batch]
+            chunks = [chunk for _, chunk in batch]
             with self._embed_clock:
                 try:
-                    vectors = await self._embedder.embed(texts, "document")
+                    vectors = await self._embedder.embed([c.text for c in chunks], "document")
                 except InvalidArgument as exc:
                     documents = sorted({document.document_id for document, _ in batch})
                     raise InvalidArgument(
@@ -200,16 +200,13 @@ class IngestSession:
                     f"the embedder now makes {len(vectors[0])}-dimensional vectors but the "
                     f"collection holds {self._dimension}-dimensional ones"
                 )
-            points = [
-                chunk_point(chunk, vector)
-                for (_, chunk), vector in zip(batch, vectors, strict=True)
-            ]
+            records = [ChunkRecord(c, v) for c, v in zip(chunks, vectors, strict=True)]
             with self._upsert_clock:
-                await self._store.upsert(points)
-            self.result.chunks_upserted += len(points)
+                await self._store.upsert(records)
+            self.result.chunks_upserted += len(records)
             for document, _ in batch:
                 document.unwritten -= 1
-                # A document that had no points before has nothing stale to delete.
+                # A document that had no chunks stored before has nothing stale to delete.
                 if document.unwritten == 0 and document.stored_before:
                     with self._upsert_clock:
                         self.result.chunks_deleted += await self._store.delete_stale(

@@ -13,6 +13,9 @@ together the moment one returns, so batches grow with the load instead of the nu
 
 One query the Embedder refuses must not fail the searches it was batched with: on
 INVALID_ARGUMENT the batch is asked again one query at a time, so only the bad one fails.
+
+Once closed (at shutdown) the batcher refuses new queries with UNAVAILABLE, which the caller
+retries on another replica.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from dataclasses import dataclass, field
 
 from opentelemetry import trace
 
-from services.common.errors import InvalidArgument
+from services.common.errors import InvalidArgument, Unavailable
 from services.common.telemetry import get_tracer
 from services.embedder.client import EmbedderClient
 
@@ -51,9 +54,18 @@ class QueryBatcher:
         self._waiting: list[_Waiting] = []
         self._flush_timer: asyncio.Handle | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     async def embed(self, query: str) -> list[float]:
-        """The unit-length query vector of ``query`` (truncated to the model's window)."""
+        """The unit-length query vector of ``query`` (truncated to the model's window).
+
+        Raises Unavailable once :meth:`close` has been called.
+        """
+        if self._closed:
+            raise Unavailable(
+                "the retriever is shutting down and accepts no new searches; "
+                "retry on another replica"
+            )
         loop = asyncio.get_running_loop()
         waiting = _Waiting(query, loop.create_future())
         self._waiting.append(waiting)
@@ -113,7 +125,8 @@ class QueryBatcher:
                 waiting.future.set_result(by_text[waiting.query])
 
     async def close(self) -> None:
-        """Sends what is waiting and waits until every call has returned."""
+        """Refuses new queries, sends what is waiting and waits until every call has returned."""
+        self._closed = True
         self._flush()
         while self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)

@@ -1,4 +1,4 @@
-"""RPC handlers of briefing.v1.Retriever: validate, embed through the Embedder, query Qdrant."""
+"""RPC handlers of briefing.v1.Retriever: validate, embed through the Embedder, query the store."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from services.common.limits import DEFAULT_SEARCH_LIMIT, MAX_QUERY_CHARS, MAX_SE
 from services.embedder.client import EmbedderClient
 from services.retriever.config import RetrieverSettings
 from services.retriever.indexing import IngestSession
-from services.retriever.points import search_filter, search_hit
 from services.retriever.query_batcher import QueryBatcher
-from services.retriever.store import ChunkStore
+from services.retriever.records import search_filter, search_hit
+from services.retriever.store.base import ChunkStore, SearchQuery
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -37,7 +37,7 @@ class CollectionGate:
         self._lock = asyncio.Lock()
         self._dimension = 0
 
-    async def ready(self) -> int:
+    async def dimension(self) -> int:
         """The collection's vector dimension, creating the collection on first use."""
         if self._dimension:
             return self._dimension
@@ -70,7 +70,7 @@ def _validated_search(request: retriever_pb2.SearchRequest) -> tuple[str, int, f
 
 
 class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
-    """Search, Ingest, DeleteDocument and GetCollectionInfo over one Qdrant collection."""
+    """Search, Ingest, DeleteDocument and GetCollectionInfo over one collection of chunks."""
 
     def __init__(
         self, store: ChunkStore, embedder: EmbedderClient, settings: RetrieverSettings
@@ -90,7 +90,7 @@ class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
         self, request: retriever_pb2.SearchRequest, context: Context
     ) -> retriever_pb2.SearchResponse:
         query, limit, threshold = _validated_search(request)
-        dimension = await self._gate.ready()
+        dimension = await self._gate.dimension()
         started = time.perf_counter()
         vector = await self._queries.embed(query)
         embedded = time.perf_counter()
@@ -99,17 +99,14 @@ class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
                 f"the embedder now makes {len(vector)}-dimensional vectors but collection "
                 f"{self._store.collection} holds {dimension}-dimensional ones"
             )
-        points = await self._store.search(vector, limit, threshold, search_filter(request.filter))
+        where = search_filter(request.filter)
+        hits = await self._store.search(SearchQuery(query, vector, limit, threshold, where))
         searched = time.perf_counter()
         return retriever_pb2.SearchResponse(
-            hits=[search_hit(point) for point in points],
+            hits=[search_hit(hit) for hit in hits],
             embed_ms=(embedded - started) * 1000.0,
             search_ms=(searched - embedded) * 1000.0,
         )
-
-    async def close(self) -> None:
-        """Finishes the query embeddings in flight (called at shutdown)."""
-        await self._queries.close()
 
     async def Ingest(
         self, request_iterator: AsyncIterator[retriever_pb2.IngestRequest], context: Context
@@ -117,7 +114,7 @@ class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
         session = IngestSession(
             self._store,
             self._embedder,
-            self._gate.ready,
+            self._gate.dimension,
             batch_size=self._settings.ingest_batch_size,
             concurrency=self._settings.ingest_concurrency,
         )
@@ -143,3 +140,7 @@ class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
             store=self._settings.store_description,
             documents_count=info.documents_count,
         )
+
+    async def close(self) -> None:
+        """Refuses new searches and finishes the query embeddings in flight (at shutdown)."""
+        await self._queries.close()

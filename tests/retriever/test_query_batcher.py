@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import grpc
 import pytest
 
 from services.common.errors import InvalidArgument, Unavailable
@@ -134,3 +135,30 @@ async def test_queries_wait_for_a_call_in_flight_and_then_go_together(
         pytest.approx(vector_of(q)) for q in ("first", "second", "third", "fourth")
     ]
     await batcher.close()
+
+
+async def test_a_closed_batcher_refuses_new_queries(
+    recorder: tuple[RecordingEmbedder, EmbedderClient],
+) -> None:
+    servicer, client = recorder
+    batcher = QueryBatcher(client, max_batch=64)
+    await batcher.close()
+    with pytest.raises(Unavailable, match="shutting down") as raised:
+        await batcher.embed("after close")
+    assert raised.value.code == grpc.StatusCode.UNAVAILABLE
+    assert "after close" not in str(raised.value)
+    assert servicer.requests == []
+
+
+async def test_closing_still_answers_the_queries_already_waiting(
+    recorder: tuple[RecordingEmbedder, EmbedderClient],
+) -> None:
+    servicer, client = recorder
+    servicer.delay_s = 0.05
+    batcher = QueryBatcher(client, max_batch=64, wait_s=10.0)
+    waiting = asyncio.ensure_future(batcher.embed("asked before close"))
+    await asyncio.sleep(0)  # queued, its flush 10 s away
+    await batcher.close()
+    assert waiting.done()
+    assert waiting.result() == pytest.approx(vector_of("asked before close"))
+    assert servicer.requests == [["asked before close"]]

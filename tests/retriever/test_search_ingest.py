@@ -14,7 +14,7 @@ from briefing.v1 import common_pb2, retriever_pb2
 from services.common.errors import InvalidArgument, ServiceError
 from services.retriever.client import RetrieverClient
 from services.retriever.ingest.chunking import Chunker
-from services.retriever.points import chunk_id
+from services.retriever.store.base import chunk_id
 from tests.retriever.conftest import copy_guidelines, ingest_files
 
 CORPUS = (

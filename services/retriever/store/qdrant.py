@@ -1,36 +1,44 @@
-"""The vector store: one ``AsyncQdrantClient`` per process, owned by the Retriever.
+"""The chunk store on Qdrant: one ``AsyncQdrantClient`` per process, local mode or a server.
 
 Qdrant's local mode (a folder) locks that folder against every other client and computes on the
-event loop, so every read and write of the collection goes through this process.
+event loop, so every read and write of the collection goes through this process. Every Qdrant
+type (points, payloads, filters) stays in this module.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, fields
+from typing import Any
 
 from qdrant_client import AsyncQdrantClient, models
 
 from services.common.errors import FailedPrecondition
 from services.common.telemetry import get_tracer
 from services.retriever.config import RetrieverSettings
-from services.retriever.points import DOCUMENT_ID, INDEXED_KEYWORDS, document_filter, stale_filter
+from services.retriever.store.base import (
+    ChunkRecord,
+    ChunkStore,
+    CollectionInfo,
+    Hit,
+    SearchFilter,
+    SearchQuery,
+    StoredChunk,
+)
 
 tracer = get_tracer(__name__)
 
 # Upper bound on distinct documents counted by GetCollectionInfo (one facet call).
 MAX_DOCUMENTS_COUNTED = 1_000_000
 
-
-@dataclass(frozen=True)
-class CollectionInfo:
-    """What GetCollectionInfo reports; dimension 0 while the collection does not exist."""
-
-    points_count: int
-    dimension: int
-    distance: str
-    documents_count: int
+# Payload keys with a keyword index; search filters and per-document look-ups use them.
+DOCUMENT_ID = "document_id"
+TOPICS = "topics"
+ISSUER = "issuer"
+CONTENT_HASH = "content_hash"
+INDEXED_KEYWORDS = (DOCUMENT_ID, TOPICS, ISSUER, CONTENT_HASH)
+_CHUNK_FIELDS = tuple(field.name for field in fields(StoredChunk))
 
 
 def open_client(settings: RetrieverSettings) -> AsyncQdrantClient:
@@ -55,7 +63,7 @@ def open_client(settings: RetrieverSettings) -> AsyncQdrantClient:
         ) from None
 
 
-class ChunkStore:
+class QdrantStore(ChunkStore):
     """One collection of guideline chunks (keyword indexes for filters).
 
     The distance is the dot product. The Embedder's vectors are unit length (its contract), so
@@ -70,7 +78,7 @@ class ChunkStore:
         self.collection = collection
         self._local = local
 
-    async def dimension(self) -> int | None:
+    async def _dimension(self) -> int | None:
         """The collection's vector size, or None when it does not exist yet."""
         if not await self._client.collection_exists(self.collection):
             return None
@@ -78,8 +86,7 @@ class ChunkStore:
         return _vector_params(info).size
 
     async def ensure_collection(self, dimension: int, model: str) -> None:
-        """Creates the collection for ``dimension``-sized vectors, or checks the existing one."""
-        existing = await self.dimension()
+        existing = await self._dimension()
         if existing is None:
             await self._client.create_collection(
                 self.collection,
@@ -103,57 +110,61 @@ class ChunkStore:
                     self.collection, key, field_schema=models.PayloadSchemaType.KEYWORD
                 )
 
-    async def search(
-        self,
-        vector: Sequence[float],
-        limit: int,
-        score_threshold: float | None,
-        query_filter: models.Filter | None,
-    ) -> list[models.ScoredPoint]:
-        """Nearest points, best first, with their payloads."""
+    async def search(self, query: SearchQuery) -> list[Hit]:
+        query_filter = _search_filter(query.where)
         with tracer.start_as_current_span(
             "qdrant.query_points",
             attributes={
                 "retriever.collection": self.collection,
-                "retriever.limit": limit,
+                "retriever.limit": query.limit,
                 "retriever.filtered": query_filter is not None,
-                "retriever.score_threshold": score_threshold or 0.0,
+                "retriever.score_threshold": query.score_threshold or 0.0,
             },
         ) as span:
             response = await self._client.query_points(
                 self.collection,
-                query=list(vector),
-                limit=limit,
-                score_threshold=score_threshold,
+                query=list(query.vector),
+                limit=query.limit,
+                score_threshold=query.score_threshold,
                 query_filter=query_filter,
                 with_payload=True,
             )
             span.set_attribute("retriever.hits", len(response.points))
-        return response.points
+        return [
+            Hit(chunk_id=str(point.id), score=point.score, chunk=_chunk(point.payload or {}))
+            for point in response.points
+        ]
 
     async def count(self, document_id: str, content_hash: str | None = None) -> int:
-        """Points of one document (only those with ``content_hash`` when given)."""
         result = await self._client.count(
-            self.collection, count_filter=document_filter(document_id, content_hash), exact=True
+            self.collection, count_filter=_document_filter(document_id, content_hash), exact=True
         )
         return result.count
 
-    async def upsert(self, points: list[models.PointStruct]) -> None:
-        """Writes points (overwriting those with the same ids) and waits until applied."""
+    async def upsert(self, records: Sequence[ChunkRecord]) -> None:
+        points = [
+            models.PointStruct(
+                id=record.chunk.id, vector=list(record.vector), payload=_payload(record.chunk)
+            )
+            for record in records
+        ]
         with tracer.start_as_current_span(
             "qdrant.upsert", attributes={"retriever.points": len(points)}
         ):
             await self._client.upsert(self.collection, points=points, wait=True)
 
     async def delete_stale(self, document_id: str, content_hash: str) -> int:
-        """Removes the document's points whose hash is not ``content_hash``; returns how many."""
-        return await self._delete_matching(stale_filter(document_id, content_hash))
+        return await self._delete_matching(
+            models.Filter(
+                must=[_matches(DOCUMENT_ID, document_id)],
+                must_not=[_matches(CONTENT_HASH, content_hash)],
+            )
+        )
 
     async def delete_document(self, document_id: str) -> int:
-        """Removes every point of the document; returns how many."""
         if not await self._client.collection_exists(self.collection):
             return 0
-        return await self._delete_matching(document_filter(document_id))
+        return await self._delete_matching(_document_filter(document_id))
 
     async def _delete_matching(self, selector: models.Filter) -> int:
         found = await self._client.count(self.collection, count_filter=selector, exact=True)
@@ -164,7 +175,6 @@ class ChunkStore:
         return found.count
 
     async def info(self) -> CollectionInfo:
-        """Points, dimension, distance and distinct documents of the collection."""
         if not await self._client.collection_exists(self.collection):
             return CollectionInfo(points_count=0, dimension=0, distance="", documents_count=0)
         info = await self._client.get_collection(self.collection)
@@ -179,9 +189,50 @@ class ChunkStore:
             documents_count=len(facets.hits),
         )
 
+    async def close(self) -> None:
+        await self._client.close()
+
 
 def _vector_params(info: models.CollectionInfo) -> models.VectorParams:
     vectors = info.config.params.vectors
     if not isinstance(vectors, models.VectorParams):
         raise FailedPrecondition("the collection uses named vectors; the Retriever expects one")
     return vectors
+
+
+def _payload(chunk: StoredChunk) -> dict[str, Any]:
+    """The point's payload: every field of the chunk (lists as JSON arrays)."""
+    return {**asdict(chunk), "section_path": list(chunk.section_path), TOPICS: list(chunk.topics)}
+
+
+def _chunk(payload: dict[str, Any]) -> StoredChunk:
+    values = {name: payload[name] for name in _CHUNK_FIELDS if name in payload}
+    values["section_path"] = tuple(values.get("section_path", ()))
+    values[TOPICS] = tuple(values.get(TOPICS, ()))
+    return StoredChunk(**values)
+
+
+def _matches(key: str, value: str) -> models.FieldCondition:
+    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+
+def _document_filter(document_id: str, content_hash: str | None = None) -> models.Filter:
+    """Points of one document; with ``content_hash``, only those carrying that hash."""
+    must: list[models.Condition] = [_matches(DOCUMENT_ID, document_id)]
+    if content_hash is not None:
+        must.append(_matches(CONTENT_HASH, content_hash))
+    return models.Filter(must=must)
+
+
+def _search_filter(where: SearchFilter) -> models.Filter | None:
+    """All non-empty lists must match; within a list any value matches. None when unrestricted."""
+    conditions: list[models.Condition] = [
+        models.FieldCondition(key=key, match=models.MatchAny(any=list(values)))
+        for key, values in (
+            (DOCUMENT_ID, where.document_ids),
+            (TOPICS, where.topics),
+            (ISSUER, where.issuers),
+        )
+        if values
+    ]
+    return models.Filter(must=conditions) if conditions else None
