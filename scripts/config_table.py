@@ -11,13 +11,14 @@ from __future__ import annotations
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
-from services.common.config import CommonSettings
+from services.common.config import CommonSettings, ServiceAddresses
 from services.embedder.config import EmbedderSettings
 from services.orchestrator.config import ClaudeSettings, GatewaySettings, OrchestratorSettings
 from services.retriever.config import RetrieverSettings
 
 SECTIONS: tuple[tuple[str, type[BaseSettings]], ...] = (
     ("every service", CommonSettings),
+    ("every caller of a service", ServiceAddresses),
     ("embedder", EmbedderSettings),
     ("retriever", RetrieverSettings),
     # Before the orchestrator, which inherits these variables: each row says who declares it.

@@ -66,6 +66,36 @@ class CommonSettings(BaseSettings):
     )
 
 
+class ServiceAddresses(BaseSettings):
+    """Where each service is reached, for every program that calls one (services, CLIs, gateway).
+
+    Unprefixed: the same variable means the same place to every caller. A target is
+    ``host:port``, or ``dns:///name:port`` to balance calls over every address the name resolves
+    to.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    embedder_addr: str = Field(
+        default="127.0.0.1:50051",
+        min_length=1,
+        validation_alias="EMBEDDER_ADDR",
+        description="Embedder address: host:port, or dns:///name:port to balance over replicas.",
+    )
+    retriever_addr: str = Field(
+        default="127.0.0.1:50052",
+        min_length=1,
+        validation_alias="RETRIEVER_ADDR",
+        description="Retriever address: host:port, or dns:///name:port to balance over replicas.",
+    )
+    orchestrator_addr: str = Field(
+        default="127.0.0.1:50053",
+        min_length=1,
+        validation_alias="ORCHESTRATOR_ADDR",
+        description="Orchestrator address: host:port, or dns:///name:port.",
+    )
+
+
 class ServerSettings(BaseSettings):
     """Where a service listens. Subclasses set ``env_prefix``."""
 

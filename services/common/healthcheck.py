@@ -1,15 +1,13 @@
-"""Container health probe: exits 0 when the local service reports SERVING.
+"""The health probe: is the service at an address SERVING?
 
-    python -m services.common.healthcheck [host:port]
-
-The address defaults to 127.0.0.1 and the port the service was configured with
-(``EMBEDDER_PORT``, ``RETRIEVER_PORT`` or ``ORCHESTRATOR_PORT``, whichever is set).
+Each service runs it against itself with ``python -m services.<service> --check-health``, which
+reads the port from that service's own settings (the container health check); an operator can
+probe any address with ``python -m services.common.healthcheck host:port``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 
 import grpc
@@ -19,6 +17,7 @@ from services.common.credentials import build_credentials
 
 
 async def check(address: str, timeout_s: float = 3.0) -> bool:
+    """Whether the server at ``address`` answers its overall health check with SERVING."""
     async with build_credentials().open_channel(address) as channel:
         try:
             reply = await health_pb2_grpc.HealthStub(channel).Check(
@@ -29,13 +28,7 @@ async def check(address: str, timeout_s: float = 3.0) -> bool:
     return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
-def default_address() -> str:
-    for name in ("ORCHESTRATOR_PORT", "RETRIEVER_PORT", "EMBEDDER_PORT"):
-        if os.environ.get(name):
-            return f"127.0.0.1:{os.environ[name]}"
-    return "127.0.0.1:50051"
-
-
 if __name__ == "__main__":
-    target = sys.argv[1] if len(sys.argv) > 1 else default_address()
-    sys.exit(0 if asyncio.run(check(target)) else 1)
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m services.common.healthcheck host:port")
+    sys.exit(0 if asyncio.run(check(sys.argv[1])) else 1)

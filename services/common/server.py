@@ -2,7 +2,8 @@
 
 A service provides a *setup* coroutine that registers its servicers on the server and pushes
 the clean-up of whatever it opened (clients, pools, stores) onto an exit stack. :func:`run`
-does the rest: ``--host``/``--port`` flags over the environment, health and reflection, one
+does the rest: ``--host``/``--port`` flags over the environment (``--check-health`` probes a
+running instance instead, for container health checks), health and reflection, one
 log line when ready, and graceful shutdown on SIGTERM/SIGINT (health NOT_SERVING, in-flight
 calls get the grace period, resources closed, spans flushed, exit 0); a second signal forces
 the exit.
@@ -28,6 +29,7 @@ from services.common.channels import MAX_MESSAGE_BYTES
 from services.common.config import CommonSettings, ConfigError, ServerSettings, load_settings
 from services.common.credentials import build_credentials
 from services.common.errors import ErrorMappingInterceptor, ServiceError
+from services.common.healthcheck import check
 from services.common.logging import configure_logging, get_logger
 from services.common.looplag import LoopLagProbe
 from services.common.telemetry import Telemetry, setup_telemetry
@@ -48,6 +50,12 @@ def parse_args(service: str, argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=f"python -m services.{service}")
     parser.add_argument("--host", help="interface to listen on (overrides the environment)")
     parser.add_argument("--port", type=int, help="port to listen on; 0 picks a free one")
+    parser.add_argument(
+        "--check-health",
+        action="store_true",
+        help="probe the service already running with these settings (its port, on loopback) "
+        "and exit 0 when it reports SERVING: the container health check",
+    )
     return parser.parse_args(argv)
 
 
@@ -153,6 +161,8 @@ def run(
     except ConfigError as exc:
         print(f"{service}: {exc}", file=sys.stderr)
         return 2
+    if args.check_health:
+        return 0 if asyncio.run(check(f"127.0.0.1:{settings.port}")) else 1
     configure_logging(service, common.log_level, common.log_format)
     telemetry = setup_telemetry(service, common.otel_exporter_otlp_endpoint)
     try:

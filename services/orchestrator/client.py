@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -24,9 +23,9 @@ from google.protobuf import json_format
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 from services.common.channels import MethodPolicy, create_channel
+from services.common.config import ServiceAddresses, load_settings
 
 SERVICE_NAME: str = orchestrator_pb2.DESCRIPTOR.services_by_name["Orchestrator"].full_name
-DEFAULT_ADDR = "127.0.0.1:50053"
 WIDTH = 100
 _MODES = {
     "auto": orchestrator_pb2.AGENT_MODE_UNSPECIFIED,
@@ -158,7 +157,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     brief = commands.add_parser("brief", help="ask for a patient's briefing and print it")
     brief.add_argument("patient_id")
     brief.add_argument(
-        "--addr", default=os.environ.get("ORCHESTRATOR_ADDR", DEFAULT_ADDR), help="host:port"
+        "--addr",
+        default=load_settings(ServiceAddresses).orchestrator_addr,
+        help="host:port (default: ORCHESTRATOR_ADDR)",
     )
     brief.add_argument("--json", action="store_true", help="print the briefing as JSON")
     brief.add_argument("--stream", action="store_true", help="show progress (BriefStream)")

