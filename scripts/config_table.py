@@ -11,7 +11,7 @@ from __future__ import annotations
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
-from services.common.config import CommonSettings, ServiceAddresses
+from services.common.config import CommonSettings, DatabaseSettings, ServiceAddresses
 from services.embedder.config import EmbedderSettings
 from services.orchestrator.config import ClaudeSettings, GatewaySettings, OrchestratorSettings
 from services.retriever.config import RetrieverSettings
@@ -20,6 +20,8 @@ SECTIONS: tuple[tuple[str, type[BaseSettings]], ...] = (
     ("every service", CommonSettings),
     ("every caller of a service", ServiceAddresses),
     ("embedder", EmbedderSettings),
+    # Before the retriever and the orchestrator, which both inherit these variables.
+    ("orchestrator and retriever (database)", DatabaseSettings),
     ("retriever", RetrieverSettings),
     # Before the orchestrator, which inherits these variables: each row says who declares it.
     ("orchestrator (Claude agent)", ClaudeSettings),

@@ -1,12 +1,18 @@
 """The one bootstrap every service runs: settings, logging, telemetry, and a grpc.aio server.
 
-A service provides a *setup* coroutine that registers its servicers on the server and pushes
-the clean-up of whatever it opened (clients, pools, stores) onto an exit stack. :func:`run`
-does the rest: ``--host``/``--port`` flags over the environment (``--check-health`` probes a
-running instance instead, for container health checks), health and reflection, one
-log line when ready, and graceful shutdown on SIGTERM/SIGINT (health NOT_SERVING, in-flight
-calls get the grace period, resources closed, spans flushed, exit 0); a second signal forces
-the exit.
+A service provides a *setup* coroutine that registers its servicers on the server, pushes the
+clean-up of whatever it opened (clients, pools, stores) onto an exit stack, and returns the
+names its health service answers for, each with the dependencies it cannot serve without.
+:func:`run` does the rest: ``--host``/``--port`` flags over the environment (``--check-health``
+probes a running instance instead, for container health checks), health kept true by a
+:class:`~services.common.health.HealthMonitor`, reflection, admission control that never counts
+health or reflection, one log line when ready, and a graceful shutdown.
+
+On SIGTERM or SIGINT: health says NOT_SERVING at once while the server keeps serving for
+``SHUTDOWN_DRAIN_S`` (balancers and pollers see it and move away, and every call that arrived
+before the signal has reached its handler); then the server stops taking calls, the calls in
+flight get ``SHUTDOWN_GRACE_S``, resources are closed, spans flushed, and the exit code is 0. A
+second signal forces the exit.
 """
 
 from __future__ import annotations
@@ -18,17 +24,19 @@ import gc
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import _async as health_aio  # what grpc_health.v1.health.aio re-exports
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.common.admission import AdmissionInterceptor
 from services.common.channels import MAX_MESSAGE_BYTES
 from services.common.config import CommonSettings, ConfigError, ServerSettings, load_settings
 from services.common.credentials import build_credentials
 from services.common.errors import ErrorMappingInterceptor, ServiceError
+from services.common.health import HealthMonitor, ServiceHealth
 from services.common.healthcheck import check
 from services.common.logging import configure_logging, get_logger
 from services.common.looplag import LoopLagProbe
@@ -37,12 +45,16 @@ from services.common.telemetry import Telemetry, setup_telemetry
 log = get_logger(__name__)
 
 SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+HEALTH_SERVICE: str = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+# Never counted against the concurrency limit: a busy server must still say it is healthy.
+UNLIMITED_SERVICES = (HEALTH_SERVICE, reflection.SERVICE_NAME)
 SettingsT = TypeVar("SettingsT", bound=ServerSettings)
-# Registers servicers on the server, pushes clean-ups on the stack, returns the full names of
-# the services it registered (from ``DESCRIPTOR.services_by_name``).
+# Registers servicers on the server, pushes clean-ups on the stack, returns the health names:
+# the services it registered (full names, from ``DESCRIPTOR.services_by_name``) first, the one
+# the overall health follows first of all, each with the dependencies it cannot serve without.
 Setup = Callable[
     [grpc.aio.Server, SettingsT, CommonSettings, contextlib.AsyncExitStack],
-    Awaitable[Sequence[str]],
+    Awaitable[Sequence[ServiceHealth]],
 ]
 
 
@@ -66,10 +78,15 @@ async def serve(
     setup: Setup[SettingsT],
     telemetry: Telemetry,
 ) -> None:
-    """Runs the server until SIGTERM or SIGINT, then shuts down gracefully."""
+    """Runs the server until SIGTERM or SIGINT, then drains and shuts down gracefully."""
+    interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = [ErrorMappingInterceptor()]
+    if settings.max_concurrent_rpcs is not None:
+        # Outermost: a call refused for want of a permit costs nothing further.
+        interceptors.insert(
+            0, AdmissionInterceptor(settings.max_concurrent_rpcs, exempt=UNLIMITED_SERVICES)
+        )
     server = grpc.aio.server(
-        interceptors=[ErrorMappingInterceptor()],
-        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+        interceptors=interceptors,
         options=[
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -85,27 +102,33 @@ async def serve(
     async with contextlib.AsyncExitStack() as resources:
         if common.loop_lag_probe:
             await resources.enter_async_context(LoopLagProbe())
-        service_names = list(await setup(server, settings, common, resources))
-        reflection.enable_server_reflection(
-            [
-                *service_names,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ],
-            server,
+        health = list(await setup(server, settings, common, resources))
+        service_names = [entry.name for entry in health if entry.registered]
+        reflection.enable_server_reflection([*service_names, *UNLIMITED_SERVICES], server)
+        # Checked once before the port opens, so that the first answer is already true.
+        monitor = await resources.enter_async_context(
+            HealthMonitor(
+                health_servicer,
+                health,
+                interval_s=common.health_check_interval_s,
+                timeout_s=common.health_check_timeout_s,
+            )
         )
         port = build_credentials().add_port(server, settings.address)
         if port == 0:
             raise ConfigError(f"cannot listen on {settings.address}")
         await server.start()
         settle_heap(common.gc_gen0_threshold)
-        for name in ["", *service_names]:
-            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("ready", address=f"{settings.host}:{port}", services=service_names)
         try:
             await stop.wait()
+            log.info("draining", drain_s=common.shutdown_drain_s)
+            await monitor.stop()
+            await health_servicer.enter_graceful_shutdown()
+            await asyncio.sleep(common.shutdown_drain_s)
         finally:
             log.info("shutting_down", grace_s=common.shutdown_grace_s)
+            await monitor.stop()
             await health_servicer.enter_graceful_shutdown()
             await server.stop(common.shutdown_grace_s)
     await asyncio.to_thread(telemetry.shutdown)

@@ -9,6 +9,7 @@ import grpc
 from briefing.v1 import embedder_pb2_grpc
 
 from services.common.config import CommonSettings
+from services.common.health import Dependency, ServiceHealth
 from services.common.logging import get_logger
 from services.embedder.backends import create_backend
 from services.embedder.batcher import Batcher
@@ -25,8 +26,9 @@ async def setup(
     settings: EmbedderSettings,
     common: CommonSettings,
     resources: contextlib.AsyncExitStack,
-) -> Sequence[str]:
-    """Loads the backend and registers the Embedder servicer; closes both at shutdown."""
+) -> Sequence[ServiceHealth]:
+    """Loads the backend and registers the Embedder servicer; closes both at shutdown. Healthy
+    while the model backend answers."""
     backend = await create_backend(settings)
     resources.push_async_callback(backend.close)
     await backend.warm_up()
@@ -52,4 +54,4 @@ async def setup(
         dimension=backend.dimension,
         max_input_tokens=backend.max_input_tokens,
     )
-    return [SERVICE_NAME]
+    return [ServiceHealth(SERVICE_NAME, [Dependency("model", backend.is_healthy)])]

