@@ -51,9 +51,7 @@ class WatchRecorder:
 
 
 @contextlib.asynccontextmanager
-async def watching(
-    address: str, *services: str
-) -> AsyncIterator[tuple[WatchRecorder, ...]]:
+async def watching(address: str, *services: str) -> AsyncIterator[tuple[WatchRecorder, ...]]:
     """One recorder per health name of the server at ``address``."""
     async with grpc.aio.insecure_channel(address) as channel:
         recorders = tuple(WatchRecorder(channel, service) for service in services)
