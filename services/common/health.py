@@ -70,13 +70,14 @@ class HealthCheck:
         self._healthy: bool | None = None
 
     async def healthy(self) -> bool:
-        """The last result while it is fresh; else probes (callers meanwhile share the probe)."""
+        """The last result while it is fresh (for the TTL after its probe ended); else probes,
+        and callers meanwhile wait for that probe's result."""
         if self._fresh():
             return bool(self._healthy)
         async with self._lock:
             if not self._fresh():
-                self._checked_at = time.monotonic()
                 self._record(*await self._run_probe())
+                self._checked_at = time.monotonic()
         return bool(self._healthy)
 
     def _fresh(self) -> bool:
