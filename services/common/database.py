@@ -149,16 +149,47 @@ async def open_pool(dsn: str, settings: DatabaseSettings) -> AsyncIterator[async
         await pool.close()
 
 
+class Database:
+    """The open database: its pool, and a probe of whether the server answers.
+
+    The probe has a connection of its own, outside the pool: a pool whose connections are all
+    busy under load is a busy service, not a database that cannot be reached, and must not make
+    the service report NOT_SERVING.
+    """
+
+    def __init__(self, dsn: str, pool: asyncpg.Pool, connect_timeout_s: float) -> None:
+        self.pool = pool
+        self._dsn = dsn
+        self._connect_timeout_s = connect_timeout_s
+        self._probe: asyncpg.Connection | None = None
+
+    async def is_reachable(self) -> bool:
+        """One round trip on the probe's connection, opened again when it was lost (the health
+        check of the services that need the database)."""
+        if self._probe is None or self._probe.is_closed():
+            self._probe = await asyncpg.connect(self._dsn, timeout=self._connect_timeout_s)
+        try:
+            return bool(await self._probe.fetchval("SELECT true"))
+        except BaseException:  # lost, or cut off by the check's timeout: start afresh
+            self._probe.terminate()
+            self._probe = None
+            raise
+
+    async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.terminate()
+            self._probe = None
+
+
 @contextlib.asynccontextmanager
-async def open_database(settings: DatabaseSettings) -> AsyncIterator[asyncpg.Pool]:
+async def open_database(settings: DatabaseSettings) -> AsyncIterator[Database]:
     """Connects (embedded server or ``DATABASE_URL``), applies the pending migrations, yields
-    the pool; the pool closes when the block ends."""
+    the database; its connections close when the block ends."""
     async with database_dsn(settings) as dsn, open_pool(dsn, settings) as pool:
         with unavailable_on_connection_error():
             await apply_migrations(pool)
-        yield pool
-
-
-async def check_reachable(pool: asyncpg.Pool) -> bool:
-    """One round trip through the pool (the health check of services that need the database)."""
-    return bool(await pool.fetchval("SELECT true"))
+        database = Database(dsn, pool, settings.pg_connect_timeout_s)
+        try:
+            yield database
+        finally:
+            await database.close()

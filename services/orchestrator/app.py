@@ -14,7 +14,6 @@ is SERVING while the Retriever is too, that is while briefings can rest on the g
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Sequence
 
 import grpc
@@ -22,7 +21,7 @@ from briefing.v1 import orchestrator_pb2_grpc
 
 from services.common.audit import AuditTrail
 from services.common.config import CommonSettings
-from services.common.database import check_reachable, open_database
+from services.common.database import open_database
 from services.common.database_telemetry import instrument_asyncpg
 from services.common.errors import Unavailable
 from services.common.health import Dependency, ServiceHealth
@@ -48,7 +47,7 @@ async def setup(
     tracing = bool(common.otel_exporter_otlp_endpoint)
     if tracing:  # like the gRPC instrumentors: only when exporting
         instrument_asyncpg()
-    pool = await resources.enter_async_context(open_database(settings))
+    database = await resources.enter_async_context(open_database(settings))
     retriever = await resources.enter_async_context(RetrieverClient(settings.retriever_addr))
     try:
         await retriever.wait_until_serving(common.dependency_wait_s)
@@ -57,12 +56,12 @@ async def setup(
     agents = AgentRegistry(settings, tracing=tracing)
     resources.push_async_callback(agents.aclose)
     servicer = OrchestratorServicer(
-        settings, PatientStore(pool), retriever, agents, AuditTrail(pool)
+        settings, PatientStore(database.pool), retriever, agents, AuditTrail(database.pool)
     )
     orchestrator_pb2_grpc.add_OrchestratorServicer_to_server(servicer, server)
-    database = Dependency("postgresql", functools.partial(check_reachable, pool))
+    postgresql = Dependency("postgresql", database.is_reachable)
     guidelines = Dependency("retriever", retriever.is_serving)
     return [
-        ServiceHealth(SERVICE_NAME, [database]),
-        ServiceHealth(WITH_GUIDELINES, [database, guidelines], registered=False),
+        ServiceHealth(SERVICE_NAME, [postgresql]),
+        ServiceHealth(WITH_GUIDELINES, [postgresql, guidelines], registered=False),
     ]

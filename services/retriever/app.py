@@ -44,8 +44,8 @@ async def setup(
     resources.push_async_callback(store.close)
     embedder = EmbedderClient(settings.embedder_addr)
     resources.push_async_callback(embedder.close)
-    pool = await resources.enter_async_context(open_database(settings))
-    servicer = RetrieverServicer(store, embedder, settings, AuditTrail(pool))
+    database = await resources.enter_async_context(open_database(settings))
+    servicer = RetrieverServicer(store, embedder, settings, AuditTrail(database.pool))
     resources.push_async_callback(servicer.close)
     retriever_pb2_grpc.add_RetrieverServicer_to_server(servicer, server)
     log.info(

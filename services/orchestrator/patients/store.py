@@ -213,5 +213,5 @@ class PatientStore:
 async def open_patient_store(settings: DatabaseSettings) -> AsyncIterator[PatientStore]:
     """Opens the database (:func:`~services.common.database.open_database`), yields the store;
     for the seed CLI and tests (the orchestrator shares its pool with the audit trail)."""
-    async with open_database(settings) as pool:
-        yield PatientStore(pool)
+    async with open_database(settings) as database:
+        yield PatientStore(database.pool)
