@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import sys
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 import pytest
@@ -139,15 +138,22 @@ async def test_a_streaming_call_holds_its_permit_until_it_ends() -> None:
             assert await call.code() == grpc.StatusCode.OK
 
 
-async def _check_health_exit_code(port: str) -> int:
-    probe = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.embedder",
-        "--check-health",
-        env={**os.environ, "EMBEDDER_PORT": port},
+async def _hold_the_only_permit(stub: embedder_pb2_grpc.EmbedderStub) -> asyncio.Future[Any]:
+    """A long Embed call holding the server's one permit (sent again when another call held it,
+    since a refusal comes at once)."""
+    request = embedder_pb2.EmbedRequest(
+        texts=[passage(30_000 + i) for i in range(64)],
+        input_type=embedder_pb2.INPUT_TYPE_DOCUMENT,
     )
-    return await probe.wait()
+    for _ in range(5):
+        long_call = asyncio.ensure_future(stub.Embed(request, timeout=300))
+        await asyncio.wait([long_call], timeout=1.0)
+        if not long_call.done():
+            return long_call
+        error = long_call.exception()
+        assert isinstance(error, grpc.aio.AioRpcError), error
+        assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    raise AssertionError("the long call never got the permit")
 
 
 async def test_a_busy_embedder_still_passes_its_health_checks() -> None:
@@ -156,37 +162,38 @@ async def test_a_busy_embedder_still_passes_its_health_checks() -> None:
         {
             "HF_HUB_OFFLINE": "1",
             "EMBEDDER_MAX_CONCURRENT_RPCS": "1",
-            "EMBEDDER_MAX_BATCH_SIZE": "8",
+            # Batches of 32 passages (most of a second each, on an idle machine) against a
+            # check timeout a one-word forward pass meets easily: a check that queued behind a
+            # batch would time out and report the busy model unhealthy.
+            "EMBEDDER_MAX_BATCH_SIZE": "32",
+            "HEALTH_CHECK_TIMEOUT_S": "0.25",
+            "HEALTH_CHECK_INTERVAL_S": "0.1",
         },
     )
     try:
         async with grpc.aio.insecure_channel(service.address) as channel:
             stub = embedder_pb2_grpc.EmbedderStub(channel)
-            long_call = asyncio.ensure_future(
-                stub.Embed(
-                    embedder_pb2.EmbedRequest(
-                        texts=[passage(30_000 + i) for i in range(96)],
-                        input_type=embedder_pb2.INPUT_TYPE_DOCUMENT,
-                    ),
-                    timeout=120,
-                )
-            )
+            logged_before = len(service.log_lines)
+            long_call = await _hold_the_only_permit(stub)
             probe = embedder_pb2.EmbedRequest(texts=["x"], input_type=embedder_pb2.INPUT_TYPE_QUERY)
-            refused: grpc.aio.AioRpcError | None = None
-            while refused is None and not long_call.done():
-                try:
-                    await stub.Embed(probe, timeout=30)
-                except grpc.aio.AioRpcError as exc:
-                    refused = exc
-            assert refused is not None, "the long call ended before the limit was ever full"
-            assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.Embed(probe, timeout=30)
+            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
             health = health_pb2_grpc.HealthStub(channel)
-            for name in ("", EMBEDDER):
-                reply = await health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
-                assert reply.status == SERVING
-            assert await _check_health_exit_code(service.address.rsplit(":", 1)[1]) == 0
-            assert not long_call.done(), "the limit was no longer full while health was checked"
-            assert len((await long_call).embeddings) == 96
+            checks_while_full = 0
+            while not long_call.done():
+                for name in ("", EMBEDDER):
+                    reply = await health.Check(
+                        health_pb2.HealthCheckRequest(service=name), timeout=5
+                    )
+                    assert reply.status == SERVING
+                checks_while_full += not long_call.done()
+                await asyncio.sleep(0.1)
+            assert checks_while_full >= 3, "the long call ended before health was checked"
+            assert len((await long_call).embeddings) == 64
+            logged_while_busy = service.log_lines[logged_before:]
     finally:
         assert await service.stop() == 0
+    # The monitor checked the model all along (every 0.1 s) and never found it unhealthy.
+    assert not [line for line in logged_while_busy if "dependency_unhealthy" in line]
