@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
 
 import grpc
 import pytest
@@ -138,15 +137,21 @@ async def test_a_streaming_call_holds_its_permit_until_it_ends() -> None:
             assert await call.code() == grpc.StatusCode.OK
 
 
-async def _hold_the_only_permit(stub: embedder_pb2_grpc.EmbedderStub) -> asyncio.Future[Any]:
+async def _hold_the_only_permit(
+    stub: embedder_pb2_grpc.EmbedderAsyncStub,
+) -> asyncio.Task[embedder_pb2.EmbedResponse]:
     """A long Embed call holding the server's one permit (sent again when another call held it,
     since a refusal comes at once)."""
     request = embedder_pb2.EmbedRequest(
         texts=[passage(30_000 + i) for i in range(64)],
         input_type=embedder_pb2.INPUT_TYPE_DOCUMENT,
     )
+
+    async def embed() -> embedder_pb2.EmbedResponse:
+        return await stub.Embed(request, timeout=300)
+
     for _ in range(5):
-        long_call = asyncio.ensure_future(stub.Embed(request, timeout=300))
+        long_call = asyncio.create_task(embed())
         await asyncio.wait([long_call], timeout=1.0)
         if not long_call.done():
             return long_call
