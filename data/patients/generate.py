@@ -540,7 +540,7 @@ PATIENTS: list[PatientSpec] = [
         relative_refs=True,
         expect=[
             alert("sulfonamide-allergy", "sulfonamide_allergy", "", "sulfamethoxazole rash while on furosemide"),
-            rec("furosemide-continue", "furosemide", "continue", "", "low cross-reactivity with non-antibiotic sulfonamides"),
+            rec("furosemide-continue", "furosemide|sulfonamide_allergy", "continue", "", "low cross-reactivity with non-antibiotic sulfonamides"),
             rec("sglt2i-hfpef", "empagliflozin|sglt2i", "continue|start", "", "an SGLT2 inhibitor in HFpEF (he takes empagliflozin)"),
         ],
         forbid=[Forbid("keep-furosemide", "furosemide|loop_diuretic", "stop|avoid", "a sulfonamide antibiotic rash is no reason to stop furosemide")],

@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from eval.briefings.findings import EXPECTED_FINDINGS, PATIENTS_DIR, load_findings
-from eval.briefings.harness import brief_patients, evaluation_stack
+from eval.briefings.harness import (
+    ModeRun,
+    brief_patients,
+    evaluation_stack,
+    load_runs,
+    save_runs,
+)
 from eval.briefings.patient import load_facts
 from eval.briefings.report import ROOT, commit, machine, patient_result, plot, summary, table
 from eval.briefings.scoring import score
@@ -39,6 +45,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--patients", type=Path, default=PATIENTS_DIR)
     parser.add_argument("--findings", type=Path, default=EXPECTED_FINDINGS)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--save-briefings", type=Path, help="also write the briefings themselves to this file"
+    )
+    parser.add_argument(
+        "--rescore", type=Path, help="score briefings saved by --save-briefings (no stack)"
+    )
     return parser.parse_args(argv)
 
 
@@ -46,31 +58,36 @@ def agent_modes() -> list[str]:
     return ["offline", "claude"] if os.environ.get("ANTHROPIC_API_KEY") else ["offline"]
 
 
-async def evaluate(
+async def brief(
     patient_ids: Sequence[str],
     *,
     corpus: Sequence[Path],
     patients: Path = PATIENTS_DIR,
-    findings_path: Path = EXPECTED_FINDINGS,
     modes: Sequence[str] | None = None,
     env: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """Briefs and scores the patients in each mode; the result is what the JSON holds."""
-    findings = load_findings(findings_path)
-    facts = {pid: load_facts(patients / f"{pid}.json", date.today()) for pid in patient_ids}
-    modes = list(modes or agent_modes())
+) -> list[ModeRun]:
+    """Every patient's briefing in each mode, from a stack of its own."""
     with tempfile.TemporaryDirectory(prefix="eval-briefings-") as tmp:
         async with evaluation_stack(Path(tmp), patients, corpus, env) as orchestrator:
-            runs = await brief_patients(orchestrator, patient_ids, modes)
+            return await brief_patients(orchestrator, patient_ids, modes or agent_modes())
+
+
+def results(
+    runs: Sequence[ModeRun],
+    patient_ids: Sequence[str],
+    *,
+    patients: Path = PATIENTS_DIR,
+    findings_path: Path = EXPECTED_FINDINGS,
+    config: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The scores of every run; what the JSON holds."""
+    findings = load_findings(findings_path)
+    facts = {pid: load_facts(patients / f"{pid}.json", date.today()) for pid in patient_ids}
     result: dict[str, Any] = {
         "evaluation": "briefings",
         "machine": machine(),
         "commit": commit(),
-        "config": {
-            "patients": list(patient_ids),
-            "corpus": sorted(p.name for p in corpus),
-            "findings": str(findings_path),
-        },
+        "config": {"patients": list(patient_ids), "findings": str(findings_path), **(config or {})},
         "modes": {},
     }
     for run in runs:
@@ -79,10 +96,11 @@ async def evaluate(
             for pid in patient_ids
             if pid in run.briefings
         ]
+        totals = summary(scores, {p: e for p, e in run.errors.items() if p in patient_ids})
         result["modes"][run.mode] = {
-            "summary": summary(scores, run.errors),
+            "summary": totals,
             "patients": {s.patient_id: patient_result(s, findings[s.patient_id]) for s in scores},
-            "tables": table(run.mode, scores, summary(scores, run.errors)),
+            "tables": table(run.mode, scores, totals),
         }
     return result
 
@@ -94,14 +112,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         print(f"no expected findings for {', '.join(unknown)}", file=sys.stderr)
         return 2
+    patient_ids = args.patient_ids or known
     corpus = sorted(p for p in args.corpus.iterdir() if p.is_file())
-    result = asyncio.run(
-        evaluate(
-            args.patient_ids or known,
-            corpus=corpus,
-            patients=args.patients,
-            findings_path=args.findings,
-        )
+    if args.rescore:
+        runs = load_runs(args.rescore)
+    else:
+        runs = asyncio.run(brief(patient_ids, corpus=corpus, patients=args.patients))
+        if args.save_briefings:
+            save_runs(runs, args.save_briefings)
+    result = results(
+        runs,
+        patient_ids,
+        patients=args.patients,
+        findings_path=args.findings,
+        config={"corpus": [p.name for p in corpus]},
     )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "briefings.json").write_text(

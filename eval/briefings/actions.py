@@ -67,7 +67,8 @@ _POSITIVE: dict[Action, tuple[str, ...]] = {
         r"\bcontraindicat\w*",
     ),
     Action.START: (
-        r"\b(?:start|add|initiat|begin|introduc|offer|prescrib|rechalleng|re-challeng)\w*",
+        r"\b(?:start|add|initiat|begin|introduc|offer|prescrib|rechalleng|re-challeng|receiv)\w*",
+        r"\bgive\b",
         r"\bconsider\w*\b",
         r"\brecommend\w*\b",
         r"\btreat\w*\b[^.;]*\bwith\b",
@@ -87,7 +88,7 @@ _POSITIVE: dict[Action, tuple[str, ...]] = {
     ),
     Action.CONTINUE: (
         r"\bcontinu(?:e|ed|es|ing)\b",
-        r"\bkeep(?:s|ing)?\b",
+        r"\bkeep\b",  # imperative: "keep the DOAC" (not "keeps the patient euvolemic")
         r"\bmaintain\w*",
         r"\bremain\w*\s+on\b",
         r"\b(?:is|are)\s+(?:the\s+)?(?:appropriate|correct|right)\b",
@@ -144,6 +145,7 @@ _AS_IS: dict[Action, tuple[str, ...]] = {
         r"\b(?:do|should|need)\s+not\s+(?:be\s+)?(?:stop|discontinu)\w*",
         r"\bno\s+(?:dose\s+)?(?:reduction|adjustment|change)\s+(?:is\s+)?(?:needed|required|necessary)\b",
         r"\bwithout\s+(?:a\s+)?(?:dose\s+)?(?:reduction|adjustment)\b",
+        r"\bnot\s+avoid\w*",
     ),
     Action.START: (r"\bmay\s+be\s+(?:used|considered|tried|started|added)\b",),
 }
@@ -185,12 +187,12 @@ _FILLER = (
     r"reduced|dose|of|to|with|therapy|treatment|either|both)"
 )
 _START_VERBS = (
-    r"(?:start|add|initiat|begin|introduc|offer|prescrib|rechalleng|re-challeng|consider|"
+    r"(?:start|add|initiat|begin|introduc|offer|prescrib|rechalleng|re-challeng|consider|receiv|give|"
     r"recommend|prefer|use|using|try|trial|switch\w*\s+to|chang\w*\s+to|replac\w*\s+\w+\s+with)"
 )
 _PASSIVE_START = (
     r"(?:recommended|preferred|indicated|suggested|started|added|initiated|considered|used|"
-    r"an option|reasonable|beneficial|appropriate|first-line|preferred)"
+    r"an option|reasonable|beneficial|appropriate|first-line)"
 )
 _AVOID_VERBS = r"(?:avoid|do\s+not\s+(?:use|start|give|prescribe)|never\s+(?:use|start|give))"
 _PASSIVE_AVOID = (
@@ -198,18 +200,30 @@ _PASSIVE_AVOID = (
     r"inappropriate|should\s+not\s+be\s+(?:used|started|given|prescribed)|"
     r"must\s+not\s+be\s+(?:used|started|given)|avoided)"
 )
+# Up to five words between a drug and its passive verb ("an SGLT2 inhibitor with proven kidney
+# benefit is recommended"): no negation, no comma (a new clause: "..., and it must not be").
+_BETWEEN = r"(?:\s+(?!(?:not|never|no)\b)[\w/-]+){0,5}?"
+_PARENTHESES = re.compile(r"\([^()]*\)")
 
 
-def _anchored(sentence: str, drug: re.Pattern[str], verbs: str, passive: str) -> bool:
+def _anchored(
+    sentence: str, drug: re.Pattern[str], verbs: str, passive: str, *, clause: bool
+) -> bool:
+    """Whether a verb of ``verbs`` is about the drug: "<verb> [fillers] <drug>", "<drug> ... is
+    <passive>", "treat ... with <drug>"; with ``clause``, also "<verb> ... <drug>" anywhere in
+    the verb's clause ("avoid where possible: antiepileptics, ..., opioids")."""
     body = drug.pattern
-    forms = (
+    plain = _PARENTHESES.sub(" ", sentence)  # "an SGLT2i (for example ...) is recommended"
+    forms = [
         rf"\b{verbs}\w*(?:\s+{_FILLER}){{0,4}}\s+(?:{body})",
-        rf"(?:{body})(?:\s+[\w/,-]+){{0,5}}?\s+(?:is|are|be|was|were|remains?)\s+(?:\w+\s+)?{passive}",
+        rf"(?:{body}){_BETWEEN}\s+(?:is|are|be|was|were|remains?)\s+(?:\w+\s+)?{passive}",
         rf"\btreat\w*\b[^.;]{{0,120}}?\bwith\s+(?:{_FILLER}\s+){{0,3}}(?:{body})",
-    )
+    ]
+    if clause:
+        forms.append(rf"\b{verbs}\w*\b[^.;]*?(?:{body})")
     if _negated_start(sentence, verbs):
         return False
-    return any(re.search(form, sentence, re.IGNORECASE) for form in forms)
+    return any(re.search(form, text, re.IGNORECASE) for form in forms for text in (sentence, plain))
 
 
 def _negated_start(sentence: str, verbs: str) -> bool:
@@ -218,9 +232,10 @@ def _negated_start(sentence: str, verbs: str) -> bool:
 
 def starts(sentence: str, drug: re.Pattern[str]) -> bool:
     """Whether the sentence says to start (or switch to) the drug the pattern names."""
-    return _anchored(sentence, drug, _START_VERBS, _PASSIVE_START)
+    return _anchored(sentence, drug, _START_VERBS, _PASSIVE_START, clause=False)
 
 
 def advises_against(sentence: str, drug: re.Pattern[str]) -> bool:
-    """Whether the sentence says not to use the drug the pattern names."""
-    return _anchored(sentence, drug, _AVOID_VERBS, _PASSIVE_AVOID)
+    """Whether the sentence says not to use the drug the pattern names (an "avoid" reaches the
+    end of its clause: "avoid where possible: antiepileptics, ..., and opioids")."""
+    return _anchored(sentence, drug, _AVOID_VERBS, _PASSIVE_AVOID, clause=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import grpc
 from briefing.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+from google.protobuf import json_format
 
 from services.launcher import running_stack
 
@@ -112,3 +114,32 @@ async def brief_patients(
             await asyncio.gather(*(brief(pid) for pid in patient_ids))
             runs.append(run)
     return runs
+
+
+def save_runs(runs: Sequence[ModeRun], path: Path) -> None:
+    """The briefings as they came (protobuf JSON), to score again without the stack."""
+    data = {
+        run.mode: {
+            "briefings": {
+                pid: json_format.MessageToDict(briefing) for pid, briefing in run.briefings.items()
+            },
+            "errors": run.errors,
+        }
+        for run in runs
+    }
+    path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def load_runs(path: Path) -> list[ModeRun]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return [
+        ModeRun(
+            mode,
+            {
+                pid: json_format.ParseDict(raw, orchestrator_pb2.PatientBriefing())
+                for pid, raw in saved["briefings"].items()
+            },
+            dict(saved["errors"]),
+        )
+        for mode, saved in data.items()
+    ]

@@ -318,24 +318,62 @@ def ingredients_named(text: str) -> frozenset[str]:
     return frozenset(e.key for e in INGREDIENTS if e.pattern.search(text))
 
 
-def drug_mentions(text: str) -> list[Entry]:
-    """Ingredients and classes named in ``text``, each once; a class word inside a longer
+@dataclass(frozen=True)
+class Mention:
+    """A drug named in a text, where."""
+
+    start: int
+    end: int
+    entry: Entry
+
+
+def drug_spans(text: str) -> list[Mention]:
+    """Ingredients and classes named in ``text``, in order; a class word inside a longer
     ingredient name (the "sartan" of "sacubitril/valsartan") counts as that ingredient only."""
-    spans: list[tuple[int, int, Entry]] = []
-    for entry in (*INGREDIENTS, *CLASSES):
-        for match in entry.pattern.finditer(text):
-            spans.append((match.start(), match.end(), entry))
+    spans = [
+        Mention(match.start(), match.end(), entry)
+        for entry in (*INGREDIENTS, *CLASSES)
+        for match in entry.pattern.finditer(text)
+    ]
     # Longest first, so that a span inside a longer one is dropped; on the same span an
     # ingredient ("linagliptin") hides the class a suffix names ("*gliptin").
-    spans.sort(key=lambda s: (-(s[1] - s[0]), s[0]))
-    ingredient_spans = {(s, e) for s, e, entry in spans if entry.key in _BY_NAME}
-    kept: list[tuple[int, int, Entry]] = []
-    for start, end, entry in spans:
-        inside = any(start >= s and end <= e and (s, e) != (start, end) for s, e, _ in kept)
-        hidden = entry.key not in _BY_NAME and (start, end) in ingredient_spans
+    spans.sort(key=lambda m: (m.start - m.end, m.start))
+    ingredient_spans = {(m.start, m.end) for m in spans if m.entry.key in _BY_NAME}
+    kept: list[Mention] = []
+    for m in spans:
+        inside = any(
+            m.start >= k.start and m.end <= k.end and (k.start, k.end) != (m.start, m.end)
+            for k in kept
+        )
+        hidden = m.entry.key not in _BY_NAME and (m.start, m.end) in ingredient_spans
         if not inside and not hidden:
-            kept.append((start, end, entry))
+            kept.append(m)
+    return sorted(kept, key=lambda m: m.start)
+
+
+def drug_mentions(text: str) -> list[Entry]:
+    """The drugs of :func:`drug_spans`, each once."""
     seen: dict[str, Entry] = {}
-    for _, _, entry in sorted(kept, key=lambda s: s[0]):
-        seen.setdefault(entry.key, entry)
+    for mention in drug_spans(text):
+        seen.setdefault(mention.entry.key, mention.entry)
     return list(seen.values())
+
+
+# What may stand between the drugs of one list: punctuation, "and", "or", "such as", doses.
+_LIST_GAP = re.compile(
+    r"^(?:[\s,;/()]|\band\b|\bor\b|\band/or\b|\bvs\b\.?|\be\.g\.|\bsuch as\b|\bfor example\b|"
+    r"\bincluding\b|\bplus\b|\bwith\b|\d[\d.,-]*|\b(?:mg|mcg|g|units?|daily|once|twice|BID)\b)*$",
+    re.IGNORECASE,
+)
+
+
+def drug_lists(text: str) -> list[list[Entry]]:
+    """The drugs of a text grouped into the lists they are named in ("spironolactone or
+    eplerenone", "insulin and sulfonylureas", "(atorvastatin 40-80 mg or rosuvastatin 20-40 mg)")."""
+    groups: list[list[Mention]] = []
+    for mention in drug_spans(text):
+        if groups and _LIST_GAP.match(text[groups[-1][-1].end : mention.start]):
+            groups[-1].append(mention)
+        else:
+            groups.append([mention])
+    return [[m.entry for m in group] for group in groups]

@@ -56,7 +56,7 @@ def summary(scores: Sequence[PatientScore], errors: dict[str, str]) -> dict[str,
     recommendations = sum(len(s.recommendations) for s in scores)
     fitting = sum(s.fitting for s in scores)
     grounded = sum(s.grounded for s in scores)
-    not_taken = sum(len(s.not_taken) for s in scores)
+    not_taken = sum(s.not_taken_recommendations for s in scores)
     recall, precision = _ratio(found, expected), _ratio(fitting, recommendations)
     return {
         "patients": len(scores),
@@ -92,6 +92,7 @@ def patient_result(score: PatientScore, findings: PatientFindings) -> dict[str, 
         "recommendations": [{**asdict(v), "grounded": v.grounded} for v in score.recommendations],
         "forbidden": [asdict(hit) for hit in score.forbidden],
         "not_taken": [asdict(hit) for hit in score.not_taken],
+        "not_taken_recommendations": score.not_taken_recommendations,
     }
 
 
@@ -104,11 +105,16 @@ def table(mode: str, scores: Sequence[PatientScore], totals: dict[str, Any]) -> 
         "|---|---|---|---|---|---|---|",
     ]
     for s in scores:
-        grounded = f"{s.grounded}/{len(s.recommendations)}"
-        lines.append(
-            f"| {s.patient_id} | {len(s.found)}/{s.expected} | {s.fitting}/{len(s.recommendations)}"
-            f" | {len(s.forbidden)} | {len(s.not_taken)} | {grounded} | {', '.join(s.missed)} |"
-        )
+        cells = [
+            s.patient_id,
+            f"{len(s.found)}/{s.expected}",
+            f"{s.fitting}/{len(s.recommendations)}",
+            str(len(s.forbidden)),
+            str(s.not_taken_recommendations),
+            f"{s.grounded}/{len(s.recommendations)}",
+            ", ".join(s.missed),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     for patient_id, code in sorted(totals["failed_briefs"].items()):
         lines.append(f"| {patient_id} | Brief failed: {code} | | | | | |")
     targets = totals["targets"]
@@ -134,7 +140,10 @@ def plot(result: dict[str, Any], path: Path) -> None:
         ax.bar([x - 0.2 for x in xs], recall, 0.4, label="recall of expected findings")
         ax.bar([x + 0.2 for x in xs], precision, 0.4, label="precision of recommendations")
         for x, p in zip(xs, ids, strict=True):
-            bad = len(run["patients"][p]["forbidden"]) + len(run["patients"][p]["not_taken"])
+            bad = (
+                len(run["patients"][p]["forbidden"])
+                + run["patients"][p]["not_taken_recommendations"]
+            )
             if bad:
                 ax.annotate(f"✗{bad}", (x, 1.03), ha="center", color="tab:red", fontsize=8)
         ax.axhline(TARGET_RECALL, color="tab:blue", linestyle=":", linewidth=1)

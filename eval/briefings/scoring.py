@@ -4,15 +4,24 @@
   subjects, states one of its actions and one of its thresholds (those it has). An expected
   alert must be an alert; an expected recommendation may be stated by either. A recommendation
   whose sentence leaves the drug implicit ("halve the dose") names it through its rationale.
-- **Precision**: a recommendation fits the patient when it names one of the patient's drugs,
-  conditions or labs, advises about no drug the patient does not take (starting one, or
-  advising against one, is allowed; so is "an ACE inhibitor or an ARB" beside the one taken;
-  and a drug the patient is allergic to), and is addressed to no population the patient is not
-  in ("people with diabetes and established ASCVD" for a patient without ASCVD).
+- **Precision**: a recommendation fits the patient when it
+  1. names one of the patient's drugs, conditions, labs or allergies;
+  2. advises something: a sentence states an action or advice ("should", "target") and is not
+     a definition ("This summary covers ... defined as ...");
+  3. advises about no drug the patient does not take. Allowed: starting a drug, advising
+     against one, a drug listed with one the patient takes ("spironolactone or eplerenone"),
+     an example of a class it starts ("an SGLT2 inhibitor such as empagliflozin"), and a drug
+     the patient is allergic to;
+  4. is addressed to no population the patient is not in (populations.py): "people with
+     diabetes and established ASCVD" for a patient without ASCVD, "in HFrEF" for one without
+     heart failure, "people without ASCVD" for one with it.
 - **Forbidden statements**: the patient's explicit ones (data/patients/expected/findings.json),
-  in any statement, plus every recommendation about a drug the patient does not take.
-- **Grounding** (a hook for the grounding check to come): the drugs and the numbers with a unit
-  or a lab name of a recommendation appear in a passage it cites or in the record.
+  in any statement; a rule quoted with its condition ("reduced to 2.5 mg if two of ...") is not
+  an instruction and breaks none. Apart from them, every recommendation about a drug the patient
+  does not take (rule 3) is counted: the target for the offline agent is none.
+- **Grounding** (a hook for the grounding check to come, grounding.py): the drugs and the
+  numbers with a unit or a lab name of a recommendation appear in a passage it cites or in the
+  record.
 """
 
 from __future__ import annotations
@@ -32,25 +41,26 @@ from eval.briefings.lexicon import (
     SUBJECTS,
     Entry,
     Kind,
+    drug_lists,
     drug_mentions,
     subject_pattern,
 )
 from eval.briefings.patient import PatientFacts
+from eval.briefings.populations import populations, unmet
 from eval.briefings.statements import Briefing, Statement
 from eval.briefings.text import split_sentences, states_threshold
 
-_POPULATION = re.compile(
-    r"\b(?:adults?|patients?|people|persons|individuals|those|anyone|men|women)\s+"
-    r"(?:who\s+(?:have|had)|with|having)\s+(?P<clause>.*)",
+_DEFINITION = re.compile(
+    r"\b(?:is|are)\s+defined\b|\bdefined\s+(?:in|as|by)\b|\bdescribes?\b.*\bas\b|"
+    r"\brefers?\s+to\b|\bincludes?\b|\b(?:is|are)\s+classed\s+as\b|"
+    r"\bthis\s+(?:summary|guideline|section|document)\s+covers\b",
     re.IGNORECASE,
 )
-_OPENING = re.compile(r"^\s*(?:in|for|among)\s+(?P<clause>[^,:;]+)[,:;]", re.IGNORECASE)
-_CLAUSE_END = re.compile(
-    r"\b(?:should|must|is|are|was|were|can|could|may|might|will|need|needs|benefit|benefits|"
-    r"receive|receives|require|requires|who|whose|if|when|because|than|do|does|have|has)\b"
-    r"|[,;:.()]",
-    re.IGNORECASE,
+# Wording of advice beside the actions: "should be treated to a target below 130/80".
+_ADVICE = re.compile(
+    r"\b(?:should|must|recommend\w*|suggest\w*|advis\w*|reasonable|target|aim)\b", re.IGNORECASE
 )
+_CONDITIONAL = re.compile(r"\b(?:if|when|unless|only\s+if|provided)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -82,7 +92,7 @@ class PatientScore:
     missed: list[str]
     recommendations: list[RecommendationVerdict]
     forbidden: list[Hit]  # explicit forbidden statements found
-    not_taken: list[Hit]  # recommendations about a drug the patient does not take
+    not_taken: list[Hit]  # sentences of recommendations about drugs the patient does not take
 
     @property
     def expected(self) -> int:
@@ -103,6 +113,11 @@ class PatientScore:
     @property
     def grounded(self) -> int:
         return sum(v.grounded for v in self.recommendations)
+
+    @property
+    def not_taken_recommendations(self) -> int:
+        """Recommendations with advice about a drug the patient does not take."""
+        return len({hit.statement for hit in self.not_taken})
 
 
 def _names(sentence: str, subjects: Sequence[str]) -> bool:
@@ -136,32 +151,6 @@ def states_finding(statement: Statement, expected: Expected) -> bool:
     return False
 
 
-def premises(sentence: str) -> list[str]:
-    """The populations a sentence addresses ("people with <clause>", "In <clause>, ...")."""
-    clauses = []
-    for pattern in (_POPULATION, _OPENING):
-        for match in pattern.finditer(sentence):
-            clause = match.group("clause")
-            end = _CLAUSE_END.search(clause)
-            clause = clause[: end.start()] if end else clause
-            if clause.strip() and not clause.lower().lstrip().startswith("or without"):
-                clauses.append(clause.strip())
-    return clauses
-
-
-def unmet_premise(sentence: str, facts: PatientFacts) -> list[str]:
-    """Conditions of an addressed population the patient lacks (empty when every population
-    fits, or when an alternative of it names no condition: "ASCVD or multiple risk factors")."""
-    for clause in premises(sentence):
-        missing_per_alternative = []
-        for alternative in re.split(r"\bor\b", clause, flags=re.IGNORECASE):
-            named = [key for key, entry in CONDITIONS.items() if entry.pattern.search(alternative)]
-            missing_per_alternative.append([key for key in named if not facts.has(key)])
-        if all(missing_per_alternative):
-            return sorted({key for missing in missing_per_alternative for key in missing})
-    return []
-
-
 def _allergic_to(entry: Entry, facts: PatientFacts) -> bool:
     """Whether a drug is one the patient has a recorded allergy or intolerance to."""
     return any(
@@ -171,39 +160,29 @@ def _allergic_to(entry: Entry, facts: PatientFacts) -> bool:
     )
 
 
-def _beside_taken(sentence: str, entry: Entry, taken: list[Entry]) -> bool:
-    """ "an ACE inhibitor or an ARB", "ACEi/ARB": offered as one of a choice that is taken."""
-    mine = subject_pattern(entry.key).pattern
-    for other in taken:
-        theirs = subject_pattern(other.key).pattern
-        for a, b in ((mine, theirs), (theirs, mine)):
-            if re.search(
-                rf"(?:{a})[\s,]+(?:or|and/or)\s+(?:\w+\s+){{0,2}}(?:{b})|(?:{a})\s*/\s*(?:{b})",
-                sentence,
-                re.IGNORECASE,
-            ):
-                return True
-    return False
-
-
 def not_taken_advice(sentence: str, facts: PatientFacts) -> list[str]:
-    """Drugs the sentence advises about that the patient does not take (see the module doc)."""
+    """Drugs a sentence advises about that the patient does not take (rule 3 of the module)."""
     mentions = drug_mentions(sentence)
-    taken = [m for m in mentions if facts.takes(m.key)]
-    decided = [  # drugs the sentence says to start, or not to use
+    decided = [
         m
         for m in mentions
         if starts(sentence, subject_pattern(m.key))
         or advises_against(sentence, subject_pattern(m.key))
     ]
+    beside_taken = {
+        entry.key
+        for group in drug_lists(sentence)
+        if any(facts.takes(m.key) for m in group)
+        for entry in group
+    }
     advised = []
     for entry in mentions:
-        if entry in taken or entry in decided or _allergic_to(entry, facts):
+        if facts.takes(entry.key) or entry in decided or entry.key in beside_taken:
+            continue
+        if _allergic_to(entry, facts):
             continue
         if any(entry.members <= other.members for other in decided):
-            continue  # an example of a class it says to start: "an SGLT2i such as empagliflozin"
-        if _beside_taken(sentence, entry, taken):
-            continue
+            continue  # an example of a class it starts: "an SGLT2i such as empagliflozin"
         advised.append(entry.key)
     return advised
 
@@ -211,28 +190,34 @@ def not_taken_advice(sentence: str, facts: PatientFacts) -> list[str]:
 def _about_patient(text: str, facts: PatientFacts) -> bool:
     if any(facts.takes(m.key) for m in drug_mentions(text)):
         return True
-    for entries, kind in ((CONDITIONS, Kind.CONDITION), (LABS, Kind.LAB)):
+    for entries in (CONDITIONS, LABS, ALLERGIES):
         for key, entry in entries.items():
-            if entry.kind is kind and facts.has(key) and entry.pattern.search(text):
+            if facts.has(key) and entry.pattern.search(text):
                 return True
     return False
 
 
+def advises(sentence: str) -> bool:
+    """Whether a sentence states an action or advice, and is not a definition."""
+    if _DEFINITION.search(sentence):
+        return False
+    return bool(_ADVICE.search(sentence)) or any(states(sentence, a) for a in Action)
+
+
 def judge(statement: Statement, briefing: Briefing, facts: PatientFacts) -> RecommendationVerdict:
     """Whether a recommendation fits the patient, and what of it is ungrounded."""
+    sentences = split_sentences(statement.text)
     reasons = []
     if not _about_patient(statement.text, facts):
-        reasons.append("names none of the patient's drugs, conditions or labs")
-    for sentence in split_sentences(statement.text):
-        reasons += [
-            f"about {drug}, which the patient does not take"
-            for drug in not_taken_advice(sentence, facts)
-        ]
-        missing = unmet_premise(sentence, facts)
+        reasons.append("names none of the patient's drugs, conditions, labs or allergies")
+    if not any(advises(sentence) for sentence in sentences):
+        reasons.append("advises nothing (a definition or a description)")
+    for sentence in sentences:
+        for drug in not_taken_advice(sentence, facts):
+            reasons.append(f"about {drug}, which the patient does not take")
+        missing = unmet(sentence, facts)
         if missing:
-            reasons.append(
-                f"addressed to people with {' and '.join(missing)}, which the patient lacks"
-            )
+            reasons.append(f"addressed to people with {' and '.join(missing)}")
     return RecommendationVerdict(
         number=statement.number,
         text=statement.text,
@@ -244,10 +229,11 @@ def judge(statement: Statement, briefing: Briefing, facts: PatientFacts) -> Reco
 
 def _breaks(sentence: str, forbidden: Forbidden, facts: PatientFacts) -> bool:
     if all(SUBJECTS[s].kind is Kind.CONDITION for s in forbidden.subjects):
-        return any(_names(clause, forbidden.subjects) for clause in premises(sentence)) and bool(
-            unmet_premise(sentence, facts)
-        )
-    if not _names(sentence, forbidden.subjects):
+        addressed = {
+            c for p in populations(sentence) if not p.without for a in p.alternatives for c in a
+        }
+        return bool(addressed & set(forbidden.subjects)) and bool(unmet(sentence, facts))
+    if _CONDITIONAL.search(sentence) or not _names(sentence, forbidden.subjects):
         return False
     return any(_states_action(sentence, a, forbidden.subjects) for a in forbidden.actions)
 
@@ -265,12 +251,12 @@ def score(briefing: Briefing, findings: PatientFindings, facts: PatientFacts) ->
         for f in findings.forbidden
         if _breaks(sentence, f, facts)
     ]
-    not_taken = [
-        Hit(f"not-taken:{drug}", s.label, sentence)
-        for s in briefing.recommendations
-        for sentence in split_sentences(s.text)
-        for drug in not_taken_advice(sentence, facts)
-    ]
+    not_taken = []
+    for statement in briefing.recommendations:
+        for sentence in split_sentences(statement.text):
+            drugs = not_taken_advice(sentence, facts)
+            if drugs:
+                not_taken.append(Hit(f"not-taken:{','.join(drugs)}", statement.label, sentence))
     return PatientScore(
         patient_id=briefing.patient_id,
         found=found,

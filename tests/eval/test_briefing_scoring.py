@@ -189,9 +189,7 @@ def test_advice_for_a_population_the_patient_is_not_in_does_not_fit() -> None:
     )
     without = scored("pt-0001", recommendations=(statin,))  # diabetes, no ASCVD
     assert not without.recommendations[0].fits_patient
-    assert without.recommendations[0].reasons == [
-        "addressed to people with ascvd, which the patient lacks"
-    ]
+    assert without.recommendations[0].reasons == ["addressed to people with ascvd"]
     assert [hit.key for hit in without.forbidden] == ["no-ascvd-premise"]
     # pt-0024 has ASCVD (NSTEMI with a stent) but no diabetes.
     assert not scored("pt-0024", recommendations=(statin,)).recommendations[0].fits_patient
@@ -214,9 +212,9 @@ def test_a_recommendation_about_nothing_of_the_patient_does_not_fit() -> None:
         "pt-0011",
         recommendations=("Zebra-pox vaccination: give two doses four weeks apart.",),
     )
-    assert result.recommendations[0].reasons == [
-        "names none of the patient's drugs, conditions or labs"
-    ]
+    assert "names none of the patient's drugs, conditions, labs or allergies" in (
+        result.recommendations[0].reasons
+    )
 
 
 def test_grounding_finds_an_invented_dose_and_a_drug_no_passage_names() -> None:
@@ -234,3 +232,68 @@ def test_grounding_finds_an_invented_dose_and_a_drug_no_passage_names() -> None:
     assert quoted.grounded
     assert other_drug.ungrounded == ["linagliptin", "5 mg"]
     assert result.grounded == 1
+
+
+def test_a_drug_listed_with_one_the_patient_takes_is_not_advice_about_another() -> None:
+    # pt-0004 takes spironolactone (not eplerenone) and dapagliflozin (not empagliflozin).
+    result = scored(
+        "pt-0004",
+        recommendations=(
+            "Spironolactone or eplerenone is recommended for NYHA class II–IV HFrEF.",
+            "SGLT2 inhibitors (empagliflozin or dapagliflozin) are recommended in HFrEF.",
+            "Eplerenone 50 mg once daily is the target dose.",
+        ),
+    )
+    assert [hit.key for hit in result.not_taken] == ["not-taken:eplerenone"]
+    assert result.not_taken[0].statement == "recommendation 3"
+
+
+def test_a_definition_advises_nothing() -> None:
+    # The third example: a "Scope and definitions" passage quoted as a recommendation.
+    scope = (
+        "This summary covers guideline-directed medical therapy (GDMT) for heart failure with "
+        "reduced ejection fraction (HFrEF), defined in the 2022 AHA/ACC/HFSA guideline as "
+        "symptomatic heart failure with a left ventricular ejection fraction (LVEF) of 40% or less."
+    )
+    verdict = scored("pt-0004", recommendations=(scope,)).recommendations[0]
+    assert verdict.reasons == ["advises nothing (a definition or a description)"]
+
+
+@pytest.mark.parametrize(
+    ("patient_id", "text", "reason"),
+    [
+        # pt-0010 has coronary disease: primary prevention is not for him.
+        (
+            "pt-0010",
+            "In people without ASCVD, aspirin may be considered for primary prevention.",
+            "addressed to people with no ascvd",
+        ),
+        # pt-0010 has no heart failure.
+        (
+            "pt-0010",
+            "Only three beta-blockers have shown mortality benefit in HFrEF; use metoprolol "
+            "succinate.",
+            "addressed to people with hfref",
+        ),
+    ],
+)
+def test_populations_without_a_condition_and_scopes_are_read(
+    patient_id: str, text: str, reason: str
+) -> None:
+    assert reason in scored(patient_id, recommendations=(text,)).recommendations[0].reasons
+
+
+def test_a_condition_negated_in_the_population_is_not_required() -> None:
+    # pt-0001: diabetes and CKD, not on dialysis.
+    text = (
+        "KDIGO recommends an individualised HbA1c target in people with diabetes and CKD not on "
+        "dialysis."
+    )
+    assert scored("pt-0001", recommendations=(text,)).recommendations[0].fits_patient
+
+
+def test_a_rule_quoted_with_its_condition_is_not_a_forbidden_instruction() -> None:
+    quoted = "Apixaban: 5 mg twice daily, reduced to 2.5 mg twice daily if two of: age ≥80 years."
+    assert scored("pt-0019", recommendations=(quoted,)).forbidden == []
+    # ...and for pt-0006, who meets the criteria, it states the expected reduction.
+    assert "apixaban-reduce" in scored("pt-0006", recommendations=(quoted,)).found
