@@ -59,7 +59,7 @@ _POSITIVE: dict[Action, tuple[str, ...]] = {
     Action.STOP: (
         r"\bstop(?:s|ped|ping)?\b",
         r"\bdiscontinu\w*",
-        r"\bhold(?:ing|s)?\b",
+        r"\b(?:hold|holding|holds|held)\b",
         r"\bwithh(?:o|e)ld\w*",
         r"\bwithdraw\w*",
         r"\bceas(?:e|ed|ing)\b",
@@ -67,8 +67,8 @@ _POSITIVE: dict[Action, tuple[str, ...]] = {
         r"\bcontraindicat\w*",
     ),
     Action.START: (
-        r"\b(?:start|add|initiat|begin|introduc|offer|prescrib|rechalleng|re-challeng|receiv)\w*",
-        r"\bgive\b",
+        r"\b(?:start|add|initiat|begin|introduc|prescrib|rechalleng|re-challeng|receiv|restart)\w*",
+        r"\b(?:give|given|choose)\b",
         r"\bconsider\w*\b",
         r"\brecommend\w*\b",
         r"\btreat\w*\b[^.;]*\bwith\b",
@@ -142,7 +142,7 @@ _AS_IS: dict[Action, tuple[str, ...]] = {
     ),
     Action.CONTINUE: (
         r"\bnot\s+(?:a|an)\s+(?:reason|indication)\s+to\s+(?:stop|discontinue)\b",
-        r"\b(?:do|should|need)\s+not\s+(?:be\s+)?(?:stop|discontinu)\w*",
+        r"\b(?:do|does|should|need)\s+not\s+(?:need\s+to\s+)?(?:be\s+)?(?:stop|discontinu)\w*",
         r"\bno\s+(?:dose\s+)?(?:reduction|adjustment|change)\s+(?:is\s+)?(?:needed|required|necessary)\b",
         r"\bwithout\s+(?:a\s+)?(?:dose\s+)?(?:reduction|adjustment)\b",
         r"\bnot\s+avoid\w*",
@@ -187,13 +187,14 @@ _FILLER = (
     r"reduced|dose|of|to|with|therapy|treatment|either|both)"
 )
 _START_VERBS = (
-    r"(?:start|add|initiat|begin|introduc|offer|prescrib|rechalleng|re-challeng|consider|receiv|give|"
+    r"(?:start|add|initiat|begin|introduc|prescrib|rechalleng|re-challeng|consider|receiv|give|"
     r"recommend|prefer|use|using|try|trial|switch\w*\s+to|chang\w*\s+to|replac\w*\s+\w+\s+with)"
 )
 _PASSIVE_START = (
     r"(?:recommended|preferred|indicated|suggested|started|added|initiated|considered|used|"
     r"an option|reasonable|beneficial|appropriate|first-line)"
 )
+_SWITCH_VERBS = r"(?:switch\w*\s+to|chang\w*\s+to|transition\w*\s+to|replac\w*\s+\w+\s+with)"
 _AVOID_VERBS = r"(?:avoid|do\s+not\s+(?:use|start|give|prescribe)|never\s+(?:use|start|give))"
 _PASSIVE_AVOID = (
     r"(?:not\s+recommended|contraindicated|to\s+be\s+avoided|should\s+be\s+avoided|"
@@ -231,8 +232,12 @@ def _negated_start(sentence: str, verbs: str) -> bool:
 
 
 def starts(sentence: str, drug: re.Pattern[str]) -> bool:
-    """Whether the sentence says to start (or switch to) the drug the pattern names."""
-    return _anchored(sentence, drug, _START_VERBS, _PASSIVE_START, clause=False)
+    """Whether the sentence says to start (or switch to) the drug the pattern names; a switch
+    reaches the end of its clause ("changed to agents with low hypoglycemia risk (metformin,
+    SGLT2 inhibitors)")."""
+    return _anchored(sentence, drug, _START_VERBS, _PASSIVE_START, clause=False) or _anchored(
+        sentence, drug, _SWITCH_VERBS, _PASSIVE_START, clause=True
+    )
 
 
 def advises_against(sentence: str, drug: re.Pattern[str]) -> bool:

@@ -29,6 +29,7 @@ _CLAUSE_END = re.compile(
     r"|[,;:.()]",
     re.IGNORECASE,
 )
+_ALSO = re.compile(r"\b(?:and|or|also)\s*$", re.IGNORECASE)
 _NEGATED = re.compile(r"\b(?:not|no|non|without)\b[\s-]*(?:\w+\s+){0,2}$", re.IGNORECASE)
 _ADJECTIVES = re.compile(
     r"^(?:(?:established|known|confirmed|chronic|symptomatic|stable|clinical|a|an|the)\s+)*",
@@ -79,6 +80,8 @@ def populations(sentence: str) -> list[Population]:
             if population is not None:
                 found.append(population)
     for match in _SCOPE_START.finditer(sentence):
+        if _ALSO.search(sentence[: match.start()]):
+            continue  # "..., and in HFrEF": one more situation, not the population
         rest = sentence[match.end() :]
         lead = _ADJECTIVES.match(rest)
         rest = rest[lead.end() if lead else 0 :]

@@ -1,7 +1,8 @@
 """Scores one briefing against its patient's expected findings, by rules you can read.
 
 - **Recall**: an expected finding is found when one sentence of a statement names one of its
-  subjects, states one of its actions and one of its thresholds (those it has). An expected
+  subjects, states one of its actions and one of its thresholds (those it has), and is not
+  addressed to people the patient is not among (rule 4 below). An expected
   alert must be an alert; an expected recommendation may be stated by either. A recommendation
   whose sentence leaves the drug implicit ("halve the dose") names it through its rationale.
 - **Precision**: a recommendation fits the patient when it
@@ -58,7 +59,9 @@ _DEFINITION = re.compile(
 )
 # Wording of advice beside the actions: "should be treated to a target below 130/80".
 _ADVICE = re.compile(
-    r"\b(?:should|must|recommend\w*|suggest\w*|advis\w*|reasonable|target|aim)\b", re.IGNORECASE
+    r"\b(?:should|must|recommend\w*|suggest\w*|advis\w*|reasonable|target|aim|choose|"
+    r"may\s+be|can\s+be)\b",
+    re.IGNORECASE,
 )
 _CONDITIONAL = re.compile(r"\b(?:if|when|unless|only\s+if|provided)\b", re.IGNORECASE)
 
@@ -131,13 +134,16 @@ def _states_action(sentence: str, action: Action, subjects: Sequence[str]) -> bo
     return states(sentence, action)
 
 
-def states_finding(statement: Statement, expected: Expected) -> bool:
-    """Whether one sentence of the statement states the expected finding."""
+def states_finding(statement: Statement, expected: Expected, facts: PatientFacts) -> bool:
+    """Whether one sentence of the statement states the expected finding (a sentence addressed
+    to people the patient is not among states nothing for them)."""
     if expected.kind == "alert" and statement.kind != "alert":
         return False
     in_rationale = _names(statement.rationale, expected.subjects)
     for sentence in split_sentences(statement.text):
         if not (in_rationale or _names(sentence, expected.subjects)):
+            continue
+        if unmet(sentence, facts):
             continue
         if expected.actions and not any(
             _states_action(sentence, a, expected.subjects) for a in expected.actions
@@ -241,7 +247,7 @@ def _breaks(sentence: str, forbidden: Forbidden, facts: PatientFacts) -> bool:
 def score(briefing: Briefing, findings: PatientFindings, facts: PatientFacts) -> PatientScore:
     found: dict[str, str] = {}
     for expected in findings.expected:
-        match = next((s for s in briefing.statements if states_finding(s, expected)), None)
+        match = next((s for s in briefing.statements if states_finding(s, expected, facts)), None)
         if match is not None:
             found[expected.key] = match.label
     forbidden = [

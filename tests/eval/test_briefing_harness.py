@@ -35,7 +35,7 @@ CORPUS = [
 ]
 QUERY = "apixaban dose reduction 2.5 mg twice daily age 80 weight 60 kg creatinine 1.5"
 RIGHT = "Reduce apixaban to 2.5 mg twice daily: age, weight and creatinine criteria are met."
-NOT_TAKEN = "Consider halving the MRA dose if potassium rises."
+NOT_TAKEN = "With eGFR 42, consider halving the MRA dose."
 INVENTED = "Apixaban 3.75 mg twice daily is an alternative."
 
 

@@ -297,3 +297,21 @@ def test_a_rule_quoted_with_its_condition_is_not_a_forbidden_instruction() -> No
     assert scored("pt-0019", recommendations=(quoted,)).forbidden == []
     # ...and for pt-0006, who meets the criteria, it states the expected reduction.
     assert "apixaban-reduce" in scored("pt-0006", recommendations=(quoted,)).found
+
+
+def test_advice_for_another_population_states_no_finding() -> None:
+    # pt-0010 (statin intolerance, no diabetes): "start a statin" for people with diabetes is
+    # not his rechallenge.
+    text = "All people with diabetes and established ASCVD should receive a high-intensity statin."
+    assert "statin-rechallenge" in scored("pt-0010", recommendations=(text,)).missed
+    rechallenge = "Rechallenge with a different statin at a low dose."
+    assert "statin-rechallenge" in scored("pt-0010", recommendations=(rechallenge,)).found
+
+
+def test_a_switch_names_its_targets_to_the_end_of_its_clause() -> None:
+    # pt-0016 takes glyburide and metformin, no SGLT2 inhibitor or GLP-1 receptor agonist.
+    text = (
+        "When hypoglycemia occurs, sulfonylurea doses should be reduced, or treatment changed to "
+        "agents with low hypoglycemia risk (SGLT2 inhibitors, GLP-1 receptor agonists)."
+    )
+    assert scored("pt-0016", recommendations=(text,)).not_taken == []
