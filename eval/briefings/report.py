@@ -145,11 +145,11 @@ def plot(result: dict[str, Any], path: Path) -> None:
                 + run["patients"][p]["not_taken_recommendations"]
             )
             if bad:
-                ax.annotate(f"✗{bad}", (x, 1.03), ha="center", color="tab:red", fontsize=8)
+                ax.annotate(f"✗{bad}", (x, 1.04), ha="center", color="tab:red", fontsize=8)
         ax.axhline(TARGET_RECALL, color="tab:blue", linestyle=":", linewidth=1)
         ax.axhline(TARGET_PRECISION, color="tab:orange", linestyle=":", linewidth=1)
         ax.set_xticks(list(xs), [p.removeprefix("pt-") for p in ids], fontsize=8)
-        ax.set_ylim(0, 1.12)
+        ax.set_ylim(0, 1.3)
         ax.set_xlabel("patient (✗n: forbidden statements and advice about drugs not taken)")
         totals = run["summary"]
         ax.set_title(
@@ -158,7 +158,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
             f"{totals['not_taken_drug_recommendations']} (target 0), grounded "
             f"{totals['grounded_share']:.2f}"
         )
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="upper left", ncol=2)
     where = result["machine"]
     sha = result["commit"]["sha"][:10] + ("+dirty" if result["commit"]["dirty"] else "")
     fig.suptitle(
