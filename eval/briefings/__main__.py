@@ -125,7 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         patient_ids,
         patients=args.patients,
         findings_path=args.findings,
-        config={"corpus": [p.name for p in corpus]},
+        config={
+            "corpus": [p.name for p in corpus],
+            **({"rescored_from": str(args.rescore)} if args.rescore else {}),
+        },
     )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "briefings.json").write_text(
