@@ -14,7 +14,6 @@ the MRA dose" is about the MRA's dose, not a reason to start one.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -173,10 +172,6 @@ def states(sentence: str, action: Action) -> bool:
         for pattern in _COMPILED_POSITIVE[action]
         for match in pattern.finditer(sentence)
     )
-
-
-def states_any(sentence: str, actions: Iterable[Action]) -> bool:
-    return any(states(sentence, action) for action in actions)
 
 
 # Words that may stand between a verb and the drug it is about: articles, dose and intensity

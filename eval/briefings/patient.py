@@ -57,8 +57,7 @@ class PatientFacts:
     """One patient as the scorer reads it."""
 
     patient_id: str
-    taken: frozenset[str]  # ingredients of active medications
-    stopped: frozenset[str]  # ingredients of medications no longer taken
+    taken: frozenset[str]  # ingredients of active medications (a stopped one is not taken)
     conditions: frozenset[str]  # keys of lexicon.CONDITIONS
     labs: frozenset[str]  # observation kinds the record holds
     allergies: frozenset[str]  # keys of lexicon.ALLERGIES
@@ -155,8 +154,6 @@ def _record_text(record: PatientRecord) -> str:
 def facts_of(record: PatientRecord, today: date) -> PatientFacts:
     active = record.active_medications
     taken = frozenset().union(*(ingredients_named(m.coding.display) for m in active))
-    gone = [m for m in record.medications if m not in active]
-    stopped = frozenset().union(*(ingredients_named(m.coding.display) for m in gone)) - taken
     allergies = frozenset(
         key
         for allergy in record.allergies
@@ -169,7 +166,6 @@ def facts_of(record: PatientRecord, today: date) -> PatientFacts:
     return PatientFacts(
         patient_id=record.patient_id,
         taken=taken,
-        stopped=stopped,
         conditions=frozenset(_conditions(record, today)),
         labs=frozenset(values),
         allergies=allergies,
