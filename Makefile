@@ -42,9 +42,9 @@ $(BUF):
 	npm install --silent --no-audit --no-fund --prefix .tools @bufbuild/buf@$(BUF_VERSION)
 
 lint: $(STAMP) $(BUF)  ## ruff, mypy and buf lint.
-	$(BIN)/ruff check services tests bench scripts
-	$(BIN)/ruff format --check services tests bench scripts
-	$(BIN)/mypy services tests bench scripts
+	$(BIN)/ruff check services tests bench scripts eval
+	$(BIN)/ruff format --check services tests bench scripts eval
+	$(BIN)/mypy services tests bench scripts eval
 	cd protos && ../$(BUF) lint
 
 test: $(STAMP) lint  ## Lint, then run the whole test suite.
