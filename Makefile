@@ -14,7 +14,7 @@ PROTOS     := $(wildcard protos/briefing/v1/*.proto)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help install proto lint test demo run seed ingest bench clean
+.PHONY: help install proto lint test demo run seed ingest bench eval clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -42,9 +42,9 @@ $(BUF):
 	npm install --silent --no-audit --no-fund --prefix .tools @bufbuild/buf@$(BUF_VERSION)
 
 lint: $(STAMP) $(BUF)  ## ruff, mypy and buf lint.
-	$(BIN)/ruff check services tests bench scripts
-	$(BIN)/ruff format --check services tests bench scripts
-	$(BIN)/mypy services tests bench scripts
+	$(BIN)/ruff check services tests bench scripts eval
+	$(BIN)/ruff format --check services tests bench scripts eval
+	$(BIN)/mypy services tests bench scripts eval
 	cd protos && ../$(BUF) lint
 
 test: $(STAMP) lint  ## Lint, then run the whole test suite.
@@ -64,6 +64,9 @@ demo: $(STAMP) seed  ## Set up everything and print a real briefing for a demo p
 
 bench: $(STAMP)  ## Benchmarks; JSON and PNG in bench/results/.
 	$(PY) -m bench
+
+eval: $(STAMP)  ## Retrieval evaluation (guideline questions, MedQuAD); JSON and PNG in bench/results/.
+	$(PY) -m eval
 
 clean:  ## Remove the virtualenv, tools and runtime data.
 	rm -rf $(VENV) .tools var .pytest_cache .mypy_cache .ruff_cache
