@@ -44,7 +44,10 @@ def shares_run(passage: str, answer: str, run: int = RUN_CHARS) -> bool:
         return False
     if size == len(answer):
         return answer in passage
-    pieces = _windows(answer, size)
+    return _holds_one_of(passage, _windows(answer, size), size)
+
+
+def _holds_one_of(passage: str, pieces: set[str], size: int) -> bool:
     return any(passage[start : start + size] in pieces for start in range(len(passage) - size + 1))
 
 
@@ -70,7 +73,8 @@ class RunIndex(Generic[Key]):
         candidates: set[Key] = set()
         for piece in _windows(normalised, self._piece):
             candidates |= self._pieces.get(piece, set())
-        return {key for key in candidates if shares_run(self._texts[key], normalised, self._run)}
+        runs = _windows(normalised, self._run)
+        return {key for key in candidates if _holds_one_of(self._texts[key], runs, self._run)}
 
 
 def relevant_sets(
