@@ -30,6 +30,10 @@ OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 # No query cache: a query asked again (the same question in another mode, or a duplicate
 # question) must cost what a new one costs, so that latencies compare.
 EMBEDDER_ENV = {**OFFLINE, "EMBEDDER_CACHE_SIZE": "0"}
+# One small Embed call in flight while ingesting: this run measures retrieval, not ingestion
+# speed, and on a loaded shared machine four calls of 32 chunks at once can outlast the Embed
+# call's 30 s deadline.
+RETRIEVER_INGEST_ENV = {"RETRIEVER_INGEST_CONCURRENCY": "1", "RETRIEVER_INGEST_BATCH_SIZE": "16"}
 READY_TIMEOUT_S = 60.0
 INGEST_TIMEOUT_S = 3600.0
 
@@ -91,7 +95,12 @@ async def running_embedder() -> AsyncIterator[ServiceProcess]:
 @contextlib.asynccontextmanager
 async def running_engine(embedder: ServiceProcess, qdrant_path: Path) -> AsyncIterator[Engine]:
     """A Retriever process storing in ``qdrant_path`` (Qdrant local mode), ready to serve."""
-    env = {**OFFLINE, "EMBEDDER_ADDR": embedder.address, "RETRIEVER_QDRANT_PATH": str(qdrant_path)}
+    env = {
+        **OFFLINE,
+        **RETRIEVER_INGEST_ENV,
+        "EMBEDDER_ADDR": embedder.address,
+        "RETRIEVER_QDRANT_PATH": str(qdrant_path),
+    }
     process = await start_service("retriever", env)
     try:
         async with RetrieverClient(process.address) as client:

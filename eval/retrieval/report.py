@@ -5,6 +5,7 @@ The PNG's title names the machine and the git commit the run measured.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -87,66 +88,113 @@ def table(name: str, result: dict[str, Any]) -> str:
 
 
 def write_json(results: dict[str, Any], folder: Path = RESULTS) -> Path:
-    import json  # noqa: PLC0415 - only here
-
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / JSON_NAME
     path.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
 
 
+Series = dict[str, dict[str, float]]
+"""Bars to draw: value by label, per mode."""
+
+
+def _kind_label(group: str) -> str:
+    return group.removeprefix("paraphrased: ")
+
+
+def _panels(results: dict[str, Any]) -> list[tuple[str, Series]]:
+    ran = {name: r for name, r in results["sets"].items() if "skipped" not in r}
+    panels = [
+        (
+            f"{name}: {r['questions']} questions, {r['chunks']} chunks",
+            {
+                mode: {
+                    header: values["scores"][m] for m, header in zip(METRICS, HEADERS, strict=True)
+                }
+                for mode, values in r["modes"].items()
+            },
+        )
+        for name, r in ran.items()
+    ]
+    if "guidelines" in ran:
+        panels.append(
+            (
+                "guidelines: MRR@10 by question kind",
+                {
+                    mode: {
+                        _kind_label(group): v["mrr_at_10"]
+                        for group, v in sorted(
+                            values.get("by_kind", {}).items(), key=lambda item: item[0] != "plain"
+                        )
+                    }
+                    for mode, values in ran["guidelines"]["modes"].items()
+                },
+            )
+        )
+    return panels
+
+
+def _latencies(results: dict[str, Any]) -> Series:
+    series: Series = {"p50": {}, "p95": {}}
+    for name, result in results["sets"].items():
+        for mode, values in result.get("modes", {}).items():
+            for measured, summary in values["latency"].items():
+                if measured in {"round_trip", "in_process"}:
+                    label = f"{name}\n{mode}" + (
+                        "\n(in process)" if measured == "in_process" else ""
+                    )
+                    series["p50"][label] = summary["p50_ms"]
+                    series["p95"][label] = summary["p95_ms"]
+    return series
+
+
+def _bars(axis: Any, series: Series, fmt: str) -> None:
+    modes = list(series)
+    labels = list(dict.fromkeys(label for values in series.values() for label in values))
+    width = 0.8 / max(len(modes), 1)
+    for index, mode in enumerate(modes):
+        xs = [x + (index - (len(modes) - 1) / 2) * width for x in range(len(labels))]
+        bars = axis.bar(xs, [series[mode].get(label, 0.0) for label in labels], width, label=mode)
+        axis.bar_label(bars, fmt=fmt, fontsize=6, rotation=90, padding=2)
+    axis.set_xticks(range(len(labels)), labels, fontsize=7)
+    axis.legend(fontsize=7, loc="upper left", ncol=len(modes))
+
+
 def plot(results: dict[str, Any], folder: Path = RESULTS) -> Path:
-    """Bars of every metric per mode, one panel per set, plus the guideline set by kind."""
+    """Metrics per mode for each set, MRR@10 by question kind, and latency per query."""
     import matplotlib  # noqa: PLC0415 - only for the figure
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    ran = {name: r for name, r in results["sets"].items() if "skipped" not in r}
-    panels: list[tuple[str, dict[str, dict[str, float]]]] = [
-        (
-            f"{name} ({r['questions']} questions, {r['chunks']} chunks)",
-            {mode: v["scores"] for mode, v in r["modes"].items()},
-        )
-        for name, r in ran.items()
-    ]
-    guidelines = ran.get("guidelines")
-    if guidelines:
-        panels.append(
-            (
-                "guidelines: MRR@10 by question kind",
-                {
-                    mode: {group: v["mrr_at_10"] for group, v in values.get("by_kind", {}).items()}
-                    for mode, values in guidelines["modes"].items()
-                },
-            )
-        )
-    figure, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.6), squeeze=False)
-    for axis, (title, series) in zip(axes[0], panels, strict=True):
-        modes = list(series)
-        labels = list(next(iter(series.values()))) if series else []
-        width = 0.8 / max(len(modes), 1)
-        for index, mode in enumerate(modes):
-            xs = [x + (index - (len(modes) - 1) / 2) * width for x in range(len(labels))]
-            values = [series[mode].get(label, 0.0) for label in labels]
-            bars = axis.bar(xs, values, width, label=mode)
-            axis.bar_label(bars, fmt="%.2f", fontsize=6, rotation=90, padding=2)
-        names = [dict(zip(METRICS, HEADERS, strict=True)).get(lb, lb) for lb in labels]
-        axis.set_xticks(
-            range(len(labels)), names, rotation=20 if len(labels) > 5 else 0, fontsize=8
-        )
-        axis.set_ylim(0, 1.12)
+    panels = _panels(results)
+    count = len(panels) + 1
+    columns = 2
+    rows = -(-count // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(13, 4.6 * rows), squeeze=False)
+    cells = list(axes.flat)
+    for axis, (title, series) in zip(cells, panels, strict=False):
+        _bars(axis, series, "%.2f")
+        axis.set_ylim(0, 1.3)
         axis.set_title(title, fontsize=9)
-        axis.legend(fontsize=7, loc="lower right")
+    latency_axis = cells[len(panels)]
+    _bars(latency_axis, _latencies(results), "%.1f")
+    latency_axis.set_yscale("log")
+    latency_axis.set_ylim(top=latency_axis.get_ylim()[1] * 5)
+    latency_axis.set_ylabel("ms per query (log scale)")
+    latency_axis.set_title("Latency per query, one caller (engine: gRPC round trip)", fontsize=9)
+    for axis in cells[count:]:
+        axis.set_visible(False)
     host = results["machine"]
+    load = ", ".join(f"{value:.1f}" for value in results.get("load_average_before", []))
     figure.suptitle(
-        f"Retrieval evaluation, commit {results['commit']}, {host['host']} "
-        f"({host['cpus']} CPUs, {host['platform']}, Python {host['python']})",
+        f"Retrieval evaluation, commit {results['commit']}, {host['host']} ({host['cpus']} CPUs, "
+        f"{host['platform']}, Python {host['python']}; load average at start {load})",
         fontsize=10,
     )
     figure.tight_layout()
-    path = folder / PNG_NAME
     folder.mkdir(parents=True, exist_ok=True)
+    path = folder / PNG_NAME
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
