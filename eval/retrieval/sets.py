@@ -20,7 +20,7 @@ from eval.retrieval.relevance import relevant_sets
 ROOT = Path(__file__).resolve().parents[2]
 GUIDELINES = ROOT / "data" / "guidelines"
 MEDQUAD_KIND = "medquad"
-PAGES_PER_FOLDER = 60
+PAGES_PER_FOLDER = 20
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,9 @@ def guidelines_set(folder: Path = GUIDELINES, questions: Path = QUESTIONS) -> La
 
 def medquad_set(source: Path, scratch: Path) -> LabelledSet:
     """MedQuAD's pages written as HTML into ``scratch`` and their questions judged by the
-    60-character rule. The pages go into folders of at most ``PAGES_PER_FOLDER``, each ingested
-    by its own CLI run, so that no single Ingest stream nears the call's deadline."""
+    60-character rule. The pages go into folders of at most ``PAGES_PER_FOLDER`` (about 450
+    chunks), each ingested by its own CLI run: an Ingest stream has a 600 s deadline, and on a
+    loaded 2-core machine embedding runs at about 2 chunks/s."""
     pages = load_pages(source)
     folders = []
     for start in range(0, len(pages), PAGES_PER_FOLDER):
