@@ -14,7 +14,7 @@ PROTOS     := $(wildcard protos/briefing/v1/*.proto)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help install proto lint test demo run seed ingest bench eval-briefings clean
+.PHONY: help install proto lint test demo run seed ingest bench eval eval-briefings clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ demo: $(STAMP) seed  ## Set up everything and print a real briefing for a demo p
 
 bench: $(STAMP)  ## Benchmarks; JSON and PNG in bench/results/.
 	$(PY) -m bench
+
+eval: $(STAMP)  ## Retrieval evaluation (guideline questions, MedQuAD); JSON and PNG in bench/results/.
+	$(PY) -m eval
 
 eval-briefings: $(STAMP)  ## Brief every synthetic patient and score it; JSON and PNG in bench/results/.
 	$(PY) -m eval.briefings
