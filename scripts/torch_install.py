@@ -57,15 +57,19 @@ class TorchSource:
         return ["--no-deps", *index, self.requirement]
 
 
-def pinned_version(pyproject: Path = PYPROJECT) -> str:
-    """The exact torch version that pyproject.toml's dependencies pin (``torch==X``)."""
-    with pyproject.open("rb") as file:
-        dependencies: list[str] = tomllib.load(file)["project"]["dependencies"]
+def pinned_version(pins: Path = PYPROJECT) -> str:
+    """The exact torch version pinned (``torch==X``) in ``pins``: pyproject.toml's
+    dependencies, or a requirements file (the Dockerfile's, made from them)."""
+    if pins.suffix == ".toml":
+        with pins.open("rb") as file:
+            dependencies: list[str] = tomllib.load(file)["project"]["dependencies"]
+    else:
+        dependencies = [line.split("#", 1)[0] for line in pins.read_text().splitlines()]
     for dependency in dependencies:
         match = re.fullmatch(r"torch\s*==\s*([0-9][0-9A-Za-z.]*)", dependency.strip())
         if match:
             return match.group(1)
-    raise ValueError(f"{pyproject} pins no torch version (expected a 'torch==X' dependency)")
+    raise ValueError(f"{pins} pins no torch version (expected a 'torch==X' dependency)")
 
 
 def torch_source(system: str, machine: str, version: str) -> TorchSource:
@@ -136,8 +140,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m scripts.torch_install", description=__doc__.splitlines()[0]
     )
     parser.add_argument("action", choices=["show", "install", "check"])
+    parser.add_argument(
+        "--pins",
+        type=Path,
+        default=PYPROJECT,
+        help="where the torch version is pinned: pyproject.toml (default) or a requirements file",
+    )
     args = parser.parse_args(argv)
-    version = pinned_version()
+    version = pinned_version(args.pins)
     if args.action == "check":
         problems = installed_build_problems(version)
         for problem in problems:

@@ -71,6 +71,9 @@ def test_the_version_is_the_one_pyproject_pins(tmp_path: Path) -> None:
     other.write_text('[project]\ndependencies = ["torch>=2"]\n')
     with pytest.raises(ValueError, match="pins no torch version"):
         pinned_version(other)
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("numpy==2.0\ntorch==2.13.0  # the CPU build\n")
+    assert pinned_version(requirements) == "2.13.0"
 
 
 def test_a_cpu_build_passes_on_every_platform() -> None:
