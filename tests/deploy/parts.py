@@ -17,10 +17,9 @@ from pydantic_settings import BaseSettings
 
 from scripts.config_table import variable
 from services.common.config import CommonSettings
-from services.embedder.settings import EmbedderSettings
-from services.orchestrator.agent.claude_config import ClaudeSettings
-from services.orchestrator.config import GatewaySettings, OrchestratorSettings
-from services.orchestrator.patients.settings import PatientDatabaseSettings
+from services.embedder.config import EmbedderSettings
+from services.orchestrator.config import ClaudeSettings, GatewaySettings, OrchestratorSettings
+from services.orchestrator.patients.config import PatientDatabaseSettings
 from services.retriever.config import RetrieverSettings
 
 # Set by the image for every process (Dockerfile), read by Python or the model libraries.
