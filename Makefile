@@ -50,6 +50,7 @@ lint: $(STAMP) $(BUF)  ## ruff, mypy and buf lint.
 	cd protos && ../$(BUF) lint
 
 test: $(STAMP) lint  ## Lint, then run the whole test suite.
+	$(PY) -m scripts.kustomize_install
 	$(BIN)/pytest -q
 
 run: $(STAMP)  ## Start the three services together (Ctrl-C stops them).

@@ -2,7 +2,8 @@
 Services, and who the NetworkPolicies let reach whom.
 
 Rendering needs a kustomize: ``KUSTOMIZE`` (a command that takes the folder, e.g.
-``"kustomize build"``), else ``kustomize build`` or ``kubectl kustomize`` from PATH.
+``"kustomize build"``), else the one ``scripts/kustomize_install.py`` finds or installs
+(``make test`` runs it first).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import math
 import os
 import shlex
-import shutil
 import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from scripts import kustomize_install
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -34,14 +36,13 @@ def kustomize_command() -> list[str]:
     explicit = os.environ.get("KUSTOMIZE")
     if explicit:
         return shlex.split(explicit)
-    if shutil.which("kustomize"):
-        return ["kustomize", "build"]
-    if shutil.which("kubectl"):
-        return ["kubectl", "kustomize"]
-    raise RuntimeError(
-        "rendering deploy/k8s needs kustomize: put kubectl or kustomize on PATH, "
-        "or set KUSTOMIZE to a command such as 'kustomize build'"
-    )
+    found = kustomize_install.available()
+    if found is None:
+        raise RuntimeError(
+            "rendering deploy/k8s needs kustomize: run `python -m scripts.kustomize_install`, "
+            "or set KUSTOMIZE to a command such as 'kustomize build'"
+        )
+    return shlex.split(found)
 
 
 def render(folder: Path) -> list[Doc]:
