@@ -68,7 +68,7 @@ demo: $(STAMP) seed  ## Set up everything and print a real briefing for a demo p
 bench: $(STAMP)  ## Benchmarks; JSON and PNG in bench/results/.
 	$(PY) -m bench
 
-eval: $(STAMP)  ## Retrieval evaluation (guideline questions, MedQuAD); JSON and PNG in bench/results/.
+eval: $(STAMP)  ## Retrieval and briefing evaluations; JSON and PNG in bench/results/.
 	$(PY) -m eval
 
 eval-briefings: $(STAMP)  ## Brief every synthetic patient and score it; JSON and PNG in bench/results/.
