@@ -17,7 +17,7 @@ from typing import ClassVar, Self, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.credentials import ChannelOptions, build_credentials
+from services.common.credentials import ChannelOptions, TransportCredentials, process_credentials
 from services.common.errors import Unavailable, from_downstream
 
 ResponseT = TypeVar("ResponseT")
@@ -62,9 +62,16 @@ def service_config(service: str, methods: Mapping[str, MethodPolicy]) -> str:
 
 
 def create_channel(
-    target: str, service: str, methods: Mapping[str, MethodPolicy]
+    target: str,
+    service: str,
+    methods: Mapping[str, MethodPolicy],
+    credentials: TransportCredentials | None = None,
 ) -> grpc.aio.Channel:
-    """A grpc.aio channel to ``target`` with the service config for ``service``."""
+    """A grpc.aio channel to ``target`` with the service config for ``service``.
+
+    Secured with this process's credentials (TLS as configured) unless ``credentials`` says
+    otherwise.
+    """
     options: ChannelOptions = [
         ("grpc.service_config", service_config(service, methods)),
         ("grpc.enable_retries", 1),
@@ -72,7 +79,7 @@ def create_channel(
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         *KEEPALIVE_OPTIONS,
     ]
-    return build_credentials().open_channel(target, options)
+    return (credentials or process_credentials()).open_channel(target, options)
 
 
 async def wait_until_serving(
