@@ -14,7 +14,7 @@ PROTOS     := $(wildcard protos/briefing/v1/*.proto)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help install proto lint test demo run seed ingest bench clean
+.PHONY: help install proto lint test demo run seed ingest bench token dev-ca clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -64,6 +64,12 @@ demo: $(STAMP) seed  ## Set up everything and print a real briefing for a demo p
 
 bench: $(STAMP)  ## Benchmarks; JSON and PNG in bench/results/.
 	$(PY) -m bench
+
+token: $(STAMP)  ## Print a development bearer token (SCOPES="briefing:read ..."; default all).
+	@$(PY) -m scripts.dev_token $(if $(SCOPES),--scopes "$(SCOPES)")
+
+dev-ca: $(STAMP)  ## A development CA and certificates for each service under var/dev-ca/.
+	$(PY) -m scripts.dev_ca
 
 clean:  ## Remove the virtualenv, tools and runtime data.
 	rm -rf $(VENV) .tools var .pytest_cache .mypy_cache .ruff_cache

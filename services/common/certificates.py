@@ -1,15 +1,16 @@
 """A program's TLS identity in PEM files: read, checked, and read again when the files change.
 
 Servers keep serving while certificates are renewed: :meth:`IdentityFiles.changed` is cheap
-(three ``stat`` calls) and is asked at every TLS handshake (grpc's dynamic server credentials,
-the gateway's SNI callback). A renewal caught half-written (a certificate that does not match
-its key, a file that does not parse) is skipped with a warning, and the identity served so far
-stays until the files are whole.
+(three ``stat`` calls) and is asked at every TLS handshake (by grpc's dynamic server
+credentials, and by the gateway's :class:`HttpsContext`). A renewal caught half-written (a
+certificate that does not match its key, a file that does not parse) is skipped with a warning,
+and the identity served so far stays until the files are whole.
 """
 
 from __future__ import annotations
 
 import os
+import ssl
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,3 +117,34 @@ class IdentityFiles:
             self.current = identity
         log.info("tls_files_reloaded", common_name=identity.common_name)
         return identity
+
+
+class HttpsContext:
+    """A server SSLContext for an HTTP server (the gateway) that picks up renewed files.
+
+    At every handshake (Python calls the SNI callback even when the client sends no name) the
+    files are checked; once they changed, new connections get a context loaded from them.
+    """
+
+    def __init__(self, files: IdentityFiles) -> None:
+        self._files = files
+        self.context = self._load()
+        self._current = self.context
+        self.context.sni_callback = self._on_client_hello
+
+    def _load(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cert_file, key_file, _ = self._files.paths
+        context.load_cert_chain(cert_file, key_file)
+        return context
+
+    def _on_client_hello(
+        self, connection: ssl.SSLObject | ssl.SSLSocket, server_name: str | None, _: ssl.SSLContext
+    ) -> None:
+        if self._files.changed() is not None:
+            try:
+                self._current = self._load()
+            except (OSError, ssl.SSLError) as exc:
+                log.warning("tls_files_unusable", error=str(exc), keeping="previous identity")
+        if self._current is not self.context:
+            connection.context = self._current

@@ -104,16 +104,18 @@ class ServiceClient:
 
     A subclass names its dependency, its service and its method policies, builds its stub on
     ``self.channel`` and awaits every call through :meth:`call`, which turns a failed call into
-    a ``ServiceError`` (see :func:`services.common.errors.from_downstream`).
+    a ``ServiceError`` (see :func:`services.common.errors.from_downstream`). The channel is
+    secured with the process's credentials (a service's own identity) unless ``credentials``
+    says otherwise (a command-line client's, with its user's token).
     """
 
     dependency: ClassVar[str]
     service_name: ClassVar[str]
     method_policies: ClassVar[Mapping[str, MethodPolicy]]
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, credentials: TransportCredentials | None = None) -> None:
         self.target = target
-        self.channel = create_channel(target, self.service_name, self.method_policies)
+        self.channel = create_channel(target, self.service_name, self.method_policies, credentials)
 
     async def call(self, pending: Awaitable[ResponseT]) -> ResponseT:
         """Awaits a stub call; a failed call raises this service's own ``ServiceError``."""

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import grpc
 
 from services.common.certificates import IdentityFiles
-from services.common.config import SecuritySettings, load_settings
+from services.common.config import CallerSettings, ConfigError, SecuritySettings, load_settings
 
 ChannelOptions = Sequence[tuple[str, str | int]]
 
@@ -59,6 +59,17 @@ class TransportCredentials:
         if self.channel is None:
             return grpc.aio.insecure_channel(target, options=options)
         return grpc.aio.secure_channel(target, self.channel, options=options)
+
+    def with_token(self, token: str) -> TransportCredentials:
+        """These credentials, whose channels send ``authorization: Bearer <token>`` on every
+        call (for a command-line client acting as its user). TLS only: gRPC sends call
+        credentials over a secure channel alone, and a token must never travel in clear."""
+        if self.channel is None:
+            raise ConfigError("AUTH_TOKEN is sent over TLS only: set TLS_CA_FILE")
+        channel = grpc.composite_channel_credentials(
+            self.channel, grpc.access_token_call_credentials(token)
+        )
+        return TransportCredentials(server=self.server, channel=channel, server_name=None)
 
     def open_own_channel(self, port: int) -> grpc.aio.Channel:
         """A channel to this process's own server on loopback (its health check)."""
@@ -122,3 +133,11 @@ def process_security() -> SecuritySettings:
 def process_credentials() -> TransportCredentials:
     """The credentials of this process's channels, built once from :func:`process_security`."""
     return build_credentials(process_security())
+
+
+def caller_credentials() -> TransportCredentials:
+    """A command-line client's credentials: the process's, with AUTH_TOKEN when it is set."""
+    token = load_settings(CallerSettings).auth_token
+    if token is None:
+        return process_credentials()
+    return process_credentials().with_token(token.get_secret_value())

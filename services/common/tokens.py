@@ -30,7 +30,7 @@ _EC_CURVES = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
 _REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub"]
 
 
-MISSING_TOKEN = "missing bearer token: send the metadata 'authorization: Bearer <JWT>'"
+MISSING_TOKEN = "missing bearer token: send 'authorization: Bearer <JWT>'"
 
 
 class TokenRejected(Exception):
