@@ -103,7 +103,9 @@ def _jwks_keys(path: Path, allowed: Collection[str]) -> dict[str | None, Verific
 
 
 def _scopes(claims: Mapping[str, Any]) -> frozenset[str]:
-    value = claims.get("scope", claims.get("scp", ""))
+    value = claims.get("scope")
+    if value is None:
+        value = claims.get("scp", "")
     words: Iterable[Any] = value.split() if isinstance(value, str) else value
     if not isinstance(words, list | tuple):
         return frozenset()
