@@ -88,7 +88,7 @@ async def channel_as(pki: Pki, address: str, name: str) -> AsyncIterator[grpc.ai
 
 async def _read(channel: grpc.aio.Channel, token: str | None = None, method: str = "Read") -> str:
     metadata = (("authorization", f"Bearer {token}"),) if token else None
-    call = channel.unary_unary(f"/{SERVICE}/{method}")
+    call = channel.unary_unary(f"/{SERVICE}/{method}", None, None)
     return bytes(await call(b"", metadata=metadata, timeout=5)).decode()
 
 
@@ -103,7 +103,7 @@ async def test_a_streaming_handler_runs_as_the_caller_too(
     pki: Pki, mint: TokenMint, address: str
 ) -> None:
     async with channel_as(pki, address, "client") as channel:
-        stream = channel.unary_stream(f"/{SERVICE}/ReadStream")
+        stream = channel.unary_stream(f"/{SERVICE}/ReadStream", None, None)
         metadata = (("authorization", f"Bearer {mint.token('read')}"),)
         replies = [bytes(r).decode() async for r in stream(b"", metadata=metadata, timeout=5)]
     assert replies == ["dr-test|token|read"] * 2
@@ -149,7 +149,9 @@ async def test_two_authorization_values_are_refused(
     metadata = (("authorization", f"Bearer {token}"), ("authorization", f"Bearer {token}"))
     async with channel_as(pki, address, "client") as channel:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
-            await channel.unary_unary(f"/{SERVICE}/Read")(b"", metadata=metadata, timeout=5)
+            await channel.unary_unary(f"/{SERVICE}/Read", None, None)(
+                b"", metadata=metadata, timeout=5
+            )
     assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert "more than once" in (refused.value.details() or "")
 

@@ -189,7 +189,7 @@ async def test_renewed_certificates_are_served_to_new_connections(
         assert await _presented_name(port, rotating) == "embedder-renewed"
         assert await _check(port, rotating.channel_credentials())  # new channels work
         assert await _healthy(before)  # and the connection made before still does
-        await before.close()
+        await before.close(None)
 
 
 async def test_a_half_written_renewal_keeps_the_previous_certificate(
