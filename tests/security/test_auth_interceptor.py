@@ -40,16 +40,6 @@ async def _whoami_stream(request: bytes, context: Context) -> AsyncIterator[byte
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return Pki.create(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
-def mint(tmp_path_factory: pytest.TempPathFactory) -> TokenMint:
-    return TokenMint(tmp_path_factory.mktemp("mint"))
-
-
-@pytest.fixture(scope="module")
 async def address(pki: Pki, mint: TokenMint) -> AsyncIterator[str]:
     settings = SecuritySettings(
         tls_cert_file=pki.cert("embedder"),

@@ -29,11 +29,6 @@ from tests.security.support import Pki
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return Pki.create(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
 def other_pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     """Another CA, whose certificates the services must not accept."""
     return Pki.create(tmp_path_factory.mktemp("other-pki"), names=("client",))

@@ -16,11 +16,6 @@ from tests.security.support import AUDIENCE, BAD_TOKENS, ISSUER, BadToken, Token
 
 
 @pytest.fixture(scope="module")
-def mint(tmp_path_factory: pytest.TempPathFactory) -> TokenMint:
-    return TokenMint(tmp_path_factory.mktemp("mint"))
-
-
-@pytest.fixture(scope="module")
 def verifier(mint: TokenMint) -> TokenVerifier:
     built = TokenVerifier.from_settings(load_settings(SecuritySettings, **_lower(mint.env())))
     assert built is not None
