@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("embedder", "retriever", "agent")
+BENCHMARKS = ("embedder", "retriever", "agent", "security")
 
 
 def main(argv: list[str]) -> int:

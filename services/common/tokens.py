@@ -8,11 +8,18 @@ come from ``scope`` (space-separated, OAuth 2.0) or ``scp`` (a list or a string)
 
 Every refusal is a :class:`TokenRejected` whose message says which check failed and never
 quotes the token or its claims.
+
+A caller sends the same token on every call until it expires, and checking its signature costs
+about a quarter of a millisecond on this machine's CPUs: a token that passed every check is
+remembered (the most recent :data:`VERIFIED_TOKENS_KEPT`), and on its next use only its expiry
+is checked again. Keys are read once, at start-up, so nothing remembered can go stale.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +35,7 @@ from services.common.principal import Principal
 _RSA = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 _EC_CURVES = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
 _REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub"]
+VERIFIED_TOKENS_KEPT = 4096
 
 
 MISSING_TOKEN = "missing bearer token: send 'authorization: Bearer <JWT>'"
@@ -127,6 +135,8 @@ class TokenVerifier:
         self._issuer = issuer
         self._audience = audience
         self._leeway_s = leeway_s
+        # Only tokens that passed are cached (lru_cache does not keep exceptions).
+        self._verified = functools.lru_cache(maxsize=VERIFIED_TOKENS_KEPT)(self._check)
 
     @classmethod
     def from_settings(cls, settings: SecuritySettings) -> TokenVerifier | None:
@@ -159,6 +169,13 @@ class TokenVerifier:
 
     def verify(self, token: str) -> Principal:
         """The principal ``token`` names, or TokenRejected saying which check failed."""
+        principal, expires_at = self._verified(token)
+        if time.time() > expires_at + self._leeway_s:
+            raise TokenRejected("the bearer token has expired")
+        return principal
+
+    def _check(self, token: str) -> tuple[Principal, float]:
+        """Every check of the module docstring; the principal and the token's expiry."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -197,4 +214,5 @@ class TokenVerifier:
         subject = claims["sub"]
         if not isinstance(subject, str) or not subject:
             raise TokenRejected("the bearer token's 'sub' claim is not a non-empty string")
-        return Principal(subject=subject, scopes=_scopes(claims), authenticated_by="token")
+        principal = Principal(subject=subject, scopes=_scopes(claims), authenticated_by="token")
+        return principal, float(claims["exp"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -145,3 +146,15 @@ def test_auth_needs_issuer_and_audience(mint: TokenMint) -> None:
     with pytest.raises(ConfigError, match=r"AUTH_ISSUER=None: .*required") as error:
         load_settings(SecuritySettings, auth_jwt_public_key_file=mint.public_key_file)
     assert "AUTH_AUDIENCE" in str(error.value)
+
+
+async def test_a_remembered_token_is_refused_once_it_expires(mint: TokenMint) -> None:
+    settings = load_settings(SecuritySettings, **_lower(mint.env()), auth_leeway_s=0)
+    verifier = TokenVerifier.from_settings(settings)
+    assert verifier is not None
+    expires_at = int(time.time()) + 1
+    token = mint.token("briefing:read", exp=expires_at)
+    assert verifier.verify(token).scopes == {"briefing:read"}  # checked in full, remembered
+    await asyncio.sleep(max(0.0, expires_at - time.time()) + 1.05)
+    with pytest.raises(TokenRejected, match="has expired"):
+        verifier.verify(token)
