@@ -11,21 +11,24 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+from briefing.v1 import embedder_pb2
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.auth import AuthInterceptor
-from services.common.config import SecuritySettings
+from services.common.config import ConfigError, SecuritySettings
 from services.common.credentials import build_credentials
 from services.common.errors import ErrorMappingInterceptor
 from services.common.interceptors import Context
 from services.common.principal import current_principal
 from services.common.scopes import ServiceAccess
+from services.common.server import check_declared_scopes
 from services.common.tokens import TokenVerifier
 from tests.security.support import AUDIENCE, ISSUER, Pki, TokenMint
 
 SERVICE = "test.v1.Whoami"
 HEALTH = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+EMBEDDER = embedder_pb2.DESCRIPTOR.services_by_name["Embedder"].full_name
 
 
 async def _whoami(request: bytes, context: Context) -> bytes:
@@ -152,3 +155,10 @@ async def test_health_is_open_without_credentials(pki: Pki, address: str) -> Non
             health_pb2.HealthCheckRequest(), timeout=5
         )
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_a_service_without_a_scope_for_each_method_does_not_start() -> None:
+    partial = ServiceAccess(EMBEDDER, {"Embed": "embeddings"})
+    with pytest.raises(ConfigError, match="declares no scope for GetModelInfo"):
+        check_declared_scopes([partial])
+    check_declared_scopes([ServiceAccess(EMBEDDER, {"Embed": "x", "GetModelInfo": "x"})])
