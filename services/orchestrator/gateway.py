@@ -181,13 +181,15 @@ def make_app(settings: GatewaySettings, verifier: TokenVerifier | None = None) -
     return app
 
 
-async def serve(settings: GatewaySettings, security: SecuritySettings) -> None:
+async def serve(
+    settings: GatewaySettings, security: SecuritySettings, verifier: TokenVerifier | None
+) -> None:
     """Serves until SIGTERM or SIGINT, then finishes requests in flight and stops."""
     https = None
     if security.tls_cert_file and security.tls_key_file and security.tls_ca_file:
         files = IdentityFiles(security.tls_cert_file, security.tls_key_file, security.tls_ca_file)
         https = HttpsContext(files).context
-    app = make_app(settings, TokenVerifier.from_settings(security))
+    app = make_app(settings, verifier)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, ssl_context=https)
@@ -223,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         security = process_security()
         process_credentials()  # reads and checks the TLS files
-        TokenVerifier.from_settings(security)  # and the keys
+        verifier = TokenVerifier.from_settings(security)
     except ConfigError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
@@ -235,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     telemetry = setup_telemetry("gateway", common.otel_exporter_otlp_endpoint)
     try:
-        asyncio.run(serve(settings, security))
+        asyncio.run(serve(settings, security, verifier))
     except ConfigError as exc:
         log.error("startup_failed", error=str(exc))
         return 1
