@@ -12,12 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import grpc
 import pytest
+from briefing.v1 import embedder_pb2, embedder_pb2_grpc
 
 from services.launcher import ServiceProcess, start_service, tls_env
 from tests.orchestrator.brief_support import RICH_ID
 from tests.security.conftest import SecureStack, run_cli
 from tests.security.support import Pki, TokenMint
+from tests.support.vertex_standin import VertexStandIn
 
 GRPCURL = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "grpcurl"
 
@@ -166,3 +169,34 @@ async def test_grpcurl_works_as_the_readme_shows(
     assert code == 0 and '"hits"' in output, output
     code, output = await _grpcurl(*tls, *bearer, secure_stack.address("retriever"), "list")
     assert code != 0  # no client certificate: the retriever ends the handshake
+
+
+async def test_a_secured_embedder_still_reaches_a_plaintext_vertex_standin(
+    pki: Pki, mint: TokenMint
+) -> None:
+    """EMBEDDER_VERTEX_INSECURE keeps its channel plaintext while the service speaks TLS."""
+    standin = VertexStandIn()
+    await standin.start()
+    env = {
+        **pki.env("embedder"),
+        **mint.env(),
+        "EMBEDDER_BACKEND": "vertex",
+        "EMBEDDER_VERTEX_PROJECT": "test-project",
+        "EMBEDDER_VERTEX_ENDPOINT": standin.address,
+        "EMBEDDER_VERTEX_INSECURE": "true",
+    }
+    service = await start_service("embedder", env)
+    try:
+        channel = grpc.aio.secure_channel(service.address, pki.channel_credentials("retriever"))
+        async with channel:
+            response = await embedder_pb2_grpc.EmbedderStub(channel).Embed(
+                embedder_pb2.EmbedRequest(
+                    texts=["apixaban"], input_type=embedder_pb2.INPUT_TYPE_QUERY
+                ),
+                timeout=30,
+            )
+        assert len(response.embeddings) == 1
+        assert len(standin.requests) == 1
+    finally:
+        await service.stop()
+        await standin.stop()
