@@ -6,7 +6,7 @@ import sys
 
 from scripts.run_each import run_each
 
-BENCHMARKS = ("embedder", "retriever", "agent")
+BENCHMARKS = ("embedder", "retriever", "agent", "security")
 
 if __name__ == "__main__":
     sys.exit(run_each("bench", BENCHMARKS, sys.argv[1:]))

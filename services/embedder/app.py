@@ -10,6 +10,7 @@ from briefing.v1 import embedder_pb2_grpc
 
 from services.common.config import CommonSettings
 from services.common.logging import get_logger
+from services.common.scopes import EMBEDDINGS, ServiceAccess
 from services.embedder.backends import create_backend
 from services.embedder.batcher import Batcher
 from services.embedder.cache import QueryCache
@@ -19,13 +20,16 @@ from services.embedder.servicer import EmbedderServicer
 
 log = get_logger(__name__)
 
+#: Who may call the Embedder: the retriever, by its client certificate (mutual TLS).
+ACCESS = ServiceAccess(SERVICE_NAME, {"Embed": EMBEDDINGS, "GetModelInfo": EMBEDDINGS})
+
 
 async def setup(
     server: grpc.aio.Server,
     settings: EmbedderSettings,
     common: CommonSettings,
     resources: contextlib.AsyncExitStack,
-) -> Sequence[str]:
+) -> Sequence[ServiceAccess]:
     """Loads the backend and registers the Embedder servicer; closes both at shutdown."""
     backend = await create_backend(settings)
     resources.push_async_callback(backend.close)
@@ -52,4 +56,4 @@ async def setup(
         dimension=backend.dimension,
         max_input_tokens=backend.max_input_tokens,
     )
-    return [SERVICE_NAME]
+    return [ACCESS]
