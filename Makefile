@@ -7,27 +7,27 @@ VENV       := .venv
 PY         := $(VENV)/bin/python
 BIN        := $(VENV)/bin
 STAMP      := $(VENV)/.installed
-TORCH      := torch==2.13.0
 BUF_VERSION := 1.75.0
 BUF        := .tools/node_modules/.bin/buf
 PROTOS     := $(wildcard protos/briefing/v1/*.proto)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help install proto lint test demo run seed ingest bench clean
+.PHONY: help install proto lint test demo run seed ingest bench eval eval-briefings token dev-ca clean image image-base image-smoke deploy-check
 
 help:  ## List the targets.
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-# torch goes in first and alone: it is the CPU wheel on this machine, and any other torch
-# pulls gigabytes of CUDA. The last step checks that nothing replaced it.
-$(STAMP): pyproject.toml
+# torch goes in first and alone, as the CPU build for this platform (scripts/torch_install.py
+# picks the source: PyTorch's CPU index on Linux, PyPI on macOS); the last step checks that no
+# other build (CUDA, ROCm, another version) replaced it.
+$(STAMP): pyproject.toml scripts/torch_install.py
 	@command -v $(PYTHON_SYS) >/dev/null || { echo "need $(PYTHON_SYS) on PATH"; exit 1; }
 	test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q $(TORCH)
+	$(PY) -m scripts.torch_install install
 	$(BIN)/pip install -q -e '.[dev]'
-	$(PY) -c "import torch, sys; v = torch.__version__; sys.exit(0 if v.startswith('2.13.0') and '+cpu' in v else f'torch {v} replaced the CPU wheel')"
+	$(PY) -m scripts.torch_install check
 	touch $(STAMP)
 
 install: $(STAMP)  ## Create .venv and install everything (once; again when pyproject.toml changes).
@@ -42,12 +42,13 @@ $(BUF):
 	npm install --silent --no-audit --no-fund --prefix .tools @bufbuild/buf@$(BUF_VERSION)
 
 lint: $(STAMP) $(BUF)  ## ruff, mypy and buf lint.
-	$(BIN)/ruff check services tests bench scripts
-	$(BIN)/ruff format --check services tests bench scripts
-	$(BIN)/mypy services tests bench scripts
+	$(BIN)/ruff check services tests bench scripts eval
+	$(BIN)/ruff format --check services tests bench scripts eval
+	$(BIN)/mypy services tests bench scripts eval
 	cd protos && ../$(BUF) lint
 
 test: $(STAMP) lint  ## Lint, then run the whole test suite.
+	$(PY) -m scripts.kustomize_install
 	$(BIN)/pytest -q
 
 run: $(STAMP)  ## Start the three services together (Ctrl-C stops them).
@@ -64,6 +65,31 @@ demo: $(STAMP) seed  ## Set up everything and print a real briefing for a demo p
 
 bench: $(STAMP)  ## Benchmarks; JSON and PNG in bench/results/.
 	$(PY) -m bench
+
+eval: $(STAMP)  ## Retrieval and briefing evaluations; JSON and PNG in bench/results/.
+	$(PY) -m eval
+
+eval-briefings: $(STAMP)  ## Brief every synthetic patient and score it; JSON and PNG in bench/results/.
+	$(PY) -m eval.briefings
+
+image:  ## Build the container image (podman or docker; deploy/container/README.md).
+	deploy/container/build.sh $(IMAGE)
+
+image-base:  ## Make a local Python base image from Debian packages (no registry needed).
+	deploy/container/make-base-image.sh
+
+image-smoke:  ## Start the services from the built image on loopback (buildah), brief a patient.
+	deploy/container/smoke.sh $(IMAGE)
+
+deploy-check: $(STAMP)  ## Validate docker-compose.yml and the Kubernetes overlays offline.
+	docker-compose -f docker-compose.yml config --quiet
+	$(BIN)/pytest -q tests/deploy
+
+token: $(STAMP)  ## Print a development bearer token (SCOPES="briefing:read ..."; default all).
+	@$(PY) -m scripts.dev_token $(if $(SCOPES),--scopes "$(SCOPES)")
+
+dev-ca: $(STAMP)  ## A development CA and certificates for each service under var/dev-ca/.
+	$(PY) -m scripts.dev_ca
 
 clean:  ## Remove the virtualenv, tools and runtime data.
 	rm -rf $(VENV) .tools var .pytest_cache .mypy_cache .ruff_cache

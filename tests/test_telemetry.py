@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
 from services.common.telemetry import PrivateTracerProvider
+from tests.support.spans import everything_recorded
 
 SECRET = "Zebulon-Quartermaine-1931 potassium 6.1"
-
-
-def everything_recorded(span: ReadableSpan) -> str:
-    """Every string a span exports: name, attributes, events and the status description."""
-    parts = [span.name, str(span.status.description or "")]
-    parts += [f"{key}={value!r}" for key, value in (span.attributes or {}).items()]
-    for event in span.events:
-        parts.append(event.name)
-        parts += [f"{key}={value!r}" for key, value in (event.attributes or {}).items()]
-    return "\n".join(parts)
 
 
 @pytest.mark.parametrize("asked_to_record", [True, False])

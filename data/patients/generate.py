@@ -1,6 +1,7 @@
 """Writes the synthetic patients of data/patients as FHIR R4 Bundles (pt-0001.json, ...).
 
     python data/patients/generate.py        # rewrites every pt-*.json next to this file
+    python data/patients/generate.py DIR    # writes them, and expected/findings.json, in DIR
 
 Every person here is invented. Each patient is built to need a guideline in data/guidelines
 (see README.md for who is who). Codes are real: SNOMED CT and ICD-10-CM for problems, RxNorm
@@ -10,12 +11,18 @@ The output is deterministic (ids from uuid5), so regenerating changes nothing un
 file changed. The bundles vary on purpose, as real exports do: "collection" and "transaction"
 bundles, urn:uuid and Patient/<id> references, MedicationStatement and MedicationRequest,
 dosage as text or as structured dose and timing.
+
+Beside each patient's definition sit its expected findings: what a good briefing must state
+(``expect``: alerts and recommendations, each a subject, an action and a threshold) and must not
+(``forbid``). They are written to expected/findings.json, which eval/briefings scores briefings
+against (`make eval-briefings`); they never enter the bundles.
 """
 
 # ruff: noqa: E501  (the code tables below keep one entry per line)
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
@@ -23,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 OUT = Path(__file__).parent
+# Not a *.json beside the bundles: `make seed` loads every *.json of this folder.
+EXPECTED_FINDINGS = Path("expected") / "findings.json"
 NAMESPACE = uuid.UUID("0f4c3a52-6d0e-4b7f-9a51-2f1c8e7d3b90")
 
 SNOMED = "http://snomed.info/sct"
@@ -159,6 +168,65 @@ class PatientSpec:
     bundle_type: str = "collection"
     relative_refs: bool = False  # Patient/<id> instead of urn:uuid references
     med_requests: bool = False  # MedicationRequest instead of MedicationStatement
+    # What a good briefing must say, and must not (expected/findings.json, not the bundle).
+    expect: list[Expect] = field(default_factory=list)
+    forbid: list[Forbid] = field(default_factory=list)
+
+
+# --- Expected findings ------------------------------------------------------------------------
+# Subjects, actions and units are the words of eval/briefings (lexicon.py, actions.py, text.py);
+# "a|b" lists alternatives: any one subject, any one action, any one threshold will do.
+@dataclass(frozen=True)
+class Expect:
+    """A finding a good briefing states in one sentence: an alert naming the subject and one of
+    the thresholds (a value of the record), or a recommendation (or an alert) naming the subject,
+    one of the actions and one of the thresholds."""
+
+    key: str
+    kind: str  # "alert" | "recommendation"
+    subjects: str
+    actions: str = ""
+    thresholds: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Forbid:
+    """A statement a good briefing does not make: a subject with one of the actions, or, for a
+    condition the patient does not have, advice addressed to people with it."""
+
+    key: str
+    subjects: str
+    actions: str = ""
+    note: str = ""
+
+
+def alert(key: str, subjects: str, thresholds: str = "", note: str = "") -> Expect:
+    return Expect(key, "alert", subjects, "", thresholds, note)
+
+
+def rec(key: str, subjects: str, actions: str, thresholds: str = "", note: str = "") -> Expect:
+    return Expect(key, "recommendation", subjects, actions, thresholds, note)
+
+
+def metformin_30_44(egfr: int) -> list[Expect]:
+    """KDIGO 2022: halve metformin (at most 1,000 mg/day) at eGFR 30-44, stop below 30."""
+    return [
+        rec(
+            "metformin-reduce",
+            "metformin",
+            "reduce",
+            "1000 mg|45|30-44",
+            f"eGFR {egfr}: at most 1,000 mg/day below 45",
+        ),
+        rec(
+            "metformin-stop-below-30",
+            "metformin",
+            "stop|avoid",
+            "30",
+            "stop when eGFR falls below 30",
+        ),
+    ]
 
 
 PENICILLIN_ANAPHYLAXIS = AllergySpec(
@@ -216,6 +284,16 @@ PATIENTS: list[PatientSpec] = [
             "weight": [("2025-02-11", 78.0), ("2025-09-16", 77.4), ("2026-04-21", 76.9)],
         },
         bp=[("2025-02-11", 138, 82), ("2025-09-16", 142, 84), ("2026-04-21", 146, 86)],
+        expect=[
+            *metformin_30_44(34),
+            alert("egfr-decline", "egfr", "34", "eGFR 52 -> 41 -> 34 over 14 months"),
+            rec("sglt2i-start", "sglt2i", "start", "", "T2D with CKD, eGFR >= 20: add an SGLT2 inhibitor"),
+            rec("acei-maximise", "lisinopril|acei|ras_blocker", "increase", "", "UACR 180 -> 310 mg/g on lisinopril 20 mg: titrate to the highest tolerated dose"),
+        ],
+        forbid=[
+            Forbid("no-mra-advice", "mra", "reduce|stop|monitor|continue|increase", "she takes no MRA"),
+            Forbid("no-ascvd-premise", "ascvd", "", "she has no ASCVD"),
+        ],
     ),
     PatientSpec(
         "pt-0002", "Raymond", "Tolliver", "male", "1958-09-03",
@@ -234,6 +312,14 @@ PATIENTS: list[PatientSpec] = [
         },
         bp=[("2025-01-22", 148, 88), ("2025-07-30", 152, 90), ("2026-02-18", 150, 86)],
         med_requests=True,
+        expect=[
+            *metformin_30_44(37),
+            alert("uacr-high", "uacr", "510", "UACR 510 mg/g"),
+            rec("ras-start", "ras_blocker|acei|arb", "start", "", "albuminuria with no ACE inhibitor or ARB"),
+            rec("sglt2i-start", "sglt2i", "start", "", "T2D with CKD, eGFR >= 20"),
+            alert("hba1c-high", "hba1c", "9.1", "HbA1c 9.1%"),
+            alert("bp-high", "systolic_bp", "150", "BP 150/86"),
+        ],
     ),
     PatientSpec(
         "pt-0003", "Linh", "Castellanos", "female", "1966-02-27",
@@ -251,6 +337,11 @@ PATIENTS: list[PatientSpec] = [
         },
         bp=[("2025-03-04", 132, 78), ("2026-01-20", 128, 76)],
         bundle_type="transaction",
+        expect=[
+            rec("metformin-reduce", "metformin", "reduce", "1000 mg|45|30-44", "eGFR 42: at most 1,000 mg/day below 45"),
+            rec("sglt2i-continue", "empagliflozin|sglt2i", "continue", "", "the eGFR dip after starting an SGLT2 inhibitor is expected"),
+        ],
+        forbid=[Forbid("keep-sglt2i", "empagliflozin|sglt2i", "stop", "an expected eGFR dip is no reason to stop it")],
     ),
     PatientSpec(
         "pt-0004", "Walter", "Brennagh", "male", "1949-11-08",
@@ -272,6 +363,10 @@ PATIENTS: list[PatientSpec] = [
         },
         bp=[("2025-03-18", 114, 70), ("2025-10-07", 110, 68), ("2026-06-09", 108, 66)],
         relative_refs=True,
+        expect=[
+            alert("potassium-rising", "potassium", "5.4", "potassium 4.7 -> 5.4 on spironolactone"),
+            rec("mra-potassium", "spironolactone|mra", "reduce|monitor", "5.5|5.0-5.5|5", "potassium 5.0-5.5 on an MRA: halve the dose, monitor closely"),
+        ],
     ),
     PatientSpec(
         "pt-0005", "Dolores", "Whitcombe", "female", "1944-06-30",
@@ -293,6 +388,11 @@ PATIENTS: list[PatientSpec] = [
         },
         bp=[("2025-04-22", 118, 64), ("2026-05-12", 112, 62)],
         med_requests=True,
+        expect=[
+            alert("potassium-high", "potassium", "5.6", "potassium 5.1 -> 5.6"),
+            rec("mra-stop", "spironolactone|mra", "stop", "5.5", "potassium above 5.5 on an MRA: hold or stop it"),
+            rec("binder-start", "potassium_binder", "start", "", "a potassium binder to keep RAAS inhibition"),
+        ],
     ),
     PatientSpec(
         "pt-0006", "Harold", "Feeney", "male", "1942-01-19",
@@ -310,6 +410,10 @@ PATIENTS: list[PatientSpec] = [
         },
         bp=[("2025-12-09", 134, 76), ("2026-06-16", 130, 74)],
         bundle_type="transaction",
+        expect=[
+            alert("apixaban-criteria", "apixaban", "5 mg", "apixaban 5 mg with age 84, 58 kg, creatinine 1.61"),
+            rec("apixaban-reduce", "apixaban", "reduce", "2.5 mg", "two or more of age >= 80, weight <= 60 kg, creatinine >= 1.5: 2.5 mg twice daily"),
+        ],
     ),
     PatientSpec(
         "pt-0007", "Agnes", "Pellegrino", "female", "1943-05-05",
@@ -324,6 +428,11 @@ PATIENTS: list[PatientSpec] = [
             "hemoglobin": [("2026-05-26", 11.9)],
         },
         bp=[("2025-11-18", 136, 72), ("2026-05-26", 138, 74)],
+        expect=[
+            alert("rivaroxaban-dose", "rivaroxaban", "20 mg", "rivaroxaban 20 mg with CrCl about 32 mL/min"),
+            rec("rivaroxaban-reduce", "rivaroxaban", "reduce", "15 mg", "CrCl 15-50 mL/min: 15 mg daily"),
+            rec("apixaban-prefer", "apixaban", "start|switch", "", "Beers prefers apixaban in older adults"),
+        ],
     ),
     PatientSpec(
         "pt-0008", "Clarence", "Obuya", "male", "1950-12-14",
@@ -344,6 +453,10 @@ PATIENTS: list[PatientSpec] = [
         bp=[("2025-05-06", 128, 78), ("2026-03-10", 130, 80)],
         relative_refs=True,
         med_requests=True,
+        expect=[
+            alert("inr-labile", "inr", "1.6|4.2|1.7|3.4|1.8|3.6", "six of eight INR values outside 2.0-3.0"),
+            rec("doac-switch", "doac|apixaban|rivaroxaban|edoxaban|dabigatran", "start|switch", "", "poor time in range, eGFR 66: consider a DOAC"),
+        ],
     ),
     PatientSpec(
         "pt-0009", "Yvonne", "Baptiste", "female", "1955-08-21",
@@ -361,6 +474,12 @@ PATIENTS: list[PatientSpec] = [
             "bmi": [("2026-01-27", 34.9)],
         },
         bp=[("2025-03-25", 162, 94), ("2025-07-08", 158, 92), ("2025-11-18", 165, 96), ("2026-01-27", 160, 95)],
+        expect=[
+            alert("bp-high", "systolic_bp", "160", "BP about 160/95 on three drugs"),
+            rec("spironolactone-add", "spironolactone|mra", "start", "", "resistant hypertension: add spironolactone"),
+            rec("chlorthalidone", "chlorthalidone", "start|switch", "", "consider chlorthalidone in place of hydrochlorothiazide"),
+            rec("adherence", "adherence", "monitor", "", "check adherence before adding drugs"),
+        ],
     ),
     PatientSpec(
         "pt-0010", "Desmond", "Achterberg", "male", "1961-03-09",
@@ -379,6 +498,12 @@ PATIENTS: list[PatientSpec] = [
         bp=[("2025-08-26", 126, 78)],
         allergies=[ATORVASTATIN_MYALGIA],
         bundle_type="transaction",
+        expect=[
+            alert("ldl-high", "ldl", "158", "LDL 182 -> 158 mg/dL on ezetimibe alone"),
+            rec("statin-rechallenge", "statin", "start|switch", "", "rechallenge, or another statin at a low dose"),
+            rec("pcsk9i", "pcsk9i", "start", "", "PCSK9 inhibitor"),
+            rec("bempedoic-acid", "bempedoic_acid", "start", "", "bempedoic acid"),
+        ],
     ),
     PatientSpec(
         "pt-0011", "Priya", "Venkataram", "female", "1970-10-17",
@@ -394,6 +519,7 @@ PATIENTS: list[PatientSpec] = [
         },
         bp=[("2025-10-21", 132, 80)],
         allergies=[PENICILLIN_ANAPHYLAXIS],
+        expect=[alert("penicillin-anaphylaxis", "penicillin_allergy", "", "penicillin anaphylaxis, high criticality")],
     ),
     PatientSpec(
         "pt-0012", "Eustace", "Marlowe", "male", "1953-07-25",
@@ -412,6 +538,12 @@ PATIENTS: list[PatientSpec] = [
         bp=[("2025-06-24", 136, 78), ("2026-02-03", 130, 76)],
         allergies=[SULFONAMIDE_RASH],
         relative_refs=True,
+        expect=[
+            alert("sulfonamide-allergy", "sulfonamide_allergy", "", "sulfamethoxazole rash while on furosemide"),
+            rec("furosemide-continue", "furosemide|sulfonamide_allergy", "continue", "", "low cross-reactivity with non-antibiotic sulfonamides"),
+            rec("sglt2i-hfpef", "empagliflozin|sglt2i", "continue|start", "", "an SGLT2 inhibitor in HFpEF (he takes empagliflozin)"),
+        ],
+        forbid=[Forbid("keep-furosemide", "furosemide|loop_diuretic", "stop|avoid", "a sulfonamide antibiotic rash is no reason to stop furosemide")],
     ),
     PatientSpec(
         "pt-0013", "Rosalind", "Aguirre", "female", "1960-01-30",
@@ -430,6 +562,16 @@ PATIENTS: list[PatientSpec] = [
         bp=[("2025-05-13", 144, 86), ("2026-03-24", 146, 88)],
         allergies=[ACEI_ANGIOEDEMA],
         med_requests=True,
+        expect=[
+            alert("acei-angioedema", "acei_angioedema", "", "angioedema on lisinopril"),
+            rec("acei-avoid", "acei", "avoid", "", "no ACE inhibitor after ACE-inhibitor angioedema"),
+            rec("arni-avoid", "sacubitril_valsartan|arni", "avoid", "", "sacubitril/valsartan is contraindicated after ACE-inhibitor angioedema"),
+            rec("arb-caution", "arb", "start", "", "an ARB is possible with caution: albuminuria is untreated by RAS blockade"),
+        ],
+        forbid=[
+            Forbid("no-acei", "acei", "start|continue", "ACE-inhibitor angioedema"),
+            Forbid("no-arni", "sacubitril_valsartan|arni", "start|continue", "ACE-inhibitor angioedema"),
+        ],
     ),
     PatientSpec(
         "pt-0014", "Ignatius", "Varga", "male", "1948-04-04",
@@ -450,6 +592,14 @@ PATIENTS: list[PatientSpec] = [
         },
         bp=[("2025-12-02", 148, 82), ("2026-06-30", 150, 84)],
         bundle_type="transaction",
+        expect=[
+            alert("potassium-severe", "potassium", "6.1", "potassium 5.6 -> 6.1 on lisinopril 40 mg"),
+            rec("binder-start", "potassium_binder", "start", "", "treat hyperkalemia with a binder while keeping RAS blockade"),
+            rec("ras-keep", "lisinopril|acei|ras_blocker", "continue", "", "keep RAS blockade where possible"),
+            rec("nephrology", "nephrology", "refer", "", "eGFR 19: refer to nephrology"),
+            alert("anemia", "hemoglobin", "9.4", "haemoglobin 9.4 g/dL"),
+            alert("acidosis", "bicarbonate", "18", "bicarbonate 18 mmol/L"),
+        ],
     ),
     PatientSpec(
         "pt-0015", "Beatrix", "Holloway", "female", "1952-09-12",
@@ -464,6 +614,11 @@ PATIENTS: list[PatientSpec] = [
             "potassium": [("2025-10-14", 4.6), ("2026-02-24", 5.1)],
         },
         bp=[("2025-10-14", 134, 80), ("2026-02-24", 142, 84)],
+        expect=[
+            alert("nsaid-triple-whammy", "ibuprofen|nsaid", "", "ibuprofen with lisinopril and hydrochlorothiazide"),
+            rec("nsaid-stop", "ibuprofen|nsaid", "stop|avoid", "", "stop the NSAID"),
+            alert("egfr-decline", "egfr", "37", "eGFR 49 -> 37 after starting the NSAID"),
+        ],
     ),
     PatientSpec(
         "pt-0016", "Archibald", "Nwosu", "male", "1941-12-02",
@@ -481,6 +636,11 @@ PATIENTS: list[PatientSpec] = [
         bp=[("2026-05-19", 124, 70)],
         relative_refs=True,
         med_requests=True,
+        expect=[
+            alert("hypoglycemia", "glucose", "52|48", "capillary glucose 52 and 48 mg/dL"),
+            rec("glyburide-stop", "glyburide|sulfonylurea", "stop|switch|avoid", "", "avoid glyburide in older adults and CKD"),
+            rec("deintensify", "hba1c|glucose_lowering|glucose|diabetes", "deintensify|reduce", "", "HbA1c 5.9 with hypoglycemia: deintensify"),
+        ],
     ),
     PatientSpec(
         "pt-0017", "Constance", "Ilyin", "female", "1957-02-14",
@@ -499,6 +659,11 @@ PATIENTS: list[PatientSpec] = [
         },
         bp=[("2026-06-02", 138, 80)],
         bundle_type="transaction",
+        expect=[
+            alert("sitagliptin-dose", "sitagliptin", "100 mg", "sitagliptin 100 mg at eGFR 28"),
+            rec("sitagliptin-reduce", "sitagliptin|dpp4i", "reduce", "25 mg", "eGFR below 30: 25 mg daily"),
+        ],
+        forbid=[Forbid("no-metformin-advice", "metformin", "reduce|continue|monitor|start", "metformin was stopped")],
     ),
     PatientSpec(
         "pt-0018", "Leopold", "Szabo", "male", "1954-06-06",
@@ -515,6 +680,12 @@ PATIENTS: list[PatientSpec] = [
         },
         bp=[("2026-04-14", 128, 76)],
         allergies=[CODEINE_NAUSEA],
+        expect=[
+            alert("gabapentin-dose", "gabapentin", "600 mg|1800 mg", "gabapentin 600 mg three times daily at eGFR 29"),
+            rec("gabapentin-reduce", "gabapentin|gabapentinoid", "reduce", "60|30|700 mg|1400 mg|30-59|15-29", "reduce for kidney function; dizziness"),
+            alert("codeine-intolerance", "codeine_intolerance", "", "codeine intolerance"),
+            rec("metformin-stop", "metformin", "stop|avoid", "30", "metformin 500 mg twice daily at eGFR 29: stop below 30"),
+        ],
     ),
     PatientSpec(
         "pt-0019", "Miriam", "Achebe-Stone", "female", "1947-03-18",
@@ -531,6 +702,11 @@ PATIENTS: list[PatientSpec] = [
         },
         bp=[("2026-04-28", 128, 74)],
         med_requests=True,
+        expect=[
+            rec("apixaban-correct", "apixaban", "continue", "5 mg", "no dose-reduction criterion met: 5 mg twice daily is right"),
+            rec("apixaban-reassess-at-80", "apixaban", "monitor", "80", "reassess the dose when she turns 80"),
+        ],
+        forbid=[Forbid("no-apixaban-reduction", "apixaban", "reduce", "fewer than two criteria: reducing would underdose")],
     ),
     PatientSpec(
         "pt-0020", "Theodore", "Lund", "male", "1963-08-29",
@@ -550,6 +726,11 @@ PATIENTS: list[PatientSpec] = [
         bp=[("2025-02-04", 136, 84), ("2025-09-09", 134, 82)],
         bundle_type="transaction",
         med_requests=True,
+        expect=[
+            rec("sglt2i-start", "sglt2i", "start", "", "T2D, CKD and albuminuria: add an SGLT2 inhibitor"),
+            rec("glp1ra-start", "glp1ra", "start", "", "a GLP-1 receptor agonist (HbA1c 8.6, BMI 36)"),
+            alert("hba1c-high", "hba1c", "8.6", "HbA1c 8.6%"),
+        ],
     ),
     PatientSpec(
         "pt-0021", "Winifred", "Sandoval", "female", "1939-10-10",
@@ -569,6 +750,10 @@ PATIENTS: list[PatientSpec] = [
             "heart_rate": [("2026-02-17", 56)],
         },
         bp=[("2026-02-17", 124, 66)],
+        expect=[
+            alert("digoxin-level", "digoxin_level|digoxin", "2.1", "digoxin level 2.1 ng/mL"),
+            rec("digoxin-reduce", "digoxin", "reduce|stop", "0.125 mg", "Beers: at most 0.125 mg/day"),
+        ],
     ),
     PatientSpec(
         "pt-0022", "Benedikt", "Oyelaran", "male", "1968-11-23",
@@ -583,6 +768,14 @@ PATIENTS: list[PatientSpec] = [
         },
         bp=[("2025-04-29", 142, 90), ("2026-01-06", 146, 92)],
         relative_refs=True,
+        expect=[
+            rec("ras-start", "ras_blocker|acei|arb", "start", "", "UACR 410 mg/g: ACE inhibitor or ARB"),
+            rec("sglt2i-start", "sglt2i", "start", "", "SGLT2 inhibitor for CKD without diabetes"),
+            rec("statin-start", "statin", "start", "", "statin for CKD at 50 or older (LDL 145, no statin)"),
+            alert("bp-high", "systolic_bp", "146", "BP 146/92 on amlodipine alone"),
+            alert("uacr-high", "uacr", "410", "UACR 350 -> 410 mg/g"),
+        ],
+        forbid=[Forbid("no-diabetes-premise", "diabetes", "", "he has no diabetes")],
     ),
     PatientSpec(
         "pt-0023", "Georgina", "Faulkner", "female", "1958-05-15",
@@ -598,6 +791,10 @@ PATIENTS: list[PatientSpec] = [
         },
         bp=[("2025-12-09", 134, 82), ("2026-06-23", 136, 80)],
         med_requests=True,
+        expect=[
+            *metformin_30_44(32),
+            alert("egfr-decline", "egfr", "32", "eGFR 45 -> 38 -> 32"),
+        ],
     ),
     PatientSpec(
         "pt-0024", "Ruben", "Castellano", "male", "1955-02-07",
@@ -617,6 +814,14 @@ PATIENTS: list[PatientSpec] = [
         },
         bp=[("2026-07-21", 124, 76), ("2026-10-20", 122, 74)],
         bundle_type="transaction",
+        expect=[
+            alert("triple-therapy", "triple_therapy|aspirin", "", "apixaban + aspirin + clopidogrel seven months after PCI"),
+            rec("aspirin-stop", "aspirin", "stop", "30 days|1 week|7 days|1 month|4 weeks", "aspirin for at most 30 days after PCI"),
+            rec("keep-doac-clopidogrel", "clopidogrel|p2y12|apixaban|doac", "continue", "", "keep the DOAC and clopidogrel"),
+            rec("ppi", "ppi", "start", "", "a proton pump inhibitor while on combined antithrombotic therapy"),
+            alert("hemoglobin-falling", "hemoglobin", "10.9", "haemoglobin 12.1 -> 10.9 g/dL"),
+        ],
+        forbid=[Forbid("keep-anticoagulant", "apixaban|doac|anticoagulant", "stop", "AF needs the anticoagulant after PCI")],
     ),
 ]
 # fmt: on
@@ -892,14 +1097,54 @@ class BundleWriter:
         return resource
 
 
-def main() -> None:
-    for old in OUT.glob("pt-*.json"):
+def _alternatives(text: str) -> list[str]:
+    return [part for part in text.split("|") if part]
+
+
+def expected_findings() -> dict[str, Any]:
+    """Every patient's expected and forbidden statements, as eval/briefings reads them."""
+    patients = {}
+    for spec in PATIENTS:
+        patients[spec.pid] = {
+            "expected": [
+                {
+                    "key": e.key,
+                    "kind": e.kind,
+                    "subjects": _alternatives(e.subjects),
+                    "actions": _alternatives(e.actions),
+                    "thresholds": _alternatives(e.thresholds),
+                    "note": e.note,
+                }
+                for e in spec.expect
+            ],
+            "forbidden": [
+                {
+                    "key": f.key,
+                    "subjects": _alternatives(f.subjects),
+                    "actions": _alternatives(f.actions),
+                    "note": f.note,
+                }
+                for f in spec.forbid
+            ],
+        }
+    return {
+        "about": "Written by data/patients/generate.py from the patient definitions; "
+        "read by eval/briefings. See data/patients/README.md.",
+        "patients": patients,
+    }
+
+
+def main(out: Path = OUT) -> None:
+    for old in out.glob("pt-*.json"):
         old.unlink()
     for spec in PATIENTS:
-        path = OUT / f"{spec.pid}.json"
+        path = out / f"{spec.pid}.json"
         path.write_text(json.dumps(BundleWriter(spec).bundle(), indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {len(PATIENTS)} bundles to {OUT}")
+    findings = json.dumps(expected_findings(), indent=2, ensure_ascii=False) + "\n"
+    (out / EXPECTED_FINDINGS).parent.mkdir(exist_ok=True)
+    (out / EXPECTED_FINDINGS).write_text(findings, encoding="utf-8")
+    print(f"wrote {len(PATIENTS)} bundles and {EXPECTED_FINDINGS} to {out}")
 
 
 if __name__ == "__main__":
-    main()
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else OUT)

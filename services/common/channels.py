@@ -18,7 +18,7 @@ from typing import ClassVar, Self, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.credentials import ChannelOptions, build_credentials
+from services.common.credentials import ChannelOptions, TransportCredentials, process_credentials
 from services.common.errors import Unavailable, from_downstream
 
 ResponseT = TypeVar("ResponseT")
@@ -67,9 +67,16 @@ def service_config(service: str, methods: Mapping[str, MethodPolicy]) -> str:
 
 
 def create_channel(
-    target: str, service: str, methods: Mapping[str, MethodPolicy]
+    target: str,
+    service: str,
+    methods: Mapping[str, MethodPolicy],
+    credentials: TransportCredentials | None = None,
 ) -> grpc.aio.Channel:
-    """A grpc.aio channel to ``target`` with the service config for ``service``."""
+    """A grpc.aio channel to ``target`` with the service config for ``service``.
+
+    Secured with this process's credentials (TLS as configured) unless ``credentials`` says
+    otherwise.
+    """
     options: ChannelOptions = [
         ("grpc.service_config", service_config(service, methods)),
         ("grpc.enable_retries", 1),
@@ -78,7 +85,7 @@ def create_channel(
         *KEEPALIVE_OPTIONS,
         *RECONNECT_OPTIONS,
     ]
-    return build_credentials().open_channel(target, options)
+    return (credentials or process_credentials()).open_channel(target, options)
 
 
 async def wait_until_serving(
@@ -112,16 +119,18 @@ class ServiceClient:
 
     A subclass names its dependency, its service and its method policies, builds its stub on
     ``self.channel`` and awaits every call through :meth:`call`, which turns a failed call into
-    a ``ServiceError`` (see :func:`services.common.errors.from_downstream`).
+    a ``ServiceError`` (see :func:`services.common.errors.from_downstream`). The channel is
+    secured with the process's credentials (a service's own identity) unless ``credentials``
+    says otherwise (a command-line client's, with its user's token).
     """
 
     dependency: ClassVar[str]
     service_name: ClassVar[str]
     method_policies: ClassVar[Mapping[str, MethodPolicy]]
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, credentials: TransportCredentials | None = None) -> None:
         self.target = target
-        self.channel = create_channel(target, self.service_name, self.method_policies)
+        self.channel = create_channel(target, self.service_name, self.method_policies, credentials)
 
     async def call(self, pending: Awaitable[ResponseT]) -> ResponseT:
         """Awaits a stub call; a failed call raises this service's own ``ServiceError``."""

@@ -48,13 +48,11 @@ class Dependency:
 
 @dataclass(frozen=True)
 class ServiceHealth:
-    """A name the health service answers for, SERVING while every dependency is healthy."""
+    """A name the health service answers for, SERVING while every dependency is healthy: a
+    gRPC service, or a capability only health reports (such as briefings with guidelines)."""
 
     name: str
     dependencies: Sequence[Dependency] = ()
-    #: Whether ``name`` is a gRPC service on the server (reflection lists it); False for a
-    #: capability that only health answers for, such as briefings with guidelines.
-    registered: bool = True
 
 
 class HealthCheck:

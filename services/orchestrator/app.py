@@ -14,7 +14,6 @@ is SERVING while the Retriever is too, that is while briefings can rest on the g
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
 
 import grpc
 from briefing.v1 import orchestrator_pb2_grpc
@@ -26,6 +25,8 @@ from services.common.database_telemetry import instrument_asyncpg
 from services.common.errors import Unavailable
 from services.common.health import Dependency, ServiceHealth
 from services.common.logging import get_logger
+from services.common.scopes import AUDIT_READ, BRIEFING_READ, ServiceAccess
+from services.common.server import Registration
 from services.orchestrator.agent.registry import AgentRegistry
 from services.orchestrator.client import SERVICE_NAME, WITH_GUIDELINES
 from services.orchestrator.config import OrchestratorSettings
@@ -35,13 +36,23 @@ from services.retriever.client import RetrieverClient
 
 log = get_logger(__name__)
 
+#: Who may call the Orchestrator: external callers (the gateway on a caller's behalf, the
+#: client CLI, grpcurl), by bearer token only. No client certificate is asked for: the callers
+#: are people and applications known to the hospital's identity provider, which issues their
+#: tokens; the project's CA certifies its own services, not every caller of the front door.
+ACCESS = ServiceAccess(
+    SERVICE_NAME,
+    {"Brief": BRIEFING_READ, "BriefStream": BRIEFING_READ, "ListAuditEvents": AUDIT_READ},
+    client_certificates=False,
+)
+
 
 async def setup(
     server: grpc.aio.Server,
     settings: OrchestratorSettings,
     common: CommonSettings,
     resources: contextlib.AsyncExitStack,
-) -> Sequence[ServiceHealth]:
+) -> Registration:
     """Opens what a briefing needs and registers the Orchestrator servicer; closes all at
     shutdown."""
     tracing = bool(common.otel_exporter_otlp_endpoint)
@@ -61,7 +72,10 @@ async def setup(
     orchestrator_pb2_grpc.add_OrchestratorServicer_to_server(servicer, server)
     postgresql = Dependency("postgresql", database.is_reachable)
     guidelines = Dependency("retriever", retriever.is_serving)
-    return [
-        ServiceHealth(SERVICE_NAME, [postgresql]),
-        ServiceHealth(WITH_GUIDELINES, [postgresql, guidelines], registered=False),
-    ]
+    return Registration(
+        access=[ACCESS],
+        health=[
+            ServiceHealth(SERVICE_NAME, [postgresql]),
+            ServiceHealth(WITH_GUIDELINES, [postgresql, guidelines]),
+        ],
+    )

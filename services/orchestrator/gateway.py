@@ -22,6 +22,13 @@ PostgreSQL) and says whether briefings rest on the guidelines
 
 An Orchestrator that cannot be reached reports its call's status code (``UNAVAILABLE``, ...)
 in place of a health status.
+
+Security follows the services' settings (TLS_*, AUTH_*): HTTPS with TLS_CERT_FILE and
+TLS_KEY_FILE (renewed files are picked up without a restart), TLS to the Orchestrator with
+TLS_CA_FILE, and beyond loopback it refuses to start without TLS and auth, as they do. A
+request's ``Authorization: Bearer <JWT>`` is passed on to the Orchestrator, which checks the
+token and its scope; with auth configured the gateway verifies the token first too, so that a
+bad one is refused (401) at the edge.
 """
 
 from __future__ import annotations
@@ -40,10 +47,14 @@ from briefing.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common.certificates import HttpsContext, IdentityFiles
 from services.common.channels import MethodPolicy, create_channel
-from services.common.config import CommonSettings, ConfigError, load_settings
+from services.common.config import CommonSettings, ConfigError, SecuritySettings, load_settings
+from services.common.credentials import process_credentials, process_security
+from services.common.exposure import check_exposure
 from services.common.logging import configure_logging, get_logger
 from services.common.telemetry import setup_telemetry
+from services.common.tokens import TokenRejected, TokenVerifier, bearer_token
 from services.orchestrator.client import SERVICE_NAME, WITH_GUIDELINES
 from services.orchestrator.config import GatewaySettings
 
@@ -75,6 +86,7 @@ HTTP_STATUS: dict[grpc.StatusCode, int] = {
 STUB_KEY: web.AppKey[OrchestratorAsyncStub] = web.AppKey("stub")
 HEALTH_KEY = web.AppKey("health", health_pb2_grpc.HealthStub)
 SETTINGS_KEY = web.AppKey("settings", GatewaySettings)
+VERIFIER_KEY: web.AppKey[TokenVerifier | None] = web.AppKey("verifier")
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:
@@ -99,7 +111,26 @@ def briefing_json(briefing: orchestrator_pb2.PatientBriefing) -> dict[str, Any]:
     )
 
 
+def caller_metadata(request: web.Request) -> tuple[tuple[str, str], ...]:
+    """The caller's bearer token as gRPC metadata (none without one); TokenRejected when it is
+    malformed or, with auth configured here, fails verification."""
+    authorization = request.headers.get("Authorization")
+    if authorization is None:
+        return ()
+    token = bearer_token(authorization)
+    verifier = request.app[VERIFIER_KEY]
+    if verifier is not None:
+        verifier.verify(token)
+    return (("authorization", f"Bearer {token}"),)
+
+
 async def brief(request: web.Request) -> web.Response:
+    try:
+        metadata = caller_metadata(request)
+    except TokenRejected as exc:
+        refusal = error_response(401, "UNAUTHENTICATED", str(exc))
+        refusal.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        return refusal
     body = await request.read()
     try:
         options = _options(body)
@@ -111,7 +142,9 @@ async def brief(request: web.Request) -> web.Response:
     )
     settings = request.app[SETTINGS_KEY]
     try:
-        response = await request.app[STUB_KEY].Brief(call, timeout=settings.brief_timeout_s)
+        response = await request.app[STUB_KEY].Brief(
+            call, timeout=settings.brief_timeout_s, metadata=metadata
+        )
     except grpc.aio.AioRpcError as exc:
         code = exc.code()
         log.info("brief_failed", code=code.name)
@@ -143,10 +176,12 @@ async def healthz(request: web.Request) -> web.Response:
     )
 
 
-def make_app(settings: GatewaySettings) -> web.Application:
-    """The aiohttp application; its channel to the Orchestrator closes with it."""
+def make_app(settings: GatewaySettings, verifier: TokenVerifier | None = None) -> web.Application:
+    """The aiohttp application; its channel to the Orchestrator closes with it. With a
+    ``verifier``, bearer tokens are verified before they are passed on."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[SETTINGS_KEY] = settings
+    app[VERIFIER_KEY] = verifier
 
     async def channel_context(app: web.Application) -> Any:
         channel = create_channel(
@@ -166,12 +201,25 @@ def make_app(settings: GatewaySettings) -> web.Application:
     return app
 
 
-async def serve(settings: GatewaySettings) -> None:
+async def serve(
+    settings: GatewaySettings, security: SecuritySettings, verifier: TokenVerifier | None
+) -> None:
     """Serves until SIGTERM or SIGINT, then finishes requests in flight and stops."""
-    runner = web.AppRunner(make_app(settings), access_log=None)
+    https = None
+    if security.tls_cert_file and security.tls_key_file and security.tls_ca_file:
+        files = IdentityFiles(security.tls_cert_file, security.tls_key_file, security.tls_ca_file)
+        https = HttpsContext(files).context
+    app = make_app(settings, verifier)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
-    await site.start()
+    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=https)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(
+            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
+        ) from None
     host, port = runner.addresses[0][:2]
     log.info("ready", address=f"{host}:{port}", services=["http"])
     stop = asyncio.Event()
@@ -195,14 +243,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(
             GatewaySettings, **{k: v for k, v in flags.items() if v is not None}
         )
+        security = process_security()
+        process_credentials()  # reads and checks the TLS files
+        verifier = TokenVerifier.from_settings(security)
     except ConfigError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
     configure_logging("gateway", common.log_level, common.log_format)
+    try:
+        check_exposure(settings.host, security, "the gateway")
+    except ConfigError as exc:
+        log.error("startup_refused", error=str(exc))
+        return 2
     telemetry = setup_telemetry("gateway", common.otel_exporter_otlp_endpoint)
     try:
-        asyncio.run(serve(settings))
-    except OSError as exc:
+        asyncio.run(serve(settings, security, verifier))
+    except ConfigError as exc:
         log.error("startup_failed", error=str(exc))
         return 1
     finally:

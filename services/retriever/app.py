@@ -10,7 +10,6 @@ search needs both.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
 
 import grpc
 from briefing.v1 import retriever_pb2_grpc
@@ -21,6 +20,8 @@ from services.common.database import open_database
 from services.common.database_telemetry import instrument_asyncpg
 from services.common.health import Dependency, ServiceHealth
 from services.common.logging import get_logger
+from services.common.scopes import GUIDELINES_READ, GUIDELINES_WRITE, ServiceAccess
+from services.common.server import Registration
 from services.embedder.client import EmbedderClient
 from services.retriever.client import SERVICE_NAME
 from services.retriever.config import RetrieverSettings
@@ -29,13 +30,25 @@ from services.retriever.store import open_store
 
 log = get_logger(__name__)
 
+#: Who may call the Retriever: the orchestrator by its client certificate, the ingest CLI by
+#: a token with guidelines:write (and a client certificate: mutual TLS).
+ACCESS = ServiceAccess(
+    SERVICE_NAME,
+    {
+        "Search": GUIDELINES_READ,
+        "GetCollectionInfo": GUIDELINES_READ,
+        "Ingest": GUIDELINES_WRITE,
+        "DeleteDocument": GUIDELINES_WRITE,
+    },
+)
+
 
 async def setup(
     server: grpc.aio.Server,
     settings: RetrieverSettings,
     common: CommonSettings,
     resources: contextlib.AsyncExitStack,
-) -> Sequence[ServiceHealth]:
+) -> Registration:
     """Opens the store, the Embedder channel and the database, registers the servicer; closes
     all at shutdown."""
     if common.otel_exporter_otlp_endpoint:  # like the gRPC instrumentors: only when exporting
@@ -54,9 +67,15 @@ async def setup(
         collection=settings.collection,
         embedder=settings.embedder_addr,
     )
-    return [
-        ServiceHealth(
-            SERVICE_NAME,
-            [Dependency("store", store.is_healthy), Dependency("embedder", embedder.is_serving)],
-        )
-    ]
+    return Registration(
+        access=[ACCESS],
+        health=[
+            ServiceHealth(
+                SERVICE_NAME,
+                [
+                    Dependency("store", store.is_healthy),
+                    Dependency("embedder", embedder.is_serving),
+                ],
+            )
+        ],
+    )

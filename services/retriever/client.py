@@ -16,6 +16,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from briefing.v1 import retriever_pb2, retriever_pb2_grpc
 
 from services.common.channels import MethodPolicy, ServiceClient
+from services.common.credentials import TransportCredentials
 
 SERVICE_NAME: str = retriever_pb2.DESCRIPTOR.services_by_name["Retriever"].full_name
 METHOD_POLICIES: dict[str, MethodPolicy] = {
@@ -33,8 +34,8 @@ class RetrieverClient(ServiceClient):
     service_name = SERVICE_NAME
     method_policies = METHOD_POLICIES
 
-    def __init__(self, target: str) -> None:
-        super().__init__(target)
+    def __init__(self, target: str, credentials: TransportCredentials | None = None) -> None:
+        super().__init__(target, credentials)
         self._stub = retriever_pb2_grpc.RetrieverStub(self.channel)
 
     async def search(

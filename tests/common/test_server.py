@@ -6,7 +6,7 @@ from pathlib import Path
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.credentials import build_credentials
+from services.common.credentials import process_credentials
 from services.launcher import start_service
 from tests.support.otlp_receiver import OtlpReceiver
 
@@ -23,7 +23,7 @@ async def test_health_watch_works_with_tracing_on(tmp_path: Path) -> None:
         },
     )
     try:
-        async with build_credentials().open_channel(service.address) as channel:
+        async with process_credentials().open_channel(service.address) as channel:
             watch = health_pb2_grpc.HealthStub(channel).Watch(
                 health_pb2.HealthCheckRequest(), timeout=10
             )

@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_g
 
 from services.common.admission import AdmissionInterceptor
 from services.common.errors import ErrorMappingInterceptor
-from services.common.server import UNLIMITED_SERVICES
+from services.common.server import INFRASTRUCTURE_SERVICES
 from services.embedder.client import SERVICE_NAME as EMBEDDER
 from services.launcher import start_service
 from tests.embedder.texts import passage
@@ -58,7 +58,10 @@ class Gate:
 async def limited_server(gate: Gate) -> AsyncIterator[grpc.aio.Channel]:
     """A server with the limit, health, reflection and the gate's handlers; yields a channel."""
     server = grpc.aio.server(
-        interceptors=[AdmissionInterceptor(LIMIT, UNLIMITED_SERVICES), ErrorMappingInterceptor()]
+        interceptors=[
+            AdmissionInterceptor(LIMIT, INFRASTRUCTURE_SERVICES),
+            ErrorMappingInterceptor(),
+        ]
     )
     handlers = {
         "Unary": grpc.unary_unary_rpc_method_handler(gate.unary),
@@ -67,7 +70,7 @@ async def limited_server(gate: Gate) -> AsyncIterator[grpc.aio.Channel]:
     server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(SERVICE, handlers)])
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    reflection.enable_server_reflection([SERVICE, *UNLIMITED_SERVICES], server)
+    reflection.enable_server_reflection([SERVICE, *INFRASTRUCTURE_SERVICES], server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:

@@ -111,7 +111,6 @@ async def test_statuses_follow_the_dependencies_and_watch_sees_each_flip() -> No
         ServiceHealth(
             CAPABILITY,
             [Dependency("database", database.probe), Dependency("peer", peer.probe)],
-            registered=False,
         ),
     ]
     async with health_server() as (address, servicer):

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
@@ -19,6 +19,7 @@ from services.common.schema import apply_migrations
 from services.orchestrator.patients.fhir_loader import read_bundle_file
 from services.orchestrator.patients.store import PatientStore
 from tests.orchestrator.patients_support import POOL_SETTINGS, SHIPPED, fresh_database
+from tests.support.spans import everything_recorded
 
 SECRET = "Zebulon-Quartermaine-1931"
 
@@ -45,16 +46,6 @@ async def pool(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[asyncp
     async with open_pool(dsn, POOL_SETTINGS) as pool:
         await apply_migrations(pool)
         yield pool
-
-
-def everything_recorded(span: ReadableSpan) -> str:
-    """Every string a span exports: name, attributes, events and the status description."""
-    parts = [span.name, str(span.status.description or "")]
-    parts += [f"{key}={value!r}" for key, value in (span.attributes or {}).items()]
-    for event in span.events:
-        parts.append(event.name)
-        parts += [f"{key}={value!r}" for key, value in (event.attributes or {}).items()]
-    return "\n".join(parts)
 
 
 async def test_spans_hold_statements_but_no_patient_values(

