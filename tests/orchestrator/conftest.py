@@ -161,6 +161,9 @@ async def _briefing_stack(tmp: Path) -> AsyncIterator[BriefingStack]:
         "PG_DATA_DIR": str(tmp / "pg"),
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
         "OTEL_BSP_SCHEDULE_DELAY": "100",
+        # One Embed batch at a time while ingesting: on a machine shared with other work, four
+        # at once queue long enough for the last to pass its deadline (as in eval/briefings).
+        "RETRIEVER_INGEST_CONCURRENCY": "1",
     }
     try:
         async with running_stack(env) as services:
