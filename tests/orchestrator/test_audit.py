@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import grpc
 import pytest
-from briefing.v1 import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc, retriever_pb2
+from briefing.v1 import (
+    common_pb2,
+    orchestrator_pb2,
+    orchestrator_pb2_grpc,
+    retriever_pb2,
+    retriever_pb2_grpc,
+)
 
 from services.common.database import start_embedded
 from services.common.errors import InvalidArgument
@@ -28,6 +34,7 @@ from services.launcher import start_service
 from services.orchestrator.audit import BRIEF_UNAUDITED
 from services.orchestrator.deadline import DEADLINE_MESSAGE
 from services.retriever.client import RetrieverClient
+from services.retriever.servicer import CHANGE_UNAUDITED
 from tests.orchestrator.brief_support import PLAIN_ID, RICH_ID
 from tests.orchestrator.conftest import BriefingStack
 
@@ -230,6 +237,47 @@ async def test_a_briefing_whose_row_cannot_be_written_is_not_served(
     trace_id, metadata = traced()
     await orchestrator_stub.Brief(pb.BriefRequest(patient_id=RICH_ID), metadata=metadata)
     assert len(await events_of(orchestrator_stub, trace_id, patient_id=RICH_ID)) == 1
+
+
+async def test_a_change_whose_row_cannot_be_written_says_so(
+    briefing_stack: BriefingStack, database: asyncpg.Connection
+) -> None:
+    document_id = f"audit-unwritten-{secrets.token_hex(4)}"
+    # A plain stub: the client's retry of an idempotent call would only repeat the failure.
+    async with grpc.aio.insecure_channel(briefing_stack.retriever) as channel:
+        stub = retriever_pb2_grpc.RetrieverStub(channel)
+        async with audit_writes_failing(database):
+            error = await failure(
+                stub.DeleteDocument(
+                    retriever_pb2.DeleteDocumentRequest(document_id=document_id), timeout=30
+                )
+            )
+    assert (error.code(), error.details()) == (grpc.StatusCode.UNAVAILABLE, CHANGE_UNAUDITED)
+    rows = await database.fetchval(
+        "SELECT count(*) FROM audit_events WHERE $1 = ANY(document_ids)", document_id
+    )
+    assert rows == 0
+
+
+async def test_a_caller_that_goes_away_leaves_a_cancelled_row(
+    orchestrator_stub: OrchestratorAsyncStub,
+) -> None:
+    trace_id, metadata = traced()
+    call = orchestrator_stub.BriefStream(
+        pb.BriefStreamRequest(patient_id=RICH_ID), timeout=60, metadata=metadata
+    )
+    first = await call.read()
+    assert isinstance(first, pb.BriefStreamResponse) and first.HasField("progress")
+    call.cancel()  # mid-briefing: the handler is cancelled, its row is written all the same
+    events: list[pb.AuditEvent] = []
+    for _ in range(100):
+        events = await events_of(orchestrator_stub, trace_id, patient_id=RICH_ID)
+        if events:
+            break
+        await asyncio.sleep(0.1)
+    [event] = events
+    assert (event.method, event.patient_id, event.outcome) == (BRIEF_STREAM, RICH_ID, "CANCELLED")
+    assert list(event.cited_chunk_ids) == []
 
 
 def chunk(document_id: str) -> retriever_pb2.IngestChunk:
