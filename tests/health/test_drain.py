@@ -68,10 +68,27 @@ class Poller:
             await asyncio.sleep(0.05)
 
 
+async def long_call(
+    stub: embedder_pb2_grpc.EmbedderAsyncStub,
+) -> tuple[embedder_pb2.EmbedResponse, float]:
+    """Seconds of model time (96 passages on one torch thread), and when it ended."""
+    request = embedder_pb2.EmbedRequest(
+        texts=[passage(40_000 + i) for i in range(96)],
+        input_type=embedder_pb2.INPUT_TYPE_DOCUMENT,
+    )
+    response = await stub.Embed(request, timeout=150)
+    return response, time.monotonic()
+
+
 async def test_sigterm_drains_then_stops_and_cancels_nothing() -> None:
     service = await start_service(
         "embedder",
-        {"HF_HUB_OFFLINE": "1", "SHUTDOWN_DRAIN_S": str(DRAIN_S), "SHUTDOWN_GRACE_S": "120"},
+        {
+            "HF_HUB_OFFLINE": "1",
+            "EMBEDDER_TORCH_THREADS": "1",
+            "SHUTDOWN_DRAIN_S": str(DRAIN_S),
+            "SHUTDOWN_GRACE_S": "150",
+        },
     )
     try:
         # A plain channel: no retries, so every outcome is the server's own.
@@ -81,31 +98,25 @@ async def test_sigterm_drains_then_stops_and_cancels_nothing() -> None:
             poller = Poller(health_pb2_grpc.HealthStub(channel))
             tasks = [asyncio.ensure_future(traffic.caller(n)) for n in range(CALLERS)]
             tasks.append(asyncio.ensure_future(poller.run()))
-            # A long call too: seconds of model time, still running when the drain ends.
-            long_call = asyncio.ensure_future(
-                stub.Embed(
-                    embedder_pb2.EmbedRequest(
-                        texts=[passage(40_000 + i) for i in range(64)],
-                        input_type=embedder_pb2.INPUT_TYPE_DOCUMENT,
-                    ),
-                    timeout=120,
-                )
-            )
             await asyncio.wait_for(traffic.warmed_up.wait(), 60)
             signalled_at = time.monotonic()
             service.process.send_signal(signal.SIGTERM)
-            assert await asyncio.wait_for(service.process.wait(), 120) == 0
+            # Sent during the drain and still running when it ends: the grace period's call.
+            await asyncio.sleep(DRAIN_S / 3)
+            in_flight = asyncio.ensure_future(long_call(stub))
+            assert await asyncio.wait_for(service.process.wait(), 180) == 0
             exited_at = time.monotonic()
             traffic.stop.set()
             poller.stop.set()
             await asyncio.gather(*tasks)
-            long_outcome = await long_call
+            long_response, long_ended_at = await in_flight
     finally:
         if service.process.returncode is None:
             service.process.kill()
             await service.process.wait()
 
-    assert len(long_outcome.embeddings) == 64
+    assert len(long_response.embeddings) == 96
+    assert long_ended_at > signalled_at + DRAIN_S, "the long call ended within the drain"
     before = [outcome for sent_at, outcome in traffic.calls if sent_at < signalled_at]
     assert before and set(before) == {"OK"}, "a call sent before SIGTERM did not succeed"
     assert "CANCELLED" not in {outcome for _, outcome in traffic.calls}
