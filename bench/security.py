@@ -86,7 +86,7 @@ async def stack(
         **BASE_ENV,
         **env,
         "RETRIEVER_QDRANT_PATH": str(folder / "qdrant"),
-        "ORCHESTRATOR_PG_DATA_DIR": str(folder / "pg"),
+        "PG_DATA_DIR": str(folder / "pg"),
     }
     async with running_stack(stack_env, tls_dir=tls_dir) as services:
         await _ingest(services["retriever"].address, {**BASE_ENV, **ingest_env})

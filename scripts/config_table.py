@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings
 from services.common.config import (
     CallerSettings,
     CommonSettings,
+    DatabaseSettings,
     SecuritySettings,
     ServiceAddresses,
 )
@@ -29,6 +30,8 @@ SECTIONS: tuple[tuple[str, type[BaseSettings]], ...] = (
     ("every program (TLS, auth)", SecuritySettings),
     ("command-line clients", CallerSettings),
     ("embedder", EmbedderSettings),
+    # Before the retriever and the orchestrator, which both inherit these variables.
+    ("orchestrator and retriever (database)", DatabaseSettings),
     ("retriever", RetrieverSettings),
     # Before the orchestrator, which inherits these variables: each row says who declares it.
     ("orchestrator (Claude agent)", ClaudeSettings),

@@ -3,7 +3,9 @@ and the tests.
 
 Each service is started with ``--port 0`` (or a given port) and is ready once it prints its
 ``ready`` log line, which names the address it bound; the address is then handed to the
-services that depend on it (``EMBEDDER_ADDR``, ``RETRIEVER_ADDR``).
+services that depend on it (``EMBEDDER_ADDR``, ``RETRIEVER_ADDR``). They run on loopback with
+no balancer in front, so they stop without a drain period (``SHUTDOWN_DRAIN_S=0``) unless the
+environment sets one.
 
     python -m services.launcher                 # run all three until Ctrl-C
     python -m services.launcher -- CMD ARGS     # run CMD with *_ADDR set, then stop them
@@ -79,7 +81,7 @@ async def start_service(
         host,
         "--port",
         str(port),
-        env={**os.environ, **(env or {})},
+        env={"SHUTDOWN_DRAIN_S": "0", **os.environ, **(env or {})},
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
         # Its own process group: a Ctrl-C in the terminal reaches only this process, which then

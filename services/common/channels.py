@@ -8,6 +8,7 @@ over every address the name resolves to, so replicas of a service share the load
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
@@ -28,7 +29,11 @@ KEEPALIVE_OPTIONS: list[tuple[str, int]] = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
 ]
+# A peer that went away is tried again at least this often (gRPC's default backs off to two
+# minutes), so a service that comes back is used again, and reported healthy, within seconds.
+RECONNECT_OPTIONS: list[tuple[str, int]] = [("grpc.max_reconnect_backoff_ms", 5_000)]
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,7 @@ def create_channel(
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         *KEEPALIVE_OPTIONS,
+        *RECONNECT_OPTIONS,
     ]
     return (credentials or process_credentials()).open_channel(target, options)
 
@@ -85,18 +91,27 @@ def create_channel(
 async def wait_until_serving(
     channel: grpc.aio.Channel, service: str, target: str, timeout_s: float
 ) -> None:
-    """Waits (bounded) until ``service`` at ``target`` reports SERVING on its health endpoint."""
-    stub = health_pb2_grpc.HealthStub(channel)
+    """Waits (bounded) until ``service`` at ``target`` reports SERVING on its health endpoint:
+    until it listens, then until its health (watched) says SERVING."""
+    watch = health_pb2_grpc.HealthStub(channel).Watch(
+        health_pb2.HealthCheckRequest(service=service), wait_for_ready=True
+    )
     try:
-        reply = await stub.Check(
-            health_pb2.HealthCheckRequest(service=service), timeout=timeout_s, wait_for_ready=True
-        )
+        async with asyncio.timeout(timeout_s):
+            async for reply in watch:
+                if reply.status == SERVING:
+                    return
+    except TimeoutError:
+        raise Unavailable(
+            f"{service} at {target} did not report SERVING within {timeout_s:.0f}s"
+        ) from None
     except grpc.aio.AioRpcError as exc:
         raise Unavailable(
-            f"{service} at {target} did not become ready within {timeout_s:.0f}s: {exc.code().name}"
+            f"{service} at {target} did not report SERVING: {exc.code().name}"
         ) from None
-    if reply.status != health_pb2.HealthCheckResponse.SERVING:
-        raise Unavailable(f"{service} at {target} is not serving")
+    finally:
+        watch.cancel()
+    raise Unavailable(f"{service} at {target} stopped reporting its health")
 
 
 class ServiceClient:
@@ -127,6 +142,14 @@ class ServiceClient:
     async def wait_until_serving(self, timeout_s: float) -> None:
         """Waits (bounded) until the service reports SERVING; raises Unavailable otherwise."""
         await wait_until_serving(self.channel, self.service_name, self.target, timeout_s)
+
+    async def is_serving(self) -> bool:
+        """Whether the service answers its health check with SERVING now; a failed call raises
+        (the probe of a dependency's health, see :mod:`services.common.health`)."""
+        reply = await health_pb2_grpc.HealthStub(self.channel).Check(
+            health_pb2.HealthCheckRequest(service=self.service_name)
+        )
+        return bool(reply.status == SERVING)
 
     async def close(self) -> None:
         """Closes the channel; calls in flight are cancelled."""

@@ -71,11 +71,32 @@ class CommonSettings(BaseSettings):
         description="OTLP/gRPC collector URL, http:// (plaintext) or https:// (TLS, see the "
         "exporter's OTEL_EXPORTER_OTLP_CERTIFICATE); spans are exported only when set.",
     )
+    shutdown_drain_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="Seconds a service keeps serving on SIGTERM while its health says "
+        "NOT_SERVING, so that balancers and pollers move away before it stops taking calls.",
+    )
     shutdown_grace_s: float = Field(
         default=10.0,
         gt=0,
         le=300,
-        description="Seconds in-flight calls get to finish on SIGTERM; a second signal ends it.",
+        description="Seconds in-flight calls get to finish once the drain is over; a second "
+        "signal ends it.",
+    )
+    health_check_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="How often a service checks the dependencies it cannot serve without (how "
+        "long a result is trusted).",
+    )
+    health_check_timeout_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="A dependency that does not answer its check within this is unhealthy.",
     )
     dependency_wait_s: float = Field(
         default=30.0, gt=0, le=600, description="Seconds to wait at start-up for a dependency."
@@ -266,13 +287,73 @@ class ServerSettings(BaseSettings):
     max_concurrent_rpcs: int | None = Field(
         default=None,
         gt=0,
-        description="Calls served at once; more get RESOURCE_EXHAUSTED.",
+        description="Calls served at once, health and reflection not counted; more are refused "
+        "at once with RESOURCE_EXHAUSTED.",
     )
 
     @property
     def address(self) -> str:
         """The ``host:port`` the server binds."""
         return f"{self.host}:{self.port}"
+
+
+class DatabaseSettings(BaseSettings):
+    """The PostgreSQL database of the orchestrator (patients, audit) and the retriever (audit).
+
+    Unprefixed, so that both services reach the same database: ``DATABASE_URL``, or else the
+    embedded server in ``PG_DATA_DIR``, which the first service to start runs and the others
+    join (see :mod:`services.common.database`).
+    """
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    # A secret so that printing the settings never shows a password.
+    database_url: SecretStr | None = Field(
+        default=None,
+        validation_alias="DATABASE_URL",
+        description="postgresql://user:password@host:port/db; unset starts the embedded server.",
+    )
+    pg_data_dir: Path = Field(
+        default=Path("var/postgres"),
+        validation_alias="PG_DATA_DIR",
+        description="Data folder of the embedded PostgreSQL (ignored with DATABASE_URL).",
+    )
+    pg_pool_min_size: int = Field(
+        default=1,
+        ge=0,
+        le=100,
+        validation_alias="PG_POOL_MIN_SIZE",
+        description="Connections each service keeps open.",
+    )
+    pg_pool_max_size: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        validation_alias="PG_POOL_MAX_SIZE",
+        description="Connections each service opens at most.",
+    )
+    pg_connect_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=120,
+        validation_alias="PG_CONNECT_TIMEOUT_S",
+        description="Seconds to open a connection.",
+    )
+    pg_command_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        validation_alias="PG_COMMAND_TIMEOUT_S",
+        description="Seconds one statement may run.",
+    )
+
+    @field_validator("pg_pool_max_size")
+    @classmethod
+    def _at_least_min_size(cls, value: int, info: ValidationInfo) -> int:
+        minimum = info.data.get("pg_pool_min_size")
+        if minimum is not None and value < minimum:
+            raise ValueError(f"must be at least PG_POOL_MIN_SIZE ({minimum})")
+        return value
 
 
 def _field(

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
 
 import grpc
 from briefing.v1 import embedder_pb2_grpc
 
 from services.common.config import CommonSettings
+from services.common.health import Dependency, ServiceHealth
 from services.common.logging import get_logger
 from services.common.scopes import EMBEDDINGS, ServiceAccess
+from services.common.server import Registration
 from services.embedder.backends import create_backend
 from services.embedder.batcher import Batcher
 from services.embedder.cache import QueryCache
@@ -29,8 +30,9 @@ async def setup(
     settings: EmbedderSettings,
     common: CommonSettings,
     resources: contextlib.AsyncExitStack,
-) -> Sequence[ServiceAccess]:
-    """Loads the backend and registers the Embedder servicer; closes both at shutdown."""
+) -> Registration:
+    """Loads the backend and registers the Embedder servicer; closes both at shutdown. Healthy
+    while the model backend answers."""
     backend = await create_backend(settings)
     resources.push_async_callback(backend.close)
     await backend.warm_up()
@@ -56,4 +58,7 @@ async def setup(
         dimension=backend.dimension,
         max_input_tokens=backend.max_input_tokens,
     )
-    return [ACCESS]
+    return Registration(
+        access=[ACCESS],
+        health=[ServiceHealth(SERVICE_NAME, [Dependency("model", backend.is_healthy)])],
+    )

@@ -29,6 +29,9 @@ from services.common.config import ConfigError, ServiceAddresses, load_settings
 from services.common.credentials import TransportCredentials, caller_credentials
 
 SERVICE_NAME: str = orchestrator_pb2.DESCRIPTOR.services_by_name["Orchestrator"].full_name
+# The health name of briefings resting on the guidelines: SERVING while the Retriever is too.
+# SERVICE_NAME alone stays SERVING without it (briefings from the record alone).
+WITH_GUIDELINES = f"{SERVICE_NAME}/guidelines"
 WIDTH = 100
 _MODES = {
     "auto": orchestrator_pb2.AGENT_MODE_UNSPECIFIED,

@@ -2,7 +2,8 @@
 
     POST /api/v1/patients/{patient_id}/briefing   body (optional): BriefOptions as JSON,
                                                   e.g. {"mode": "AGENT_MODE_OFFLINE"}
-    GET  /healthz                                 200 when the Orchestrator is SERVING
+    GET  /healthz                                 the Orchestrator's health: 200 while it is
+                                                  SERVING, 503 otherwise
 
 The briefing comes back as JSON (protobuf JSON mapping, proto field names). A failed call
 keeps its meaning: gRPC statuses map to HTTP ones (INVALID_ARGUMENT 400, NOT_FOUND 404,
@@ -10,6 +11,17 @@ RESOURCE_EXHAUSTED 429, UNAVAILABLE 503, DEADLINE_EXCEEDED 504, ...) with a JSON
 ``{"error": {"code": "NOT_FOUND", "message": "..."}}``. The Orchestrator is reached at
 ORCHESTRATOR_ADDR; like the gRPC services the gateway logs one JSON ``ready`` line with its
 address, so ``services.launcher.start_service("orchestrator.gateway")`` can start it.
+
+``/healthz`` mirrors the Orchestrator's health (``briefing.v1.Orchestrator``, which needs
+PostgreSQL) and says whether briefings rest on the guidelines
+(``briefing.v1.Orchestrator/guidelines``, which also needs the Retriever)::
+
+    200 {"status": "ok",          "orchestrator": "SERVING",     "guidelines": "SERVING"}
+    200 {"status": "degraded",    "orchestrator": "SERVING",     "guidelines": "NOT_SERVING"}
+    503 {"status": "unavailable", "orchestrator": "NOT_SERVING", "guidelines": "NOT_SERVING"}
+
+An Orchestrator that cannot be reached reports its call's status code (``UNAVAILABLE``, ...)
+in place of a health status.
 
 Security follows the services' settings (TLS_*, AUTH_*): HTTPS with TLS_CERT_FILE and
 TLS_KEY_FILE (renewed files are picked up without a restart), TLS to the Orchestrator with
@@ -43,7 +55,7 @@ from services.common.exposure import check_exposure
 from services.common.logging import configure_logging, get_logger
 from services.common.telemetry import setup_telemetry
 from services.common.tokens import TokenRejected, TokenVerifier, bearer_token
-from services.orchestrator.client import SERVICE_NAME
+from services.orchestrator.client import SERVICE_NAME, WITH_GUIDELINES
 from services.orchestrator.config import GatewaySettings
 
 if TYPE_CHECKING:
@@ -140,19 +152,27 @@ async def brief(request: web.Request) -> web.Response:
     return web.json_response(briefing_json(response.briefing))
 
 
-async def healthz(request: web.Request) -> web.Response:
-    check = health_pb2.HealthCheckRequest(service=SERVICE_NAME)
+async def _health(stub: health_pb2_grpc.HealthStub, service: str) -> str:
+    """The service's health status by name, or the failed call's status code."""
+    check = health_pb2.HealthCheckRequest(service=service)
     try:
-        reply = await request.app[HEALTH_KEY].Check(check, timeout=HEALTH_TIMEOUT_S)
+        reply = await stub.Check(check, timeout=HEALTH_TIMEOUT_S)
     except grpc.aio.AioRpcError as exc:
-        return web.json_response(
-            {"status": "unavailable", "orchestrator": exc.code().name}, status=503
-        )
-    serving = reply.status == health_pb2.HealthCheckResponse.SERVING
-    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+        return str(exc.code().name)
+    return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+
+
+async def healthz(request: web.Request) -> web.Response:
+    stub = request.app[HEALTH_KEY]
+    orchestrator, guidelines = await asyncio.gather(
+        _health(stub, SERVICE_NAME), _health(stub, WITH_GUIDELINES)
+    )
+    if orchestrator != "SERVING":
+        status, code = "unavailable", 503
+    else:
+        status, code = ("ok" if guidelines == "SERVING" else "degraded"), 200
     return web.json_response(
-        {"status": "ok" if serving else "unavailable", "orchestrator": status},
-        status=200 if serving else 503,
+        {"status": status, "orchestrator": orchestrator, "guidelines": guidelines}, status=code
     )
 
 

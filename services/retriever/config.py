@@ -12,11 +12,18 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.common.config import OptionalSecret, OptionalStr, ServerSettings, ServiceAddresses
+from services.common.config import (
+    DatabaseSettings,
+    OptionalSecret,
+    OptionalStr,
+    ServerSettings,
+    ServiceAddresses,
+)
 
 
-class RetrieverSettings(ServerSettings, ServiceAddresses):
-    """Where the Retriever listens, which store it uses and how it ingests."""
+class RetrieverSettings(ServerSettings, ServiceAddresses, DatabaseSettings):
+    """Where the Retriever listens, which store it uses and how it ingests; the database (the
+    audit trail of Ingest and DeleteDocument) is the orchestrator's."""
 
     model_config = SettingsConfigDict(env_prefix="RETRIEVER_", extra="ignore")
 

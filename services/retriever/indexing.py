@@ -106,11 +106,16 @@ class IngestSession:
         self._batch_size = batch_size
         self._window = asyncio.Semaphore(concurrency)
         self._pending: list[tuple[_Document, StoredChunk]] = []
-        self._seen: set[str] = set()
+        self._seen: dict[str, None] = {}  # ids in arrival order
         self._dimension = 0
         self._embed_clock = BusyClock()
         self._upsert_clock = BusyClock()
         self.result = retriever_pb2.IngestResponse()
+
+    @property
+    def document_ids(self) -> list[str]:
+        """The ids of the documents the stream has brought so far, in order."""
+        return list(self._seen)
 
     async def run(
         self, requests: AsyncIterator[retriever_pb2.IngestRequest]
@@ -146,7 +151,7 @@ class IngestSession:
                         f"chunk at position {position}: document {document_id!r} appeared "
                         "earlier in the stream; a document's chunks must arrive together"
                     )
-                self._seen.add(document_id)
+                self._seen[document_id] = None
                 current = _Document(document_id, chunk.content_hash, chunk.chunk_count, position)
             current.add(chunk, position)
         if current is not None:

@@ -1,4 +1,10 @@
-"""RPC handlers of briefing.v1.Retriever: validate, embed through the Embedder, query the store."""
+"""RPC handlers of briefing.v1.Retriever: validate, embed through the Embedder, query the store.
+
+Ingest and DeleteDocument change the corpus every briefing rests on: each call, successful or
+not, is one row of the audit trail (the caller and the document ids), written when it ends. A
+change whose row cannot be written is reported as failed (UNAVAILABLE): retrying it is safe,
+both methods being idempotent, and the retry is audited.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +17,11 @@ from typing import Any
 import grpc
 from briefing.v1 import retriever_pb2, retriever_pb2_grpc
 
+from services.common.audit import AuditTrail
 from services.common.errors import FailedPrecondition, InvalidArgument
 from services.common.limits import DEFAULT_SEARCH_LIMIT, MAX_QUERY_CHARS, MAX_SEARCH_LIMIT
 from services.embedder.client import EmbedderClient
+from services.retriever.client import SERVICE_NAME
 from services.retriever.config import RetrieverSettings
 from services.retriever.indexing import IngestSession
 from services.retriever.query_batcher import QueryBatcher
@@ -21,6 +29,12 @@ from services.retriever.records import search_filter, search_hit
 from services.retriever.store.base import ChunkStore, SearchQuery
 
 Context = grpc.aio.ServicerContext[Any, Any]
+INGEST = f"/{SERVICE_NAME}/Ingest"
+DELETE_DOCUMENT = f"/{SERVICE_NAME}/DeleteDocument"
+CHANGE_UNAUDITED = (
+    "the change was made but could not be recorded in the audit trail; retry it (it is "
+    "idempotent) once the database is back"
+)
 
 
 class CollectionGate:
@@ -73,11 +87,16 @@ class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
     """Search, Ingest, DeleteDocument and GetCollectionInfo over one collection of chunks."""
 
     def __init__(
-        self, store: ChunkStore, embedder: EmbedderClient, settings: RetrieverSettings
+        self,
+        store: ChunkStore,
+        embedder: EmbedderClient,
+        settings: RetrieverSettings,
+        audit: AuditTrail,
     ) -> None:
         self._store = store
         self._embedder = embedder
         self._settings = settings
+        self._audit = audit
         self._gate = CollectionGate(store, embedder)
         self._queries = QueryBatcher(
             embedder,
@@ -118,14 +137,20 @@ class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
             batch_size=self._settings.ingest_batch_size,
             concurrency=self._settings.ingest_concurrency,
         )
-        return await session.run(request_iterator)
+        async with self._audit.audited(INGEST, context, CHANGE_UNAUDITED) as audit:
+            try:
+                return await session.run(request_iterator)
+            finally:
+                audit.document_ids = session.document_ids
 
     async def DeleteDocument(
         self, request: retriever_pb2.DeleteDocumentRequest, context: Context
     ) -> retriever_pb2.DeleteDocumentResponse:
-        if not request.document_id.strip():
-            raise InvalidArgument("document_id is required")
-        deleted = await self._store.delete_document(request.document_id)
+        async with self._audit.audited(DELETE_DOCUMENT, context, CHANGE_UNAUDITED) as audit:
+            if not request.document_id.strip():
+                raise InvalidArgument("document_id is required")
+            audit.document_ids = [request.document_id]
+            deleted = await self._store.delete_document(request.document_id)
         return retriever_pb2.DeleteDocumentResponse(chunks_deleted=deleted)
 
     async def GetCollectionInfo(

@@ -19,7 +19,7 @@ async def test_health_watch_works_with_tracing_on(tmp_path: Path) -> None:
         {
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
             "RETRIEVER_QDRANT_PATH": str(tmp_path / "qdrant"),
-            "EMBEDDER_ADDR": "127.0.0.1:9",  # never called here
+            "EMBEDDER_ADDR": "127.0.0.1:9",  # nothing listens there
         },
     )
     try:
@@ -29,7 +29,8 @@ async def test_health_watch_works_with_tracing_on(tmp_path: Path) -> None:
             )
             first = await watch.read()
             watch.cancel()
-        assert first.status == health_pb2.HealthCheckResponse.SERVING
+        # Watch answers; and truthfully: without its embedder the retriever cannot search.
+        assert first.status == health_pb2.HealthCheckResponse.NOT_SERVING
     finally:
         assert await service.stop() == 0
         await receiver.stop()

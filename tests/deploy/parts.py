@@ -16,10 +16,14 @@ from google.protobuf.descriptor import FileDescriptor
 from pydantic_settings import BaseSettings
 
 from scripts.config_table import variable
-from services.common.config import CallerSettings, CommonSettings, SecuritySettings
+from services.common.config import (
+    CallerSettings,
+    CommonSettings,
+    DatabaseSettings,
+    SecuritySettings,
+)
 from services.embedder.config import EmbedderSettings
 from services.orchestrator.config import ClaudeSettings, GatewaySettings, OrchestratorSettings
-from services.orchestrator.patients.config import PatientDatabaseSettings
 from services.retriever.config import RetrieverSettings
 
 # Set by the image for every process (Dockerfile), read by Python or the model libraries.
@@ -85,7 +89,7 @@ PARTS: dict[str, Part] = {
         (SecuritySettings, CallerSettings),
         frozenset({"RETRIEVER_ADDR"}),
     ),
-    "seed": Part("services.orchestrator.patients.seed", (PatientDatabaseSettings,)),
+    "seed": Part("services.orchestrator.patients.seed", (DatabaseSettings,)),
 }
 # Which part a client variable must lead to.
 ADDRESS_TARGETS = {

@@ -70,9 +70,9 @@ def as_mounted(spec: dict[str, Any], host_root: Path) -> dict[str, str]:
             mounts.append((target, host_root / source[2:]))
     variables = environment(spec)
     for name, value in variables.items():
-        for target, source in mounts:
+        for target, host_path in mounts:
             if value == target or value.startswith(target + "/"):
-                variables[name] = str(source) + value[len(target) :]
+                variables[name] = str(host_path) + value[len(target) :]
     return variables
 
 

@@ -74,7 +74,7 @@ async def secure_stack(pki: Pki, mint: TokenMint) -> AsyncIterator[SecureStack]:
             **BASE_ENV,
             **mint.env(),
             "RETRIEVER_QDRANT_PATH": str(tmp / "qdrant"),
-            "ORCHESTRATOR_PG_DATA_DIR": str(tmp / "pg"),
+            "PG_DATA_DIR": str(tmp / "pg"),
         }
         try:
             async with running_stack(env, tls_dir=pki.folder) as services:

@@ -12,6 +12,7 @@ import asyncio
 import math
 from collections.abc import Sequence
 from itertools import groupby
+from typing import cast
 
 import google.auth.exceptions
 import numpy as np
@@ -165,6 +166,13 @@ class VertexBackend(EmbeddingBackend):
             Embedded(values=row.copy(), token_count=count, truncated=cut)
             for row, count, cut in zip(matrix, counts, truncated, strict=True)
         ]
+
+    async def is_healthy(self) -> bool:
+        """Whether the API endpoint can be reached: its channel connects (no call, no quota)."""
+        # The async client's transport is always the grpc.aio one (made in _make_client).
+        transport = cast(PredictionServiceGrpcAsyncIOTransport, self._client.transport)
+        await transport.grpc_channel.channel_ready()
+        return True
 
     async def warm_up(self) -> None:
         """Nothing to prepare: a call at start-up would only spend quota."""

@@ -112,6 +112,7 @@ class OfflineAgent:
     """Writes an extractive briefing from planned searches; needs no model or key."""
 
     mode = AgentMode.OFFLINE
+    model = ""
 
     def __init__(self, today: Callable[[], date] = date.today) -> None:
         self._today = today

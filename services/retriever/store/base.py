@@ -138,5 +138,10 @@ class ChunkStore(abc.ABC):
         """Chunks, dimension, distance and distinct documents of the collection."""
 
     @abc.abstractmethod
+    async def is_healthy(self) -> bool:
+        """Whether the engine answers now (the retriever's health check; bounded by the
+        caller)."""
+
+    @abc.abstractmethod
     async def close(self) -> None:
         """Releases the engine (and the lock on its folder)."""

@@ -189,6 +189,12 @@ class QdrantStore(ChunkStore):
             documents_count=len(facets.hits),
         )
 
+    async def is_healthy(self) -> bool:
+        # One cheap round trip (a listing of the collections); in local mode, a read of the
+        # folder this process holds.
+        await self._client.get_collections()
+        return True
+
     async def close(self) -> None:
         await self._client.close()
 
