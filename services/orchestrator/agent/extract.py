@@ -312,7 +312,7 @@ def best_sentences(
         for s in sentences(passage, " > ".join(section))
         if (on_topic or mentions_any(s.full, terms))
         and (advises(s.full) or not advice_only)
-        and not fit(s.text, known).band_excludes
+        and not (fit(s.lead_in, known).band_excludes or fit(s.text, known).band_excludes)
         and (accept is None or accept(s.full))
     ]
     scores = [_score(s.full, query_words, known) for s in candidates]

@@ -7,8 +7,9 @@ or allergies), unless
 - it advises about a drug the patient does not take: "consider halving the MRA dose" is not
   advice for a patient on lisinopril alone. Naming such a drug is fine when the sentence says to
   start it ("an SGLT2 inhibitor is recommended", "switch to a DOAC"), says not to use it ("do
-  not use an ARNI after angioedema"), lists it with a drug of its class the patient takes
-  ("spironolactone or eplerenone"), or is about a drug the patient has a recorded allergy to.
+  not use an ARNI after angioedema"), lists it with a drug the patient takes ("spironolactone or
+  eplerenone", "an ACE inhibitor or ARB"), or is about a drug the patient has a recorded allergy
+  to.
 """
 
 from __future__ import annotations
@@ -85,17 +86,18 @@ _AVOID_AFTER = re.compile(
     re.IGNORECASE,
 )
 _CLAUSE_START = re.compile(r".*[.;:]\s*", re.DOTALL)
-# What may stand between two drugs of one list: punctuation, "and", "or", a dose.
+# What may stand between two drugs of one list: punctuation, "and", "or", a dose; with at least
+# one separator ("the MRA finerenone" names one drug, not a list).
 _LIST_GLUE = re.compile(
-    r"^(?:[\s,/()]|\band\b|\bor\b|\band/or\b|\d[\d.,–-]*|\b(?:mg|g|daily|once|twice)\b)*$",
+    r"^(?:[\s()]|\d[\d.,–-]*|\b(?:mg|g|daily|once|twice)\b)*"
+    r"(?:,|/|\band\b|\bor\b|\band/or\b|\bplus\b)"
+    r"(?:[\s,/()]|\band\b|\bor\b|\d[\d.,–-]*|\b(?:mg|g|daily|once|twice)\b)*$",
     re.IGNORECASE,
 )
 
 
 def _listed_together(sentence: str, one: Mention, other: Mention) -> bool:
-    """Whether two drugs of one class stand in one list of the sentence."""
-    if not one.classes & other.classes:
-        return False
+    """Whether two drugs stand in one list of the sentence ("an ACE inhibitor or ARB")."""
     first, second = sorted((one, other), key=lambda m: m.start)
     return bool(_LIST_GLUE.match(sentence[first.end : second.start]))
 
@@ -196,8 +198,8 @@ class PatientFit:
         for mention in named:
             if mention in taken or self._allergic_to(mention):
                 continue
-            if any(_listed_together(sentence, mention, m) for m in taken if not m.is_class):
-                continue  # in a list with a drug of its class: "spironolactone or eplerenone"
+            if any(_listed_together(sentence, mention, m) for m in taken):
+                continue  # in a list with a drug the patient takes: "spironolactone or eplerenone"
             if _starts(sentence, mention) or _advises_against(sentence, mention):
                 continue
             about.append(mention.key)
