@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import pytest
 
+from services.orchestrator.agent.clinical import read_facts
 from services.orchestrator.agent.domain import SearchCall, SearchOutcome, Severity
 from services.orchestrator.agent.offline import UNBACKED, action_recommendations
 from services.orchestrator.agent.planning import plan_searches
 from services.orchestrator.agent.rules import Finding, record_findings
-from tests.orchestrator.offline_support import passage, patient
+from services.orchestrator.patients.models import Coding, MedicationStatement
+from tests.orchestrator.offline_support import TODAY, passage, patient
 
 
 def _findings(patient_id: str) -> list[Finding]:
@@ -114,3 +116,14 @@ def test_an_action_no_passage_states_is_given_without_a_citation_and_says_so() -
     [recommendation] = action_recommendations([apixaban], outcomes, facts.values, fits)
     assert recommendation.source_ids == ()
     assert recommendation.rationale.endswith(UNBACKED)
+
+
+def test_titration_reads_the_daily_dose() -> None:
+    record, _, _ = patient("pt-0001")  # lisinopril 20 mg once daily, UACR 310 mg/g
+    enalapril = MedicationStatement(
+        coding=Coding(display="enalapril 20 MG Oral Tablet"), dosage_text="20 mg twice daily"
+    )
+    others = [m for m in record.medications if "lisinopril" not in m.coding.display]
+    at_maximum = record.model_copy(update={"medications": [*others, enalapril]})
+    findings = record_findings(at_maximum, read_facts(at_maximum, TODAY))
+    assert not any(f.action.startswith("Titrate") for f in findings)  # 40 mg/day is the most

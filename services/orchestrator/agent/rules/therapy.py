@@ -5,7 +5,7 @@ falls), a GLP-1 receptor agonist when glucose and weight stay high."""
 
 from __future__ import annotations
 
-from services.orchestrator.agent.clinical import Facts, dose_mg, fmt
+from services.orchestrator.agent.clinical import Facts, daily_dose_mg, fmt
 from services.orchestrator.agent.domain import Severity
 from services.orchestrator.agent.drugs import RAAS_INHIBITORS, Drug
 from services.orchestrator.agent.rules.finding import Evidence, Finding, Rule, advice, finding
@@ -96,7 +96,7 @@ def ras_blockade(record: PatientRecord, facts: Facts) -> list[Finding]:
 def _below_maximum(drugs: list[Drug]) -> list[tuple[Drug, float, float]]:
     found = []
     for drug in drugs:
-        dose, limit = dose_mg(drug.statement.dosage_text), MAX_DAILY_MG.get(drug.name)
+        dose, limit = daily_dose_mg(drug.statement.dosage_text), MAX_DAILY_MG.get(drug.name)
         if dose is not None and limit is not None and dose < limit:
             found.append((drug, dose, limit))
     return found
