@@ -10,6 +10,7 @@ from datetime import date
 from services.orchestrator.agent.drugs import Drug, recognise
 from services.orchestrator.patients.models import Observation, PatientRecord
 
+OLDER_ADULT_AGE = 65  # the Beers Criteria's older adults; guidelines' "older adults"
 _DOSE = re.compile(r"(\d+(?:\.\d+)?)\s*mg\b")
 _TIMES_A_DAY = (
     (re.compile(r"four times|\bqid\b"), 4),

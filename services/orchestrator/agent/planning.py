@@ -42,9 +42,7 @@ def _with(label: str, value: float | None, decimals: int = 0, unit: str = "") ->
     return " " + " ".join(part for part in (label, f"{fmt(value, decimals)}{unit}") if part)
 
 
-def _heart_failure_topic(
-    lowered: str, conditions: frozenset[str], facts: Facts
-) -> tuple[str, tuple[str, ...]]:
+def _heart_failure_topic(conditions: frozenset[str], facts: Facts) -> tuple[str, tuple[str, ...]]:
     """HFrEF and HFpEF have different guidance: the query and terms name the patient's kind."""
     egfr = _with("eGFR", facts.egfr)
     if "hfpef" in conditions:
@@ -77,7 +75,7 @@ def _problem_topic(
         query = "atrial fibrillation anticoagulation stroke prevention" + _with("age", facts.age)
         return query, ("atrial fibrillation", "anticoag", "stroke")
     if "heart failure" in lowered:
-        return _heart_failure_topic(lowered, conditions, facts)
+        return _heart_failure_topic(conditions, facts)
     if any(word in lowered for word in ("lipid", "cholesterol")):
         prevention = "secondary prevention ASCVD" if ascvd else "primary prevention"
         query = f"LDL{_with('', facts.ldl_mg_dl, 0, ' mg/dL')} statin therapy {prevention}"

@@ -20,7 +20,7 @@ import re
 from collections.abc import Sequence
 from functools import cache
 
-from services.orchestrator.agent.clinical import Facts
+from services.orchestrator.agent.clinical import OLDER_ADULT_AGE, Facts
 from services.orchestrator.patients.models import PatientRecord
 
 # Condition -> words naming it in guideline text (whole words, case-insensitive).
@@ -81,7 +81,6 @@ _ASCVD_PROBLEMS = (
     "peripheral arterial",
     "peripheral artery",
 )
-OLDER_ADULT_AGE = 65
 HEAD_CHARS = 160  # a sentence's head before ":" is at most this long
 REDUCED_EF_MAX = 40.0  # LVEF (%) at or below which heart failure has a reduced ejection fraction
 PRESERVED_EF_MIN = 50.0

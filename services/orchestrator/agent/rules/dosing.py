@@ -9,13 +9,18 @@ passage backing the action states every number of it.
 
 from __future__ import annotations
 
-from services.orchestrator.agent.clinical import Facts, daily_dose_mg, dose_mg, fmt, has_ckd
+from services.orchestrator.agent.clinical import (
+    OLDER_ADULT_AGE,
+    Facts,
+    daily_dose_mg,
+    dose_mg,
+    fmt,
+    has_ckd,
+)
 from services.orchestrator.agent.domain import Severity
 from services.orchestrator.agent.drugs import RAAS_INHIBITORS, SULFONAMIDE_NONANTIBIOTICS, Drug
 from services.orchestrator.agent.rules.finding import Evidence, Finding, Rule, advice, finding
 from services.orchestrator.patients.models import PatientRecord
-
-OLDER_ADULT_AGE = 65  # the Beers Criteria's older adults
 
 
 def _dosage(drug: Drug) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from services.orchestrator.agent.clinical import Facts, fmt
+from services.orchestrator.agent.clinical import OLDER_ADULT_AGE, Facts, fmt
 from services.orchestrator.agent.domain import Severity
 from services.orchestrator.agent.drugs import ANTICOAGULANTS, RAAS_INHIBITORS
 from services.orchestrator.agent.rules.finding import Evidence, Finding, Rule, advice, finding
@@ -18,16 +18,11 @@ STATIN_WORDS = ("statin",)
 ANEMIA_BELOW = {"female": 12.0, "male": 13.0}
 HEMOGLOBIN_FALL = 1.0  # g/dL over the record: a fall worth explaining on antithrombotics
 BICARBONATE_LOW = 22.0  # mmol/L, the lower limit of normal
-OLDER_ADULT_AGE = 65
 _BINDER_EVIDENCE = Evidence(
     "potassium binder patiromer sodium zirconium cyclosilicate continue RAAS inhibitor "
     "hyperkalemia",
     ("binder", "patiromer", "zirconium"),
 )
-
-
-def _has_problem(record: PatientRecord, *words: str) -> bool:
-    return any(word in c.coding.display.lower() for c in record.active_conditions for word in words)
 
 
 def _names(*groups: list[str]) -> str:
