@@ -127,6 +127,64 @@ def test_a_population_later_in_a_heading_is_read() -> None:
     assert addressed_elsewhere(heading, frozenset({"ckd"})) == "lacks heart_failure"
 
 
+AF_STROKE = "acc-aha-2023-af-stroke-prevention.md"
+CARDIOVERSION = (
+    "For AF lasting 48 hours or longer, or of unknown duration, give therapeutic anticoagulation "
+    "for at least 3 weeks before cardioversion or perform transesophageal echocardiography to "
+    "exclude left atrial thrombus."
+)
+COMBINATION = "acc-2020-antithrombotic-combination-bleeding.md"
+
+
+def test_advice_around_a_procedure_is_only_for_a_patient_who_has_it() -> None:
+    # Chronic AF on rivaroxaban, no cardioversion planned: the cardioversion section is not hers.
+    _, _, fits = patient("pt-0007")
+    assert fits.reason(CARDIOVERSION) == "addressed to other patients (lacks cardioversion)"
+    cardioversion = passage(AF_STROKE, "Anticoagulation around cardioversion")
+    assert not fits.section_fits(cardioversion.section_path)
+    assert not fits.section_fits(
+        passage(COMBINATION, "Interrupting warfarin for procedures").section_path
+    )
+    # The PCI of pt-0024 is in his aspirin's dosage note ("since stent, March 2026"); pt-0010,
+    # with coronary disease and no PCI on record, is not addressed by "after PCI".
+    after_pci = (
+        "After PCI for CCD: dual antiplatelet therapy (aspirin plus clopidogrel) for 6 months."
+    )
+    _, _, stented = patient("pt-0024")
+    _, _, not_stented = patient("pt-0010")
+    assert "pci" in stented.conditions and "pci" not in not_stented.conditions
+    assert stented.section_fits(passage(COMBINATION, "Default strategy").section_path)
+    assert stented(after_pci)
+    assert not_stented.reason(after_pci) == "addressed to other patients (lacks pci)"
+    # One item of a list of who needs a lower dose is not a procedure's scope.
+    listed = (
+        "Use a lower starting dose (5 mg or less) in older adults, frail or malnourished "
+        "patients, liver disease, heart failure, after recent surgery, with interacting drugs."
+    )
+    assert addressed_elsewhere(listed, frozenset({"older_adult"})) == ""
+
+
+def test_a_population_named_by_a_drug_is_read() -> None:
+    aspirin = (
+        "Aspirin 75–100 mg daily is recommended for patients with CCD who do not need an oral "
+        "anticoagulant."
+    )
+    _, _, on_apixaban = patient("pt-0024")  # CCD, AF on apixaban, aspirin and clopidogrel
+    assert on_apixaban.reason(aspirin) == "addressed to other patients (not on anticoagulant)"
+    on_anticoagulant = (
+        "Patients who need anticoagulation: beyond 12 months after PCI, stop aspirin."
+    )
+    assert on_apixaban(on_anticoagulant)
+    _, _, on_aspirin = patient("pt-0010")  # CCD on aspirin, no anticoagulant
+    assert on_aspirin(
+        "A proton pump inhibitor is reasonable for patients on antiplatelet therapy at high risk "
+        "of gastrointestinal bleeding."
+    )
+    assert on_aspirin.on_other_drugs("In patients taking warfarin, check the INR weekly.") == (
+        "on warfarin"
+    )
+
+
 # Cause 3: definitions, HFrEF and HFpEF, the drug a medication is.
 
 

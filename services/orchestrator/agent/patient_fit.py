@@ -3,7 +3,8 @@
 A sentence fits when it is about the patient (it names one of their drugs, conditions, results
 or allergies), unless
 - it is addressed to people the patient is not among (:mod:`.populations`), in its own words or
-  in the headings of its section ("Drugs to avoid in HFrEF"), or
+  in the headings of its section ("Drugs to avoid in HFrEF"), or to people defined by a drug the
+  patient does or does not take ("patients who do not need an oral anticoagulant"), or
 - it advises about a drug the patient does not take: "consider halving the MRA dose" is not
   advice for a patient on lisinopril alone. Naming such a drug is fine when the sentence says to
   start it ("an SGLT2 inhibitor is recommended", "switch to a DOAC"), says not to use it ("do
@@ -92,6 +93,17 @@ _LIST_GLUE = re.compile(
     r"^(?:[\s()]|\d[\d.,–-]*|\b(?:mg|g|daily|once|twice)\b)*"
     r"(?:,|/|\band\b|\bor\b|\band/or\b|\bplus\b)"
     r"(?:[\s,/()]|\band\b|\bor\b|\d[\d.,–-]*|\b(?:mg|g|daily|once|twice)\b)*$",
+    re.IGNORECASE,
+)
+
+
+# A population named by a drug: "patients who do not need an oral anticoagulant", "patients on
+# antiplatelet therapy". Matched on the text just before the drug's name.
+_ON_DRUG = re.compile(
+    r"(?:\b(?:who|that)\s+(?:(?P<negated>do\s+not|does\s+not|don't|doesn't)\s+)?"
+    r"(?:need|needs|require|requires|take|takes|receive|receives|(?:are|is)\s+(?:on|taking|"
+    r"receiving))|\b(?:patients?|people|adults?|those)\s+(?:on|taking|receiving))"
+    r"\s+(?:(?:an?|the|oral|long-term|chronic)\s+)*$",
     re.IGNORECASE,
 )
 
@@ -205,16 +217,22 @@ class PatientFit:
             about.append(mention.key)
         return about
 
-    def reason(self, sentence: str, *, drugs_too: bool = True) -> str:
-        """Why the sentence does not fit the patient ("" when it does); without ``drugs_too``,
-        advice about drugs the patient does not take is let through."""
+    def on_other_drugs(self, sentence: str) -> str:
+        """The drug whose use defines people the patient is not among ("patients who do not
+        need an oral anticoagulant" for one on apixaban), or ""."""
+        for mention in mentions(sentence):
+            population = _ON_DRUG.search(_clause_before(sentence, mention.start))
+            if population and (population.group("negated") is None) != self.takes(mention):
+                return ("not on " if self.takes(mention) else "on ") + mention.key
+        return ""
+
+    def reason(self, sentence: str) -> str:
+        """Why the sentence does not fit the patient ("" when it does)."""
         if not self.about_patient(sentence):
             return "names nothing of the patient's"
-        elsewhere = addressed_elsewhere(sentence, self.conditions)
+        elsewhere = addressed_elsewhere(sentence, self.conditions) or self.on_other_drugs(sentence)
         if elsewhere:
             return f"addressed to other patients ({elsewhere})"
-        if not drugs_too:
-            return ""
         drugs = self.not_taken_advice(sentence)
         if drugs:
             return f"about {', '.join(drugs)}, not taken"
@@ -227,6 +245,6 @@ class PatientFit:
         """Whether the sentence is addressed to people like the patient and is about them (in
         its own words or its passage's headings), whatever drugs it names: what a passage
         backing an action must say."""
-        if addressed_elsewhere(sentence, self.conditions):
+        if addressed_elsewhere(sentence, self.conditions) or self.on_other_drugs(sentence):
             return False
         return self.about_patient(" > ".join([*headings, sentence]))

@@ -6,12 +6,16 @@ without ASCVD, "In people without ASCVD, aspirin may be considered" is not advic
 it, and "for NYHA class II–III HFrEF" is not advice for HFpEF.
 
 A sentence names a population three ways: people "with" (or "who have") conditions, people
-"without" them, and a scope ("in HFrEF", "for type 2 diabetes with CKD", "primary prevention").
+"without" them, and a scope ("in HFrEF", "for type 2 diabetes with CKD", "primary prevention",
+"after PCI", "before cardioversion"). Procedures count as conditions here: advice "for
+procedures" or "before cardioversion" is for a patient about to have one, not for a routine
+briefing, and "after PCI" for a patient who had one.
 The conditions are those of :data:`CONDITION_WORDS` found in the clause up to its verb or its
 punctuation; a condition negated there ("not on dialysis") is left out, and one of several
 alternatives ("ASCVD, high cardiovascular risk, heart failure or CKD") is enough. The patient's
 conditions come from the problem list and from the values that define them (CKD from eGFR
-below 60 or albuminuria, HFrEF from an ejection fraction of 40% or less).
+below 60 or albuminuria, HFrEF from an ejection fraction of 40% or less); a procedure from any
+condition of the record (a past one too) or a medication's dosage note ("since stent").
 """
 
 from __future__ import annotations
@@ -70,7 +74,21 @@ CONDITION_WORDS: dict[str, tuple[str, ...]] = {
     "mitral_stenosis": ("mitral stenosis",),
     "hypoglycemia": ("hypoglycemia", "hypoglycaemia"),
     "falls": ("falls", "history of falls"),
+    # Procedures: who has had one, or is about to.
+    "pci": (
+        "PCI",
+        "percutaneous coronary intervention",
+        "coronary stent",
+        "stent",
+        "stenting",
+        "coronary angioplasty",
+    ),
+    "cardioversion": ("cardioversion",),
+    "ablation": ("ablation", "catheter ablation"),
+    "surgery": ("surgery", "perioperative", "periprocedural", "procedure"),
+    "contrast": ("iodinated contrast", "contrast media", "contrast medium"),
 }
+PROCEDURES = frozenset({"pci", "cardioversion", "ablation", "surgery", "contrast"})
 _ASCVD_PROBLEMS = (
     "coronary",
     "myocardial infarction",
@@ -88,7 +106,7 @@ PRESERVED_EF_MIN = 50.0
 
 def patient_conditions(record: PatientRecord, facts: Facts) -> frozenset[str]:
     """The conditions of :data:`CONDITION_WORDS` the patient has."""
-    found: set[str] = set()
+    found: set[str] = _procedures(record)
     for condition in record.active_conditions:
         display = condition.coding.display.lower()
         for key, words in CONDITION_WORDS.items():
@@ -125,6 +143,16 @@ def patient_conditions(record: PatientRecord, facts: Facts) -> frozenset[str]:
     if any(g.value < 70 for g in record.series("glucose")):
         found.add("hypoglycemia")
     return frozenset(found)
+
+
+def _procedures(record: PatientRecord) -> set[str]:
+    """Procedures the record shows: in any condition, whatever its status (a PCI is history),
+    or in an active medication's dosage note ("81 mg daily (since stent, March 2026)")."""
+    texts = [c.coding.display for c in record.conditions]
+    texts += [f"{m.coding.display} {m.dosage_text}" for m in record.active_medications]
+    return {
+        key for key in PROCEDURES for text in texts if _pattern(CONDITION_WORDS[key]).search(text)
+    }
 
 
 @cache
@@ -166,7 +194,11 @@ _WITH = re.compile(
 _WITHOUT = re.compile(_WHO + r"\s+(?:without|who\s+do\s+not\s+have|with\s+no)\s+", re.IGNORECASE)
 # Each pattern matches up to where its clause starts (the clause is the rest of the sentence, up
 # to its end: see _clause), so that a later population of the same sentence is read too.
-_SCOPE = re.compile(r"(?:^|[\s(])(?:in|for|among)\s+", re.IGNORECASE)
+_SCOPE = re.compile(
+    r"(?:^|[\s(])(?:in|for|among|before|after|around|during|undergoing|following)\s+",
+    re.IGNORECASE,
+)
+_WHEN = re.compile(r"\W*(?:before|after|around|during|undergoing|following)\b", re.IGNORECASE)
 # Words just before a population that widen the advice instead of addressing it: "also present
 # in people without diabetes", "regardless of diabetes", "and in HFrEF".
 _OPEN_SCOPE = re.compile(
@@ -185,7 +217,8 @@ _NEGATED_BEFORE = re.compile(r"\b(?:not|no|non|without)\b[\s-]*(?:\w+\s+){0,2}$"
 _LEADING = re.compile(
     r"^(?:(?:established|known|confirmed|chronic|symptomatic|stable|clinical|a|an|the|"
     r"nonpregnant|adults?|people|patients?|NYHA|class|[IV]+(?:[–-][IV]+)?|type\s+2|moderate|"
-    r"severe|advanced|mild|significant|very|high-risk|low-risk|high|low|risk)\s+)*",
+    r"severe|advanced|mild|significant|very|high-risk|low-risk|high|low|risk|elective|planned|"
+    r"successful|recent|cardiac|major|minor|any)\s+)*",
     re.IGNORECASE,
 )
 # Prevention of cardiovascular events: primary without ASCVD, secondary with it.
@@ -231,8 +264,12 @@ def addressed_elsewhere(sentence: str, conditions: frozenset[str]) -> str:
         if excluded & conditions:
             return "has " + ", ".join(sorted(excluded & conditions))
     for match in _SCOPE.finditer(sentence):
-        if _OPEN_SCOPE.search(sentence[: match.start() + 1]):
+        before = sentence[: match.start() + 1]
+        if _OPEN_SCOPE.search(before):
             continue
+        when = bool(_WHEN.match(match.group()))
+        if when and before.rstrip().endswith(","):
+            continue  # one item of a list: "in older adults, ..., after recent surgery"
         rest = sentence[match.end() :]
         rest = rest[_LEADING.match(rest).end() :]  # type: ignore[union-attr]
         clause = _clause(rest)
@@ -247,6 +284,9 @@ def addressed_elsewhere(sentence: str, conditions: frozenset[str]) -> str:
         if first != 0:
             continue  # a scope opens with its condition: "in HFrEF", not "in their place"
         alternatives = _alternatives(clause)
+        if when:
+            # "before cardioversion or perform TEE": what follows "or" may be another action.
+            alternatives = [alt for alt in alternatives if alt]
         if not _fits(alternatives, conditions):
             return _missing(alternatives, conditions)
     head = sentence.split(":", 1)[0] if ":" in sentence[:HEAD_CHARS] else ""
