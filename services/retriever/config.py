@@ -14,6 +14,9 @@ from pydantic_settings import SettingsConfigDict
 
 from services.common.config import OptionalSecret, OptionalStr, ServerSettings, ServiceAddresses
 
+#: The synonym file of the project's corpus, relative to the working directory as var/qdrant is.
+DEFAULT_SYNONYMS = Path("data/guidelines/synonyms.yaml")
+
 
 class RetrieverSettings(ServerSettings, ServiceAddresses):
     """Where the Retriever listens, which store it uses and how it ingests."""
@@ -67,6 +70,11 @@ class RetrieverSettings(ServerSettings, ServiceAddresses):
     )
     ingest_concurrency: int = Field(
         default=4, ge=1, le=64, description="Embed-and-upsert batches in flight while ingesting."
+    )
+    synonyms: OptionalStr = Field(
+        default=str(DEFAULT_SYNONYMS),
+        description="YAML synonym file for the lexical side of queries (brand to generic names, "
+        "abbreviations); empty: none. The default is skipped, with a warning, when absent.",
     )
 
     @property
