@@ -12,7 +12,7 @@ As a search engine's synonym filter does, this runs on the query only, and only 
 side: dense search embeds the query as written. Words are compared case-folded and stemmed, so
 "NSAIDs" matches "NSAID"; at each word the longest entry wins and its words are not matched
 again, so "vitamin K" is matched before "K". The terms of what an entry adds join the query's
-own terms with the same weight.
+own terms with the same weight, each once.
 """
 
 from __future__ import annotations
@@ -140,10 +140,17 @@ class Synonyms:
         return expansions
 
     def lexical_query(self, text: str) -> LexicalQuery:
-        """The text's terms and those of its synonyms, as one sparse vector."""
+        """The text's terms and those of its synonyms, as one sparse vector.
+
+        A synonym is an alternative, not more emphasis: a term an entry adds that the query has
+        already (or another entry added) is not counted again.
+        """
         expansions = self.expand(text)
         terms = self._analyzer.text_terms(text)
+        seen = set(terms)
         for expansion in expansions:
             for added in expansion.added:
-                terms.extend(self._analyzer.text_terms(added))
+                new = [term for term in self._analyzer.text_terms(added) if term not in seen]
+                seen.update(new)
+                terms.extend(new)
         return LexicalQuery(self._analyzer.query_vector(terms), tuple(expansions))

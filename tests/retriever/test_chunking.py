@@ -131,6 +131,6 @@ def test_a_short_lead_opens_the_next_section_instead_of_standing_alone(chunker: 
 def test_a_long_lead_stays_a_chunk_of_its_own(chunker: Chunker) -> None:
     lead = " ".join(f"Stones form when urine holds too much mineral number {i}." for i in range(20))
     chunks = chunker.chunk(_page(lead))
-    assert [chunk.section_path for chunk in chunks][0] == ("Kidney Stones",)
+    assert chunks[0].section_path == ("Kidney Stones",)
     assert chunks[0].text == lead
     assert len(chunks) == 3

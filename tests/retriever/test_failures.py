@@ -9,8 +9,8 @@ import pytest
 
 from services.common.errors import FailedPrecondition, Unavailable
 from services.launcher import LaunchError, ServiceProcess
-from services.retriever.lexical import ANALYZER
 from services.retriever.client import RetrieverClient
+from services.retriever.lexical import ANALYZER
 from tests.retriever.conftest import free_port, open_local_store, start_retriever
 
 

@@ -139,7 +139,9 @@ async def test_a_second_file_with_the_same_document_id_fails(
 
 def test_an_empty_top_heading_falls_back_to_the_file_name(tmp_path: Path) -> None:
     path = tmp_path / "af-rate-control.md"
-    path.write_text("#\n\nRate control first.\n\n## Beta blockers\n\nMetoprolol.\n", encoding="utf-8")
+    path.write_text(
+        "#\n\nRate control first.\n\n## Beta blockers\n\nMetoprolol.\n", encoding="utf-8"
+    )
     document = parse_file(path)
     assert document.metadata.document_id == "af-rate-control"
     assert document.metadata.title == "af-rate-control"
