@@ -148,7 +148,7 @@ async def test_a_small_set_through_the_cli_and_search(
         # Only the Eliquis question is expanded, and only where the lexical side is.
         expanded = name in {"sparse", "hybrid"}
         assert mode["queries_with_synonyms"] == (1 if expanded else 0), name
-    assert result["modes"]["sparse"]["latency"]["embed"]["p50_ms"] == 0.0
+    assert result["modes"]["sparse"]["latency"]["embed"]["p50_ms"] < 1.0  # nothing embedded
 
 
 async def test_a_failing_ingestion_is_reported(tmp_path: Path) -> None:
