@@ -121,8 +121,8 @@ async def send(
         for piece in pieces(prepared, piece_chunks):
             response = await retriever.ingest(_stream(piece))
             total = _added(total, response)
-            bar.update(response.chunks_received)
             bar.set_postfix(written=total.chunks_upserted, refresh=False)
+            bar.update(response.chunks_received)
     return total
 
 
