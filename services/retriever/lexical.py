@@ -90,11 +90,11 @@ class Analyzer:
         counts = Counter(self.text_terms(text))
         length = sum(counts.values())
         norm = K1 * (1.0 - B + B * length / AVERAGE_TERMS)
-        return _sparse((term, tf * (K1 + 1.0) / (tf + norm)) for term, tf in counts.items())
+        return sparse_vector((term, tf * (K1 + 1.0) / (tf + norm)) for term, tf in counts.items())
 
     def query_vector(self, terms: Sequence[str]) -> SparseVector:
         """Each of a query's terms, weighted by how often the query has it."""
-        return _sparse((term, float(count)) for term, count in Counter(terms).items())
+        return sparse_vector((term, float(count)) for term, count in Counter(terms).items())
 
 
 def term_index(term: str) -> int:
@@ -102,8 +102,9 @@ def term_index(term: str) -> int:
     return zlib.crc32(term.encode("utf-8"))
 
 
-def _sparse(weights: Iterable[tuple[str, float]]) -> SparseVector:
-    # Two terms with the same CRC-32 (rare) share an index: their weights add up.
+def sparse_vector(weights: Iterable[tuple[str, float]]) -> SparseVector:
+    """Terms with their weights as a sparse vector. Two terms with the same CRC-32 (rare) share
+    an index: their weights add up."""
     by_index: dict[int, float] = {}
     for term, weight in weights:
         index = term_index(term)

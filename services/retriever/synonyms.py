@@ -11,12 +11,14 @@ The file (data/guidelines/synonyms.yaml for the project's corpus) has two parts:
 As a search engine's synonym filter does, this runs on the query only, and only on its lexical
 side: dense search embeds the query as written. Words are compared case-folded and stemmed, so
 "NSAIDs" matches "NSAID"; at each word the longest entry wins and its words are not matched
-again, so "vitamin K" is matched before "K". The terms of what an entry adds join the query's
-own terms with the same weight, each once.
+again, so "vitamin K" is matched before "K". What an entry adds joins the query's own terms as
+an alternative to the words it matched, weighing no more than they do
+(:meth:`Synonyms.lexical_query`).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from services.common.config import ConfigError
 from services.common.logging import get_logger
 from services.retriever.config import DEFAULT_SYNONYMS, RetrieverSettings
-from services.retriever.lexical import Analyzer, normalise, words
+from services.retriever.lexical import Analyzer, normalise, sparse_vector, words
 from services.retriever.store.base import SparseVector
 
 log = get_logger(__name__)
@@ -142,15 +144,21 @@ class Synonyms:
     def lexical_query(self, text: str) -> LexicalQuery:
         """The text's terms and those of its synonyms, as one sparse vector.
 
-        A synonym is an alternative, not more emphasis: a term an entry adds that the query has
-        already (or another entry added) is not counted again.
+        A synonym is an alternative to the words it matched, never more than they are: each
+        term of the query weighs its count, and each term of an alternative the matched words'
+        number of terms divided by the alternative's ("CKD" adds "chronic kidney disease" at a
+        third per term), the highest where alternatives share a term. A term the query has
+        already keeps its own weight.
         """
         expansions = self.expand(text)
-        terms = self._analyzer.text_terms(text)
-        seen = set(terms)
+        own = Counter(self._analyzer.text_terms(text))
+        weights = {term: float(count) for term, count in own.items()}
         for expansion in expansions:
-            for added in expansion.added:
-                new = [term for term in self._analyzer.text_terms(added) if term not in seen]
-                seen.update(new)
-                terms.extend(new)
-        return LexicalQuery(self._analyzer.query_vector(terms), tuple(expansions))
+            stands_for = len(self._analyzer.text_terms(expansion.matched)) or 1
+            for alternative in expansion.added:
+                terms = self._analyzer.text_terms(alternative)
+                for term in terms:
+                    if term not in own:
+                        weight = stands_for / len(terms)
+                        weights[term] = max(weights.get(term, 0.0), weight)
+        return LexicalQuery(sparse_vector(weights.items()), tuple(expansions))

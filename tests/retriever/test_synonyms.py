@@ -96,16 +96,25 @@ def test_brands_go_one_way_and_equivalents_both(tmp_path: Path) -> None:
     assert added(synonyms, "K") == [("K", ("potassium",))]
 
 
-def test_the_lexical_query_holds_the_added_terms_once(shipped: Synonyms) -> None:
-    query = shipped.lexical_query("Eliquis and apixaban dose")
-    weights = dict(zip(query.vector.indices, query.vector.values, strict=True))
-    assert weights[term_index("apixaban")] == 1.0  # in the query, and added: counted once
-    assert weights[term_index("eliqui")] == 1.0
-    assert weights[term_index("dose")] == 1.0
-    assert term_index("and") not in weights  # a stop word
+def test_an_alternative_weighs_no_more_than_the_words_it_matched(shipped: Synonyms) -> None:
+    def weights(text: str) -> dict[int, float]:
+        vector = shipped.lexical_query(text).vector
+        return dict(zip(vector.indices, vector.values, strict=True))
+
+    both = weights("Eliquis and apixaban dose")
+    assert both[term_index("apixaban")] == 1.0  # in the query, and added: its own weight
+    assert both[term_index("eliqui")] == both[term_index("dose")] == 1.0
+    assert term_index("and") not in both  # a stop word
+    lokelma = weights("Lokelma")
+    for term in ("sodium", "zirconium", "cyclosil"):
+        assert lokelma[term_index(term)] == pytest.approx(1 / 3)
+    egfr = weights("low eGFR")
+    assert egfr[term_index("gfr")] == 1.0  # "GFR" alone, beside "estimated GFR" at 1/2
+    assert egfr[term_index("glomerular")] == pytest.approx(1 / 3)
+    assert egfr[term_index("low")] == egfr[term_index("egfr")] == 1.0
     plain = shipped.lexical_query("apixaban dose")
     assert plain.expansions == ()
-    assert set(plain.vector.indices) < set(query.vector.indices)
+    assert weights("apixaban dose") == {term_index("apixaban"): 1.0, term_index("dose"): 1.0}
 
 
 @pytest.mark.parametrize(
