@@ -62,3 +62,15 @@ async def test_a_second_retriever_on_the_same_folder_fails_clearly(
             await start_retriever(tmp_path, embedder.address)
     finally:
         await first.stop()
+
+
+async def test_a_bad_synonym_file_stops_the_retriever_naming_the_setting(
+    embedder: ServiceProcess, tmp_path: Path
+) -> None:
+    synonyms = tmp_path / "synonyms.yaml"
+    synonyms.write_text("equivalents:\n  - [AF]\n", encoding="utf-8")
+    with pytest.raises(LaunchError, match="RETRIEVER_SYNONYMS") as raised:
+        await start_retriever(
+            tmp_path / "qdrant", embedder.address, {"RETRIEVER_SYNONYMS": str(synonyms)}
+        )
+    assert "two different terms" in str(raised.value)
