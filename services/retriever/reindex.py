@@ -7,7 +7,8 @@ re-ingestion. It also redoes a collection whose lexical vectors another analyzer
 re-index was interrupted. The store is the one the Retriever's settings name
 (``RETRIEVER_QDRANT_PATH`` or ``QDRANT_URL``, and ``RETRIEVER_COLLECTION``); in local mode the
 Retriever must be stopped, since it holds the folder's lock. A Retriever serving from a server
-picks the new vectors up within 30 seconds.
+picks the new vectors up within 30 seconds; ingest nothing through it meanwhile, since it writes
+dense vectors only until then.
 
 Exit codes: 0 done (or nothing to do), 1 the store cannot be opened or written.
 """
