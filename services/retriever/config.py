@@ -20,6 +20,9 @@ from services.common.config import (
     ServiceAddresses,
 )
 
+#: The synonym file of the project's corpus, relative to the working directory as var/qdrant is.
+DEFAULT_SYNONYMS = Path("data/guidelines/synonyms.yaml")
+
 
 class RetrieverSettings(ServerSettings, ServiceAddresses, DatabaseSettings):
     """Where the Retriever listens, which store it uses and how it ingests; the database (the
@@ -74,6 +77,11 @@ class RetrieverSettings(ServerSettings, ServiceAddresses, DatabaseSettings):
     )
     ingest_concurrency: int = Field(
         default=4, ge=1, le=64, description="Embed-and-upsert batches in flight while ingesting."
+    )
+    synonyms: OptionalStr = Field(
+        default=str(DEFAULT_SYNONYMS),
+        description="YAML synonym file for the lexical side of queries (brand to generic names, "
+        "abbreviations); empty: none. The default is skipped, with a warning, when absent.",
     )
 
     @property
