@@ -9,9 +9,9 @@
 # folder, on the host's network. One working container per part, as in a deployment:
 #   embedder, retriever (Qdrant local mode in the image's var/), orchestrator (embedded
 #   PostgreSQL in var/, seeded first), gateway; a fifth one runs the ingestion and the client.
-# Then: the image's own HEALTHCHECK command on each gRPC server, the ingestion of data/guidelines,
-# a Brief over gRPC and one over HTTP through the gateway, a graceful stop (SIGTERM) of each
-# part, and the list of files the parts wrote outside /tmp and /app/var (none may be written
+# Then: the image's HEALTHCHECK (the embedder's) and each other part's own --check-health, the
+# ingestion of data/guidelines, a Brief over gRPC and one over HTTP through the gateway, a
+# graceful stop (SIGTERM) of each part, and the list of files the parts wrote outside /tmp and /app/var (none may be written
 # where Kubernetes mounts a read-only root file system).
 set -euo pipefail
 
@@ -82,14 +82,18 @@ run() {
   buildah run "${envs[@]}" "$prefix-$name" -- "$@"
 }
 
-# The image's own HEALTHCHECK command, with the port variable the service was started with.
+# The image's own HEALTHCHECK asks the part its CMD runs (the embedder): `python -m
+# services.embedder --check-health`, the part's own port on loopback. Every other part is asked
+# the same way by its own module, as docker-compose.yml and the Kubernetes probes declare it.
 healthcheck=$(podman image inspect "$image" --format '{{join .Config.Healthcheck.Test " "}}')
-[[ "$healthcheck" == "CMD "* ]] || { echo "the image has no HEALTHCHECK ($healthcheck)" >&2; exit 1; }
+[[ "$healthcheck" == "CMD python -m services.embedder --check-health" ]] \
+  || { echo "the image's HEALTHCHECK is not the embedder's own check: $healthcheck" >&2; exit 1; }
 read -r -a healthcheck <<<"${healthcheck#CMD }"
 
 wait_healthy() {  # NAME PORT_VARIABLE PORT
-  local deadline=$((SECONDS + 180))
-  until run "$1" "$2=$3" -- "${healthcheck[@]}" 2>/dev/null; do
+  local deadline=$((SECONDS + 180)) check=("${healthcheck[@]}")
+  check[2]="services.$1"
+  until run "$1" "$2=$3" -- "${check[@]}" 2>/dev/null; do
     if ! kill -0 "${pids[$1]}" 2>/dev/null || ((SECONDS > deadline)); then
       echo "$1 did not become healthy; its log:" >&2
       cat "$work/$1.log" >&2
@@ -97,7 +101,7 @@ wait_healthy() {  # NAME PORT_VARIABLE PORT
     fi
     sleep 2
   done
-  log "$1 healthy: ${healthcheck[*]} with $2=$3"
+  log "$1 healthy: ${check[*]} with $2=$3"
   roots[$1]="$(readlink "/proc/$(service_pid "${pids[$1]}")/root")"
 }
 

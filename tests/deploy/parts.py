@@ -93,7 +93,16 @@ ADDRESS_TARGETS = {
     "RETRIEVER_ADDR": "retriever",
     "ORCHESTRATOR_ADDR": "orchestrator",
 }
-HEALTHCHECK_MODULE = "services.common.healthcheck"
+#: The flag of every gRPC server part (services.common.server) that asks the part already
+#: running with these settings whether it is SERVING: its port on loopback, its own credentials.
+CHECK_HEALTH_FLAG = "--check-health"
+
+
+def health_check_command(name: str) -> list[str]:
+    """The command a deployment declares to ask gRPC server part ``name`` for its health."""
+    part = PARTS[name]
+    assert part.grpc_service, f"{name} is no gRPC server"
+    return ["python", "-m", part.module, CHECK_HEALTH_FLAG]
 
 
 def runnable(module: str) -> bool:

@@ -1,0 +1,59 @@
+"""The health checks the deployment files declare work: each one, run exactly as declared with
+the container's variables, passes against its part serving TLS on loopback with the deployment's
+certificates and auth, and fails once the part is stopped. (The commands once called
+``services.common.healthcheck`` without the address it needs, and every container would have
+been unhealthy; only the module's existence was checked.)"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from services.common.server import parse_args
+from tests.deploy.compose import as_mounted, ours
+from tests.deploy.dockerfile import image_command, image_health_check
+from tests.deploy.health import DeclaredCheck, DeclaredPart, assert_checks_follow_the_parts
+from tests.deploy.parts import CHECK_HEALTH_FLAG, part_of_command
+from tests.support.vertex_standin import VertexStandIn
+
+
+@pytest.fixture(scope="module")
+async def vertex() -> AsyncIterator[str]:
+    standin = VertexStandIn()
+    yield await standin.start()
+    await standin.stop()
+
+
+def compose_parts(host_root: Path) -> list[DeclaredPart]:
+    """docker-compose.yml's servers and their health checks; the image's HEALTHCHECK with the
+    part it is meant for (the image's CMD), as it would run there without compose's own."""
+    image_part, _ = part_of_command(image_command())
+    declared = []
+    for service, spec in ours().items():
+        name, part = part_of_command(spec["command"])
+        if part.port_variable is None:
+            continue
+        checks = [
+            DeclaredCheck(f"docker-compose.yml {service}", tuple(spec["healthcheck"]["test"][1:]))
+        ]
+        if name == image_part:
+            checks.append(DeclaredCheck("Dockerfile HEALTHCHECK", tuple(image_health_check())))
+        declared.append(DeclaredPart(name, as_mounted(spec, host_root), checks))
+    return declared
+
+
+def test_the_flag_the_checks_use_is_the_servers() -> None:
+    assert parse_args("embedder", [CHECK_HEALTH_FLAG]).check_health is True
+
+
+async def test_compose_and_image_checks_follow_the_parts(compose_host: Path, vertex: str) -> None:
+    deployment = compose_parts(compose_host)
+    assert {declared.part for declared in deployment} == {
+        "embedder",
+        "retriever",
+        "orchestrator",
+        "gateway",
+    }
+    await assert_checks_follow_the_parts(deployment, vertex)
