@@ -169,10 +169,15 @@ async def run_checks(
     ]
 
 
-async def assert_checks_follow_the_parts(deployment: Sequence[DeclaredPart], vertex: str) -> None:
-    """Every declared check passes while its part serves, and fails once it is stopped."""
-    ports = {declared.part: free_port() for declared in deployment}
-    async with running(deployment, ports, vertex):
+async def assert_checks_follow_the_parts(
+    served: Sequence[DeclaredPart], vertex: str, checked: Sequence[DeclaredPart] = ()
+) -> None:
+    """Every check declared for the ``served`` parts (and in ``checked``: the same parts as
+    another file declares them, such as another overlay of the same manifests, with its own
+    variables) passes while its part serves, and fails once it is stopped."""
+    deployment = [*served, *checked]
+    ports = {declared.part: free_port() for declared in served}
+    async with running(served, ports, vertex):
         serving = await run_checks(deployment, ports)
     for _, check, code, output in serving:
         assert code == 0, f"{check.where}: {list(check.command)} -> {code}\n{output}"

@@ -2,7 +2,12 @@
 the container's variables, passes against its part serving TLS on loopback with the deployment's
 certificates and auth, and fails once the part is stopped. (The commands once called
 ``services.common.healthcheck`` without the address it needs, and every container would have
-been unhealthy; only the module's existence was checked.)"""
+been unhealthy; only the module's existence was checked.)
+
+Compose with the files under var/ it mounts; Kubernetes with the Secrets and ConfigMap the dev
+overlay's create-secrets.sh makes, which prod mounts under the same names: the parts run as the
+dev overlay configures them, and both overlays' readiness probes ask them.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +18,11 @@ import pytest
 
 from services.common.server import parse_args
 from tests.deploy.compose import as_mounted, ours
+from tests.deploy.conftest import ClusterObjects
 from tests.deploy.dockerfile import image_command, image_health_check
 from tests.deploy.health import DeclaredCheck, DeclaredPart, assert_checks_follow_the_parts
-from tests.deploy.parts import CHECK_HEALTH_FLAG, part_of_command
+from tests.deploy.kube import K8S, mounted_environment, render, workload
+from tests.deploy.parts import CHECK_HEALTH_FLAG, PARTS, part_of_command
 from tests.support.vertex_standin import VertexStandIn
 
 
@@ -57,3 +64,28 @@ async def test_compose_and_image_checks_follow_the_parts(compose_host: Path, ver
         "gateway",
     }
     await assert_checks_follow_the_parts(deployment, vertex)
+
+
+def k8s_parts(overlay: str, cluster: ClusterObjects) -> list[DeclaredPart]:
+    """The overlay's gRPC servers and their readiness probes (the only exec probes)."""
+    docs = render(K8S / "overlays" / overlay)
+    declared = []
+    for name in ("embedder", "retriever", "orchestrator"):
+        item = workload(docs, name)
+        command = tuple(item.container["readinessProbe"]["exec"]["command"])
+        check = DeclaredCheck(
+            f"deploy/k8s {overlay} {item.kind} {item.name} readinessProbe", command
+        )
+        env = mounted_environment(docs, item, cluster.files, "secret-stand-in")
+        declared.append(DeclaredPart(name, env, [check]))
+    return declared
+
+
+async def test_kubernetes_readiness_probes_follow_the_parts(
+    cluster_objects: ClusterObjects, vertex: str
+) -> None:
+    dev, prod = k8s_parts("dev", cluster_objects), k8s_parts("prod", cluster_objects)
+    assert {declared.part for declared in dev} == {
+        name for name, part in PARTS.items() if part.grpc_service
+    }
+    await assert_checks_follow_the_parts(dev, vertex, checked=prod)
