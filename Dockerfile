@@ -67,9 +67,10 @@ USER 10001:10001
 # every deployment asks it: `python -m services.<part> --check-health` probes the part's own port
 # (EMBEDDER_PORT) on loopback, with its own TLS credentials and a server name its certificate is
 # valid for. A container running another part declares that part's own check
-# (docker-compose.yml does for every service); Kubernetes ignores HEALTHCHECK and runs the
-# probes of deploy/k8s. A check costs 1.4-1.9 s of CPU (the settings, TLS and gRPC modules it
-# imports; measured on a busy 2-core machine), hence the 30 s interval.
+# (docker-compose.yml does for every service, and turns it off for the one-shot jobs);
+# Kubernetes ignores HEALTHCHECK and runs the probes of deploy/k8s. A check costs 1.4-1.9 s
+# of CPU (the settings, TLS and gRPC modules it imports; measured on a busy 2-core machine),
+# hence the 30 s interval.
 HEALTHCHECK --interval=30s --timeout=15s --start-period=120s --retries=3 \
   CMD ["python", "-m", "services.embedder", "--check-health"]
 CMD ["python", "-m", "services.embedder"]

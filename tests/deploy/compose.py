@@ -54,10 +54,32 @@ def host_mounts(spec: Spec, host_root: Path) -> list[tuple[str, Path]]:
     return mounts
 
 
+def env_files(spec: Spec, host_root: Path) -> list[Path]:
+    """The service's ``env_file`` files, in the project folder at ``host_root``."""
+    declared = spec.get("env_file") or []
+    names = [declared] if isinstance(declared, str) else declared
+    return [host_root / str(name).removeprefix("./") for name in names]
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``NAME=value`` lines, as compose reads an env_file (blank lines and # comments skipped,
+    the value taken as it is)."""
+    variables = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            variables[name.strip()] = value
+    return variables
+
+
 def as_mounted(spec: Spec, host_root: Path) -> dict[str, str]:
-    """The service's variables, each path inside a mounted volume turned into the host path
-    mounted there (the project folder at ``host_root``)."""
-    variables = environment(spec)
+    """The service's variables as its container gets them from the project folder at
+    ``host_root``: its ``env_file`` ones, then its ``environment`` over them; each path inside a
+    mounted volume turned into the host path mounted there."""
+    variables: dict[str, str] = {}
+    for path in env_files(spec, host_root):
+        variables.update(read_env_file(path))
+    variables.update(environment(spec))
     mounts = host_mounts(spec, host_root)
     for name, value in variables.items():
         for target, source in mounts:

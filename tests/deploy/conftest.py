@@ -15,19 +15,26 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from scripts import dev_ca, dev_token
-from tests.deploy.kube import K8S, ObjectFiles
+from tests.deploy.kube import K8S, ROOT, ObjectFiles
 
 CREATE_SECRETS = K8S / "overlays" / "dev" / "create-secrets.sh"
+MAKE_COMPOSE_PKI = ROOT / "deploy" / "compose" / "make-pki.sh"
 
 
 @pytest.fixture(scope="session")
 def compose_host(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A stand-in for the project folder compose mounts from, holding what ``make dev-ca token``
-    writes under var/: the development CA and certificates, the token key."""
+    """A stand-in for the project folder compose mounts from, holding what ``make compose-pki``
+    (deploy/compose/make-pki.sh) writes under var/: the development CA and certificates, the
+    token key, the ingest job's token."""
     root = tmp_path_factory.mktemp("compose-host")
-    assert dev_ca.main(["--out", str(root / "var" / "dev-ca")]) == 0
-    dev_token.signing_key(root / "var" / "dev-auth")
+    completed = subprocess.run(
+        [str(MAKE_COMPOSE_PKI), str(root / "var")],
+        env={**os.environ, "PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
     return root
 
 

@@ -65,20 +65,28 @@ def container_env(declared: DeclaredPart, port: int) -> dict[str, str]:
 
 
 def server_env(
-    declared: DeclaredPart, ports: Mapping[str, int], scratch: Path, vertex: str
+    declared: DeclaredPart,
+    ports: Mapping[str, int],
+    scratch: Path,
+    vertex: str,
+    collector: str | None = None,
 ) -> dict[str, str]:
     """The container's variables, changed where a part on loopback needs it: JSON logs (the
-    launcher reads its ``ready`` line), no trace collector, local stores in ``scratch`` instead
-    of the servers, dependencies at their loopback ports, and the embedder's model backend a
-    Vertex stand-in at ``vertex`` (it starts in seconds; no health check touches the backend).
-    The security settings, port and certificates are the deployment's."""
+    launcher reads its ``ready`` line), local stores in ``scratch`` instead of the servers,
+    dependencies at their loopback ports, the trace collector at ``collector`` (none without
+    it), and the embedder's model backend a Vertex stand-in at ``vertex`` (it starts in seconds;
+    no health check touches the backend). The security settings, port and certificates, and
+    those of the collector's connection, are the deployment's."""
     removed = {"DATABASE_URL", "QDRANT_URL", "QDRANT_API_KEY"}
     env = {
         name: value
         for name, value in container_env(declared, ports[declared.part]).items()
-        if name not in removed and not name.startswith("OTEL_")
+        if name not in removed and (collector or not name.startswith("OTEL_"))
     }
     env["LOG_FORMAT"] = "json"
+    if collector and "OTEL_EXPORTER_OTLP_ENDPOINT" in env:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector
+        env["OTEL_BSP_SCHEDULE_DELAY"] = "200"
     loopback = {
         "embedder": {
             "EMBEDDER_BACKEND": "vertex",
@@ -118,17 +126,21 @@ async def run_check(check: DeclaredCheck, env: Mapping[str, str]) -> tuple[int, 
 
 @contextlib.asynccontextmanager
 async def running(
-    deployment: Sequence[DeclaredPart], ports: Mapping[str, int], vertex: str
+    deployment: Sequence[DeclaredPart],
+    ports: Mapping[str, int],
+    vertex: str,
+    collector: str | None = None,
 ) -> AsyncIterator[dict[str, ServiceProcess]]:
     """The deployment's parts started on loopback at ``ports``, all at once (the orchestrator
-    waits for the retriever itself, as it does in a deployment), stopped on exit."""
+    waits for the retriever itself, as it does in a deployment), stopped on exit; their spans
+    to ``collector`` when given."""
     with scratch_dir("deploy-health-") as scratch:
         names = [declared.part for declared in deployment]
         outcomes = await asyncio.gather(
             *(
                 start_service(
                     PARTS[declared.part].module.removeprefix("services."),
-                    server_env(declared, ports, scratch, vertex),
+                    server_env(declared, ports, scratch, vertex, collector),
                     port=ports[declared.part],
                 )
                 for declared in deployment
@@ -170,14 +182,18 @@ async def run_checks(
 
 
 async def assert_checks_follow_the_parts(
-    served: Sequence[DeclaredPart], vertex: str, checked: Sequence[DeclaredPart] = ()
+    served: Sequence[DeclaredPart],
+    vertex: str,
+    checked: Sequence[DeclaredPart] = (),
+    collector: str | None = None,
 ) -> None:
     """Every check declared for the ``served`` parts (and in ``checked``: the same parts as
     another file declares them, such as another overlay of the same manifests, with its own
-    variables) passes while its part serves, and fails once it is stopped."""
+    variables) passes while its part serves, and fails once it is stopped. The parts send their
+    spans to ``collector`` when given."""
     deployment = [*served, *checked]
     ports = {declared.part: free_port() for declared in served}
-    async with running(served, ports, vertex):
+    async with running(served, ports, vertex, collector):
         serving = await run_checks(deployment, ports)
     for _, check, code, output in serving:
         assert code == 0, f"{check.where}: {list(check.command)} -> {code}\n{output}"

@@ -14,15 +14,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import grpc
 import pytest
+import yaml
 
 from services.common.server import parse_args
-from tests.deploy.compose import as_mounted, ours
+from tests.deploy.compose import ROOT, as_mounted, host_mounts, ours, services
 from tests.deploy.conftest import ClusterObjects
 from tests.deploy.dockerfile import image_command, image_health_check
 from tests.deploy.health import DeclaredCheck, DeclaredPart, assert_checks_follow_the_parts
 from tests.deploy.kube import K8S, mounted_environment, render, workload
 from tests.deploy.parts import CHECK_HEALTH_FLAG, PARTS, part_of_command
+from tests.support.otlp_receiver import OtlpReceiver
 from tests.support.vertex_standin import VertexStandIn
 
 
@@ -55,15 +58,34 @@ def test_the_flag_the_checks_use_is_the_servers() -> None:
     assert parse_args("embedder", [CHECK_HEALTH_FLAG]).check_health is True
 
 
+def collector_credentials(host_root: Path) -> grpc.ServerCredentials:
+    """The TLS of the compose stack's collector (deploy/compose/otel-collector.yaml), from the
+    files mounted into it: its certificate, and a client certificate required when the
+    configuration names a client CA."""
+    collector = services()["otel-collector"]
+    config_file = dict(host_mounts(collector, ROOT))["/etc/otelcol/config.yaml"]
+    tls = yaml.safe_load(config_file.read_text())["receivers"]["otlp"]["protocols"]["grpc"]["tls"]
+    files = {key: dict(host_mounts(collector, host_root))[path] for key, path in tls.items()}
+    return grpc.ssl_server_credentials(
+        [(files["key_file"].read_bytes(), files["cert_file"].read_bytes())],
+        root_certificates=files["client_ca_file"].read_bytes(),
+        require_client_auth=True,
+    )
+
+
 async def test_compose_and_image_checks_follow_the_parts(compose_host: Path, vertex: str) -> None:
+    """Their spans go to a stand-in collector speaking the compose collector's TLS: each part
+    reaches it with the CA and client certificate its variables name."""
     deployment = compose_parts(compose_host)
-    assert {declared.part for declared in deployment} == {
-        "embedder",
-        "retriever",
-        "orchestrator",
-        "gateway",
-    }
-    await assert_checks_follow_the_parts(deployment, vertex)
+    parts = {"embedder", "retriever", "orchestrator", "gateway"}
+    assert {declared.part for declared in deployment} == parts
+    collector = await OtlpReceiver.start(credentials=collector_credentials(compose_host))
+    try:
+        await assert_checks_follow_the_parts(deployment, vertex, collector=collector.endpoint)
+        spans = await collector.wait_for(lambda spans: {s.service for s in spans} >= parts, 30)
+    finally:
+        await collector.stop()
+    assert {span.service for span in spans} >= parts
 
 
 def k8s_parts(overlay: str, cluster: ClusterObjects) -> list[DeclaredPart]:
