@@ -66,10 +66,11 @@ def collector_credentials(host_root: Path) -> grpc.ServerCredentials:
     config_file = dict(host_mounts(collector, ROOT))["/etc/otelcol/config.yaml"]
     tls = yaml.safe_load(config_file.read_text())["receivers"]["otlp"]["protocols"]["grpc"]["tls"]
     files = {key: dict(host_mounts(collector, host_root))[path] for key, path in tls.items()}
+    client_ca = files.get("client_ca_file")
     return grpc.ssl_server_credentials(
         [(files["key_file"].read_bytes(), files["cert_file"].read_bytes())],
-        root_certificates=files["client_ca_file"].read_bytes(),
-        require_client_auth=True,
+        root_certificates=client_ca.read_bytes() if client_ca else None,
+        require_client_auth=client_ca is not None,
     )
 
 
