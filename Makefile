@@ -78,8 +78,8 @@ image:  ## Build the container image (podman or docker; deploy/container/README.
 image-base:  ## Make a local Python base image from Debian packages (no registry needed).
 	deploy/container/make-base-image.sh
 
-image-smoke:  ## Start the services from the built image on loopback (buildah), brief a patient.
-	deploy/container/smoke.sh $(IMAGE)
+image-smoke: $(STAMP)  ## Start the services from the built image on loopback (buildah, TLS and auth), brief a patient.
+	PYTHON=$(PY) deploy/container/smoke.sh $(IMAGE)
 
 compose-pki: $(STAMP)  ## What docker-compose.yml mounts from var/: dev CA, token key, ingest token.
 	PYTHON=$(PY) deploy/compose/make-pki.sh
