@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 # Fixed namespace for chunk ids: the same document id and chunk index always give the same id,
@@ -136,6 +136,11 @@ class ChunkStore(abc.ABC):
     @abc.abstractmethod
     async def info(self) -> CollectionInfo:
         """Chunks, dimension, distance and distinct documents of the collection."""
+
+    @abc.abstractmethod
+    def records(self, batch_size: int) -> AsyncIterator[list[ChunkRecord]]:
+        """Every stored chunk with its vector, ``batch_size`` at a time (none without a
+        collection); for copying a store into another engine."""
 
     @abc.abstractmethod
     async def close(self) -> None:

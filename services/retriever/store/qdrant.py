@@ -8,11 +8,10 @@ type (points, payloads, filters) stays in this module.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
-from dataclasses import asdict, fields
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
 
 from qdrant_client import AsyncQdrantClient, models
+from qdrant_client.conversions.common_types import PointId
 
 from services.common.errors import FailedPrecondition
 from services.common.telemetry import get_tracer
@@ -24,21 +23,21 @@ from services.retriever.store.base import (
     Hit,
     SearchFilter,
     SearchQuery,
-    StoredChunk,
+)
+from services.retriever.store.payload import (
+    CONTENT_HASH,
+    DOCUMENT_ID,
+    INDEXED_KEYWORDS,
+    ISSUER,
+    TOPICS,
+    chunk_payload,
+    payload_chunk,
 )
 
 tracer = get_tracer(__name__)
 
 # Upper bound on distinct documents counted by GetCollectionInfo (one facet call).
 MAX_DOCUMENTS_COUNTED = 1_000_000
-
-# Payload keys with a keyword index; search filters and per-document look-ups use them.
-DOCUMENT_ID = "document_id"
-TOPICS = "topics"
-ISSUER = "issuer"
-CONTENT_HASH = "content_hash"
-INDEXED_KEYWORDS = (DOCUMENT_ID, TOPICS, ISSUER, CONTENT_HASH)
-_CHUNK_FIELDS = tuple(field.name for field in fields(StoredChunk))
 
 
 def open_client(settings: RetrieverSettings) -> AsyncQdrantClient:
@@ -131,7 +130,7 @@ class QdrantStore(ChunkStore):
             )
             span.set_attribute("retriever.hits", len(response.points))
         return [
-            Hit(chunk_id=str(point.id), score=point.score, chunk=_chunk(point.payload or {}))
+            Hit(chunk_id=str(point.id), score=point.score, chunk=payload_chunk(point.payload or {}))
             for point in response.points
         ]
 
@@ -144,7 +143,7 @@ class QdrantStore(ChunkStore):
     async def upsert(self, records: Sequence[ChunkRecord]) -> None:
         points = [
             models.PointStruct(
-                id=record.chunk.id, vector=list(record.vector), payload=_payload(record.chunk)
+                id=record.chunk.id, vector=list(record.vector), payload=chunk_payload(record.chunk)
             )
             for record in records
         ]
@@ -189,6 +188,21 @@ class QdrantStore(ChunkStore):
             documents_count=len(facets.hits),
         )
 
+    async def records(self, batch_size: int) -> AsyncIterator[list[ChunkRecord]]:
+        if not await self._client.collection_exists(self.collection):
+            return
+        offset: PointId | None = None
+        while True:
+            points, offset = await self._client.scroll(
+                self.collection, limit=batch_size, offset=offset, with_vectors=True
+            )
+            yield [
+                ChunkRecord(payload_chunk(point.payload or {}), _dense_vector(point.vector))
+                for point in points
+            ]
+            if offset is None:
+                return
+
     async def close(self) -> None:
         await self._client.close()
 
@@ -200,16 +214,10 @@ def _vector_params(info: models.CollectionInfo) -> models.VectorParams:
     return vectors
 
 
-def _payload(chunk: StoredChunk) -> dict[str, Any]:
-    """The point's payload: every field of the chunk (lists as JSON arrays)."""
-    return {**asdict(chunk), "section_path": list(chunk.section_path), TOPICS: list(chunk.topics)}
-
-
-def _chunk(payload: dict[str, Any]) -> StoredChunk:
-    values = {name: payload[name] for name in _CHUNK_FIELDS if name in payload}
-    values["section_path"] = tuple(values.get("section_path", ()))
-    values[TOPICS] = tuple(values.get(TOPICS, ()))
-    return StoredChunk(**values)
+def _dense_vector(vector: models.VectorStructOutput | None) -> list[float]:
+    if not isinstance(vector, list) or (vector and not isinstance(vector[0], float)):
+        raise FailedPrecondition("the collection uses named vectors; the Retriever expects one")
+    return [float(v) for v in vector]  # type: ignore[arg-type]
 
 
 def _matches(key: str, value: str) -> models.FieldCondition:
