@@ -39,11 +39,11 @@ class RetrieverSettings(ServerSettings, ServiceAddresses):
     qdrant_path: Path = Field(
         default=Path("var/qdrant"), description="Folder of the embedded store (without QDRANT_URL)."
     )
-    store: EmbeddedEngine | None = Field(
-        default=None,
-        description="Embedded engine (without QDRANT_URL): edge (Qdrant's engine in-process) or "
-        "local (Qdrant's local mode). Unset: local for a folder local mode already holds, else "
-        "edge.",
+    store: Literal["auto", "edge", "local"] = Field(
+        default="auto",
+        description="Embedded engine (without QDRANT_URL): edge (Qdrant's engine in-process), "
+        "local (Qdrant's local mode), or auto: local for a folder local mode already holds, "
+        "else edge.",
     )
     store_searches_in_flight: int = Field(
         default=2,
@@ -96,7 +96,7 @@ class RetrieverSettings(ServerSettings, ServiceAddresses):
         A folder Qdrant's local mode already holds stays with local mode (until migrated with
         ``python -m services.retriever.migrate_store``); any other folder gets edge.
         """
-        if self.store is not None:
+        if self.store != "auto":
             return self.store
         return "local" if (self.qdrant_path / LOCAL_MODE_MARKER).exists() else "edge"
 

@@ -41,7 +41,7 @@ def _refuse_local_mode_folder(settings: RetrieverSettings) -> None:
             f"{settings.qdrant_path.resolve()} holds a Qdrant local-mode store, which the edge "
             f"engine cannot read: copy it into a new folder with `{MIGRATE_COMMAND} --source "
             f"{settings.qdrant_path} --target NEW_FOLDER` and point RETRIEVER_QDRANT_PATH there, "
-            "or unset RETRIEVER_STORE to keep using local mode"
+            "or set RETRIEVER_STORE=auto (or local) to keep using local mode"
         )
 
 
@@ -52,10 +52,10 @@ def _check_local_mode_folder(settings: RetrieverSettings) -> None:
     if (folder / EDGE_FOLDER).exists():
         raise FailedPrecondition(
             f"{folder.resolve()} holds an edge store, which Qdrant's local mode cannot read: "
-            "unset RETRIEVER_STORE (or set it to edge), or point RETRIEVER_QDRANT_PATH at "
+            "set RETRIEVER_STORE=auto (or edge), or point RETRIEVER_QDRANT_PATH at "
             "another folder for local mode"
         )
-    if settings.store is None:
+    if settings.store == "auto":
         log.warning(
             "local_mode_store",
             folder=str(folder.resolve()),
