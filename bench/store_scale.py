@@ -21,8 +21,9 @@ For each size (10,000, 100,000 and 1,000,000 points; ``STORE_SCALE_SIZES=10000,1
    ``bench/embedder.py``. Peak event-loop lag is the Retriever's largest 1-second window during
    the level (its start-up, which opens the store, is left out); RSS is its peak (VmHWM).
 
-Local mode is run up to ``LOCAL_MODE_LIMIT`` points: past it, its measured numbers at that size
-(upserts, reopen, search) extrapolate to tens of minutes and gigabytes, which the JSON states.
+Local mode is run up to ``LOCAL_MODE_LIMIT`` points (``STORE_SCALE_LOCAL_LIMIT``, default
+100,000): past it, its measured numbers at that size (upserts, reopen, search) extrapolate to
+tens of minutes and gigabytes, which the JSON states.
 Results: ``bench/results/store_scale.{json,png}``, naming the machine and the commit.
 """
 
@@ -61,7 +62,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 SIZES = (10_000, 100_000, 1_000_000)
 ENGINES = ("edge", "local")
-LOCAL_MODE_LIMIT = 100_000
+LOCAL_MODE_LIMIT = int(os.environ.get("STORE_SCALE_LOCAL_LIMIT", "100000"))
 DIMENSION = 384
 MODEL = "synthetic-384"
 CLUSTERS = 2_000
