@@ -19,7 +19,9 @@ For each size (10,000, 100,000 and 1,000,000 points; ``STORE_SCALE_SIZES=10000,1
    embedding) is the number the targets are about; the end-to-end latency includes the gRPC hops
    and the stand-in; the real model's query embedding cost is measured apart by
    ``bench/embedder.py``. Peak event-loop lag is the Retriever's largest 1-second window during
-   the level (its start-up, which opens the store, is left out); RSS is its peak (VmHWM).
+   the level (its start-up, which opens the store, is left out); beside it, as a control, the
+   largest window of the same Retriever idle for 6 s just before: on a shared machine a process
+   that is not scheduled shows lag too. RSS is the Retriever's peak (VmHWM).
 
 Local mode is run up to ``LOCAL_MODE_LIMIT`` points (``STORE_SCALE_LOCAL_LIMIT``, default
 100,000): past it, its measured numbers at that size (upserts, reopen, search) extrapolate to
@@ -72,6 +74,7 @@ CHUNKS_PER_DOCUMENT = 8
 LEVELS = (1, 16, 64)
 QUERIES_PER_LEVEL = 512
 LEVEL_BUDGET_S = 20.0
+IDLE_S = 6.0
 RECALL_QUERIES = 100
 TOP = 10
 SEED = 17
@@ -284,6 +287,8 @@ async def search_level(
     try:
         async with RetrieverClient(process.address) as client:
             await client.search(f"query {level.first_query}", limit=TOP)  # warm-up
+            idle_mark = len(process.log_lines)
+            await asyncio.sleep(IDLE_S)  # the control: the same Retriever, serving nothing
             log_mark = len(process.log_lines)
             queue = list(range(level.first_query + 1, level.first_query + QUERIES_PER_LEVEL))
             deadline = time.perf_counter() + LEVEL_BUDGET_S
@@ -302,11 +307,8 @@ async def search_level(
             elapsed = time.perf_counter() - started
             await asyncio.sleep(1.2)  # the probe's window that covers the level's end
             peak_rss = _rss_mib(process.process.pid, "VmHWM")
-            windows = [
-                record["max_ms"]
-                for record in _records(process.log_lines[log_mark:])
-                if record.get("event") == "loop_lag_window"
-            ]
+            idle = _lag_windows(process.log_lines[idle_mark:log_mark])
+            windows = _lag_windows(process.log_lines[log_mark:])
     finally:
         await process.stop()
     whole_run = [r for r in _records(process.log_lines) if r.get("event") == "loop_lag"]
@@ -320,9 +322,18 @@ async def search_level(
         "search_p99_ms": _percentile(search_ms, 99),
         "embed_p50_ms": _percentile(embed_ms, 50),
         "loop_lag_max_ms": max(windows, default=0.0),
+        "loop_lag_idle_max_ms": max(idle, default=0.0),
         "loop_lag_whole_run_max_ms": whole_run[-1]["max_ms"] if whole_run else float("nan"),
         "retriever_peak_rss_mib": peak_rss,
     }
+
+
+def _lag_windows(lines: Sequence[str]) -> list[float]:
+    return [
+        float(record["max_ms"])
+        for record in _records(lines)
+        if record.get("event") == "loop_lag_window"
+    ]
 
 
 def _records(lines: Sequence[str]) -> list[dict[str, Any]]:
@@ -499,6 +510,13 @@ def plot(results: dict[str, Any], path: Path) -> None:
             "-o",
             color=colours[engine],
             label=f"{engine}, 64 callers",
+        )
+        lag.plot(
+            points,
+            [row["search"][-1]["loop_lag_idle_max_ms"] for row in rows],
+            ":x",
+            color=colours[engine],
+            label=f"{engine}, idle just before (control)",
         )
         writes.plot(
             points, [row["upserts_per_s"] for row in rows], "-o", color=colours[engine],
