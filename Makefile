@@ -13,9 +13,7 @@ PROTOS     := $(wildcard protos/briefing/v1/*.proto)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-IMAGE      ?= clinical-briefing:latest
-
-.PHONY: help install proto lint test demo run seed ingest bench eval eval-briefings clean image image-base image-smoke deploy-check
+.PHONY: help install proto lint test demo run seed ingest bench eval eval-briefings token dev-ca clean image image-base image-smoke deploy-check
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -86,6 +84,12 @@ image-smoke:  ## Start the services from the built image on loopback (buildah), 
 deploy-check: $(STAMP)  ## Validate docker-compose.yml and the Kubernetes overlays offline.
 	docker-compose -f docker-compose.yml config --quiet
 	$(BIN)/pytest -q tests/deploy
+
+token: $(STAMP)  ## Print a development bearer token (SCOPES="briefing:read ..."; default all).
+	@$(PY) -m scripts.dev_token $(if $(SCOPES),--scopes "$(SCOPES)")
+
+dev-ca: $(STAMP)  ## A development CA and certificates for each service under var/dev-ca/.
+	$(PY) -m scripts.dev_ca
 
 clean:  ## Remove the virtualenv, tools and runtime data.
 	rm -rf $(VENV) .tools var .pytest_cache .mypy_cache .ruff_cache

@@ -46,12 +46,12 @@ import numpy as np
 from briefing.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 
 from services.common.channels import MethodPolicy, create_channel
+from services.common.config import DatabaseSettings
 from services.common.logging import configure_logging
 from services.common.looplag import LoopLagProbe
 from services.launcher import ServiceProcess, running_stack
 from services.orchestrator.agent.domain import SearchCall
 from services.orchestrator.agent.tools import RetrieverTools
-from services.orchestrator.patients.config import PatientDatabaseSettings
 from services.orchestrator.patients.models import (
     Allergy,
     Coding,
@@ -154,7 +154,7 @@ def make_patient(number: int, rng: random.Random) -> PatientRecord:
 
 async def _store_patients(pg_dir: Path) -> None:
     rng = random.Random(7)
-    async with open_patient_store(PatientDatabaseSettings(pg_data_dir=pg_dir)) as store:
+    async with open_patient_store(DatabaseSettings(pg_data_dir=pg_dir)) as store:
         for number in range(PATIENTS):
             await store.upsert(make_patient(number, rng))
 
@@ -502,7 +502,7 @@ async def run(folder: Path) -> dict[str, Any]:
         env = {
             "HF_HUB_OFFLINE": "1",
             "LOOP_LAG_PROBE": "1",
-            "ORCHESTRATOR_PG_DATA_DIR": str(folder / "pg"),
+            "PG_DATA_DIR": str(folder / "pg"),
             "RETRIEVER_QDRANT_PATH": str(folder / "qdrant"),
             "ANTHROPIC_API_KEY": API_KEY,
             "ANTHROPIC_BASE_URL": standin.base_url,

@@ -51,14 +51,21 @@ from typing import Any
 
 import grpc
 import numpy as np
-from briefing.v1 import embedder_pb2, embedder_pb2_grpc
+from briefing.v1 import embedder_pb2, embedder_pb2_grpc, retriever_pb2
 
 from services.common.config import load_settings
 from services.launcher import start_service
 from services.retriever.client import RetrieverClient
 from services.retriever.config import RetrieverSettings
+from services.retriever.lexical import ANALYZER, Analyzer
 from services.retriever.store import open_store
-from services.retriever.store.base import ChunkRecord, ChunkStore, SearchQuery, StoredChunk
+from services.retriever.store.base import (
+    ChunkRecord,
+    ChunkStore,
+    SearchMode,
+    SearchQuery,
+    StoredChunk,
+)
 from services.retriever.store.edge import EdgeStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,6 +86,8 @@ IDLE_S = 6.0
 RECALL_QUERIES = 100
 TOP = 10
 SEED = 17
+# Dense search, as the targets are about; both engines run it the same way.
+DENSE = retriever_pb2.SEARCH_MODE_DENSE
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 ISSUERS = ("KDIGO", "ADA", "ESC", "NICE", "WHO")
 TOPICS = ("ckd", "diabetes", "heart-failure", "hypertension", "lipids", "anticoagulation", "copd")
@@ -103,6 +112,8 @@ class Corpus:
         self._texts = [
             " ".join(texts_rng.choice(WORDS, size=160)).capitalize() + "." for _ in range(64)
         ]
+        analyzer = Analyzer()
+        self._lexical = [analyzer.document_vector(text) for text in self._texts]
 
     def _near_centres(self, rng: np.random.Generator, count: int) -> np.ndarray:
         labels = rng.integers(0, CLUSTERS, count)
@@ -137,8 +148,12 @@ class Corpus:
     def records(self, start: int, count: int) -> list[ChunkRecord]:
         vectors = self.vectors(start, count)
         return [
-            ChunkRecord(self.chunk(start + offset), vector.tolist())
-            for offset, vector in enumerate(vectors)
+            ChunkRecord(
+                self.chunk(start + index),
+                vector.tolist(),
+                self._lexical[(start + index) % len(self._lexical)],
+            )
+            for index, vector in enumerate(vectors)
         ]
 
     def exact_top(self, queries: np.ndarray, size: int) -> list[set[str]]:
@@ -171,7 +186,7 @@ async def build(engine: str, folder: Path, size: int, corpus: Corpus) -> dict[st
     """Upserts every point, builds the index (edge), and measures recall@10."""
     store = open_engine(engine, folder)
     try:
-        await store.ensure_collection(DIMENSION, MODEL)
+        await store.ensure_collection(DIMENSION, MODEL, ANALYZER)
         started = time.perf_counter()
         for start in range(0, size, BATCH):
             await store.upsert(corpus.records(start, min(BATCH, size - start)))
@@ -188,7 +203,7 @@ async def build(engine: str, folder: Path, size: int, corpus: Corpus) -> dict[st
         truth = await asyncio.to_thread(corpus.exact_top, queries, size)
         found = 0
         for query, exact in zip(queries, truth, strict=True):
-            hits = await store.search(SearchQuery("recall", query.tolist(), TOP))
+            hits = await store.search(SearchQuery(SearchMode.DENSE, TOP, vector=query.tolist()))
             found += len(exact & {hit.chunk_id for hit in hits})
     finally:
         await store.close()
@@ -218,7 +233,7 @@ async def _reopen_here(engine: str, folder: Path) -> dict[str, float]:
     before = _rss_mib(os.getpid(), "VmRSS")
     started = time.perf_counter()
     store = open_engine(engine, folder)
-    await store.search(SearchQuery("reopen", [1.0] + [0.0] * (DIMENSION - 1), TOP))
+    await store.search(SearchQuery(SearchMode.DENSE, TOP, vector=[1.0] + [0.0] * (DIMENSION - 1)))
     opened = time.perf_counter()
     info = await store.info()
     counted = time.perf_counter()
@@ -292,7 +307,7 @@ async def search_level(
     embed_ms: list[float] = []
     try:
         async with RetrieverClient(process.address) as client:
-            await client.search(f"query {level.first_query}", limit=TOP)  # warm-up
+            await client.search(f"query {level.first_query}", limit=TOP, mode=DENSE)  # warm-up
             idle_mark = len(process.log_lines)
             await asyncio.sleep(IDLE_S)  # the control: the same Retriever, serving nothing
             log_mark = len(process.log_lines)
@@ -303,7 +318,7 @@ async def search_level(
                 while queue and time.perf_counter() < deadline:
                     number = queue.pop()
                     started = time.perf_counter()
-                    response = await client.search(f"query {number}", limit=TOP)
+                    response = await client.search(f"query {number}", limit=TOP, mode=DENSE)
                     latencies.append((time.perf_counter() - started) * 1000.0)
                     search_ms.append(response.search_ms)
                     embed_ms.append(response.embed_ms)

@@ -8,10 +8,18 @@ table cannot drift from the code.
 
 from __future__ import annotations
 
+import json
+
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
-from services.common.config import CommonSettings, ServiceAddresses
+from services.common.config import (
+    CallerSettings,
+    CommonSettings,
+    DatabaseSettings,
+    SecuritySettings,
+    ServiceAddresses,
+)
 from services.embedder.config import EmbedderSettings
 from services.orchestrator.config import ClaudeSettings, GatewaySettings, OrchestratorSettings
 from services.retriever.config import RetrieverSettings
@@ -19,7 +27,11 @@ from services.retriever.config import RetrieverSettings
 SECTIONS: tuple[tuple[str, type[BaseSettings]], ...] = (
     ("every service", CommonSettings),
     ("every caller of a service", ServiceAddresses),
+    ("every program (TLS, auth)", SecuritySettings),
+    ("command-line clients", CallerSettings),
     ("embedder", EmbedderSettings),
+    # Before the retriever and the orchestrator, which both inherit these variables.
+    ("orchestrator and retriever (database)", DatabaseSettings),
     ("retriever", RetrieverSettings),
     # Before the orchestrator, which inherits these variables: each row says who declares it.
     ("orchestrator (Claude agent)", ClaudeSettings),
@@ -46,6 +58,10 @@ def default(field: FieldInfo) -> str:
         return "unset"
     if hasattr(value, "get_secret_value"):
         return "(secret)"
+    if isinstance(value, list):
+        return f"`{','.join(map(str, value))}`"
+    if isinstance(value, dict):
+        return f"`{json.dumps(value, separators=(',', ':'))}`"
     return f"`{value}`"
 
 

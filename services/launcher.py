@@ -3,10 +3,17 @@ and the tests.
 
 Each service is started with ``--port 0`` (or a given port) and is ready once it prints its
 ``ready`` log line, which names the address it bound; the address is then handed to the
-services that depend on it (``EMBEDDER_ADDR``, ``RETRIEVER_ADDR``).
+services that depend on it (``EMBEDDER_ADDR``, ``RETRIEVER_ADDR``). They run on loopback with
+no balancer in front, so they stop without a drain period (``SHUTDOWN_DRAIN_S=0``) unless the
+environment sets one.
 
     python -m services.launcher                 # run all three until Ctrl-C
     python -m services.launcher -- CMD ARGS     # run CMD with *_ADDR set, then stop them
+    python -m services.launcher --tls-dir var/dev-ca   # each with its own certificate
+
+With ``--tls-dir`` (a folder laid out by ``python -m scripts.dev_ca``) each service gets its own
+certificate, ``NAME.pem`` and ``NAME-key.pem``, and the CA bundle ``ca.pem``, so the services
+speak TLS and call each other with mutual TLS; auth follows the AUTH_* variables.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 READY_TIMEOUT_S = 120.0
 
@@ -73,7 +81,7 @@ async def start_service(
         host,
         "--port",
         str(port),
-        env={**os.environ, **(env or {})},
+        env={"SHUTDOWN_DRAIN_S": "0", **os.environ, **(env or {})},
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
         # Its own process group: a Ctrl-C in the terminal reaches only this process, which then
@@ -108,19 +116,34 @@ async def start_service(
     return ServiceProcess(name=name, process=process, address=address, log_lines=lines)
 
 
+def tls_env(tls_dir: Path, name: str) -> dict[str, str]:
+    """The TLS_* variables of service ``name`` (e.g. ``orchestrator.gateway``: its last part
+    names its files) from a folder laid out by ``python -m scripts.dev_ca``."""
+    identity = name.rsplit(".", 1)[-1]
+    return {
+        "TLS_CERT_FILE": str(tls_dir / f"{identity}.pem"),
+        "TLS_KEY_FILE": str(tls_dir / f"{identity}-key.pem"),
+        "TLS_CA_FILE": str(tls_dir / "ca.pem"),
+    }
+
+
 @contextlib.asynccontextmanager
 async def running_stack(
     env: Mapping[str, str] | None = None,
     services: Sequence[str] = ("embedder", "retriever", "orchestrator"),
     ports: Mapping[str, int] | None = None,
     echo: bool = False,
+    tls_dir: Path | None = None,
 ) -> AsyncIterator[dict[str, ServiceProcess]]:
-    """Starts the services in dependency order, each told where the previous ones are."""
+    """Starts the services in dependency order, each told where the previous ones are (and,
+    with ``tls_dir``, given its own certificate)."""
     env_now = dict(env or {})
     started: dict[str, ServiceProcess] = {}
     try:
         for name in services:
-            proc = await start_service(name, env_now, (ports or {}).get(name, 0), echo=echo)
+            own = tls_env(tls_dir, name) if tls_dir else {}
+            port = (ports or {}).get(name, 0)
+            proc = await start_service(name, {**env_now, **own}, port, echo=echo)
             started[name] = proc
             env_now[f"{name.upper()}_ADDR"] = proc.address
         yield started
@@ -138,12 +161,15 @@ async def _main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.launcher")
     parser.add_argument("--services", default="embedder,retriever,orchestrator")
     parser.add_argument("--base-port", type=int, default=int(os.environ.get("BASE_PORT", "0")))
+    parser.add_argument("--tls-dir", type=Path, help="certificates by service (scripts.dev_ca)")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     names = [n for n in args.services.split(",") if n]
     ports = {n: (args.base_port + i if args.base_port else 0) for i, n in enumerate(names)}
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    async with running_stack(services=names, ports=ports, echo=not command) as started:
+    async with running_stack(
+        services=names, ports=ports, echo=not command, tls_dir=args.tls_dir
+    ) as started:
         env = stack_env(started)
         for name, proc in started.items():
             print(f"{name:<13} {proc.address}", file=sys.stderr, flush=True)

@@ -4,11 +4,19 @@ The tests start real services that inherit this process's environment. Variables
 service at production parts (a database, a Qdrant server, the Claude API, Vertex AI, a trace
 collector) are removed here, so a developer's shell can never send the tests there: each test
 that wants one of these parts sets it explicitly, pointing at a stand-in on loopback.
+
+Services that open the database (the orchestrator, and the retriever for its audit trail) run
+the embedded PostgreSQL of this session's own temporary folder unless a test names another one,
+never the repository's ``var/postgres``.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 PRODUCTION_VARIABLES = (
     "DATABASE_URL",
@@ -25,4 +33,7 @@ PRODUCTION_VARIABLES = (
 
 for name in PRODUCTION_VARIABLES:
     os.environ.pop(name, None)
+_PG_ROOT = Path(tempfile.mkdtemp(prefix="tests-pg-"))
+atexit.register(shutil.rmtree, _PG_ROOT, ignore_errors=True)
+os.environ["PG_DATA_DIR"] = str(_PG_ROOT / "data")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

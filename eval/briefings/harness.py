@@ -64,7 +64,7 @@ async def evaluation_stack(
     stack_env = {
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
-        "ORCHESTRATOR_PG_DATA_DIR": str(folder / "pg"),
+        "PG_DATA_DIR": str(folder / "pg"),
         "RETRIEVER_QDRANT_PATH": str(folder / "qdrant"),
         # This measures briefings, not ingestion: one Embed batch at a time keeps each call far
         # inside its deadline on a machine shared with other work.

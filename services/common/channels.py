@@ -8,6 +8,7 @@ over every address the name resolves to, so replicas of a service share the load
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import ClassVar, Self, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.credentials import ChannelOptions, build_credentials
+from services.common.credentials import ChannelOptions, TransportCredentials, process_credentials
 from services.common.errors import Unavailable, from_downstream
 
 ResponseT = TypeVar("ResponseT")
@@ -28,7 +29,11 @@ KEEPALIVE_OPTIONS: list[tuple[str, int]] = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
 ]
+# A peer that went away is tried again at least this often (gRPC's default backs off to two
+# minutes), so a service that comes back is used again, and reported healthy, within seconds.
+RECONNECT_OPTIONS: list[tuple[str, int]] = [("grpc.max_reconnect_backoff_ms", 5_000)]
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
 @dataclass(frozen=True)
@@ -62,34 +67,51 @@ def service_config(service: str, methods: Mapping[str, MethodPolicy]) -> str:
 
 
 def create_channel(
-    target: str, service: str, methods: Mapping[str, MethodPolicy]
+    target: str,
+    service: str,
+    methods: Mapping[str, MethodPolicy],
+    credentials: TransportCredentials | None = None,
 ) -> grpc.aio.Channel:
-    """A grpc.aio channel to ``target`` with the service config for ``service``."""
+    """A grpc.aio channel to ``target`` with the service config for ``service``.
+
+    Secured with this process's credentials (TLS as configured) unless ``credentials`` says
+    otherwise.
+    """
     options: ChannelOptions = [
         ("grpc.service_config", service_config(service, methods)),
         ("grpc.enable_retries", 1),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         *KEEPALIVE_OPTIONS,
+        *RECONNECT_OPTIONS,
     ]
-    return build_credentials().open_channel(target, options)
+    return (credentials or process_credentials()).open_channel(target, options)
 
 
 async def wait_until_serving(
     channel: grpc.aio.Channel, service: str, target: str, timeout_s: float
 ) -> None:
-    """Waits (bounded) until ``service`` at ``target`` reports SERVING on its health endpoint."""
-    stub = health_pb2_grpc.HealthStub(channel)
+    """Waits (bounded) until ``service`` at ``target`` reports SERVING on its health endpoint:
+    until it listens, then until its health (watched) says SERVING."""
+    watch = health_pb2_grpc.HealthStub(channel).Watch(
+        health_pb2.HealthCheckRequest(service=service), wait_for_ready=True
+    )
     try:
-        reply = await stub.Check(
-            health_pb2.HealthCheckRequest(service=service), timeout=timeout_s, wait_for_ready=True
-        )
+        async with asyncio.timeout(timeout_s):
+            async for reply in watch:
+                if reply.status == SERVING:
+                    return
+    except TimeoutError:
+        raise Unavailable(
+            f"{service} at {target} did not report SERVING within {timeout_s:.0f}s"
+        ) from None
     except grpc.aio.AioRpcError as exc:
         raise Unavailable(
-            f"{service} at {target} did not become ready within {timeout_s:.0f}s: {exc.code().name}"
+            f"{service} at {target} did not report SERVING: {exc.code().name}"
         ) from None
-    if reply.status != health_pb2.HealthCheckResponse.SERVING:
-        raise Unavailable(f"{service} at {target} is not serving")
+    finally:
+        watch.cancel()
+    raise Unavailable(f"{service} at {target} stopped reporting its health")
 
 
 class ServiceClient:
@@ -97,16 +119,18 @@ class ServiceClient:
 
     A subclass names its dependency, its service and its method policies, builds its stub on
     ``self.channel`` and awaits every call through :meth:`call`, which turns a failed call into
-    a ``ServiceError`` (see :func:`services.common.errors.from_downstream`).
+    a ``ServiceError`` (see :func:`services.common.errors.from_downstream`). The channel is
+    secured with the process's credentials (a service's own identity) unless ``credentials``
+    says otherwise (a command-line client's, with its user's token).
     """
 
     dependency: ClassVar[str]
     service_name: ClassVar[str]
     method_policies: ClassVar[Mapping[str, MethodPolicy]]
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, credentials: TransportCredentials | None = None) -> None:
         self.target = target
-        self.channel = create_channel(target, self.service_name, self.method_policies)
+        self.channel = create_channel(target, self.service_name, self.method_policies, credentials)
 
     async def call(self, pending: Awaitable[ResponseT]) -> ResponseT:
         """Awaits a stub call; a failed call raises this service's own ``ServiceError``."""
@@ -118,6 +142,14 @@ class ServiceClient:
     async def wait_until_serving(self, timeout_s: float) -> None:
         """Waits (bounded) until the service reports SERVING; raises Unavailable otherwise."""
         await wait_until_serving(self.channel, self.service_name, self.target, timeout_s)
+
+    async def is_serving(self) -> bool:
+        """Whether the service answers its health check with SERVING now; a failed call raises
+        (the probe of a dependency's health, see :mod:`services.common.health`)."""
+        reply = await health_pb2_grpc.HealthStub(self.channel).Check(
+            health_pb2.HealthCheckRequest(service=self.service_name)
+        )
+        return bool(reply.status == SERVING)
 
     async def close(self) -> None:
         """Closes the channel; calls in flight are cancelled."""

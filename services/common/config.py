@@ -8,11 +8,22 @@ live in :class:`CommonSettings` and carry no prefix. A bad value stops start-up 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal, TypeVar
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError
+from pydantic import (
+    BeforeValidator,
+    Field,
+    FilePath,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from services.common.scopes import EMBEDDINGS, GUIDELINES_READ
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
@@ -25,6 +36,19 @@ def _unset_if_empty(value: object) -> object:
 # leave them) counts as unset rather than as an invalid value.
 OptionalStr = Annotated[str | None, BeforeValidator(_unset_if_empty)]
 OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_unset_if_empty)]
+OptionalFile = Annotated[FilePath | None, BeforeValidator(_unset_if_empty)]
+
+
+def _split_words(value: object) -> object:
+    """``"RS256, ES256"`` or ``"RS256 ES256"`` as a list (a list passes through)."""
+    return value.replace(",", " ").split() if isinstance(value, str) else value
+
+
+#: The JWT signature algorithms that use a public key: the only ones a verifier may accept (an
+#: HMAC algorithm would let anyone holding the verification key sign tokens).
+ASYMMETRIC_ALGORITHMS: Final = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
 
 
 class ConfigError(Exception):
@@ -43,13 +67,36 @@ class CommonSettings(BaseSettings):
         default="json", description="One JSON object per line, or a readable console format."
     )
     otel_exporter_otlp_endpoint: str | None = Field(
-        default=None, description="OTLP/gRPC collector address; spans are exported only when set."
+        default=None,
+        description="OTLP/gRPC collector URL, http:// (plaintext) or https:// (TLS, see the "
+        "exporter's OTEL_EXPORTER_OTLP_CERTIFICATE); spans are exported only when set.",
+    )
+    shutdown_drain_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="Seconds a service keeps serving on SIGTERM while its health says "
+        "NOT_SERVING, so that balancers and pollers move away before it stops taking calls.",
     )
     shutdown_grace_s: float = Field(
         default=10.0,
         gt=0,
         le=300,
-        description="Seconds in-flight calls get to finish on SIGTERM; a second signal ends it.",
+        description="Seconds in-flight calls get to finish once the drain is over; a second "
+        "signal ends it.",
+    )
+    health_check_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="How often a service checks the dependencies it cannot serve without (how "
+        "long a result is trusted).",
+    )
+    health_check_timeout_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="A dependency that does not answer its check within this is unhealthy.",
     )
     dependency_wait_s: float = Field(
         default=30.0, gt=0, le=600, description="Seconds to wait at start-up for a dependency."
@@ -63,6 +110,136 @@ class CommonSettings(BaseSettings):
         ge=100,
         le=1_000_000,
         description="Allocations between young-generation garbage collections (Python's is 700).",
+    )
+    grpc_reflection: bool = Field(
+        default=True,
+        description="Serve gRPC server reflection (open to every caller, like health checks).",
+    )
+
+
+class SecuritySettings(BaseSettings):
+    """TLS and caller authentication, for every program of the project (services, gateway, CLIs).
+
+    Unprefixed: a service is both a server and a client, with one identity. TLS is on for the
+    channels a program opens once ``TLS_CA_FILE`` is set, and for the servers it runs once
+    ``TLS_CERT_FILE`` and ``TLS_KEY_FILE`` are too; authentication is on once a public key or a
+    JWKS file is set. A service listening beyond loopback needs both (services.common.exposure).
+    """
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    tls_cert_file: OptionalFile = Field(
+        default=None,
+        description="PEM certificate chain this program serves with and presents to services "
+        "that ask for a client certificate; re-read by servers when it changes.",
+    )
+    tls_key_file: OptionalFile = Field(
+        default=None, validate_default=True, description="PEM private key of TLS_CERT_FILE."
+    )
+    tls_ca_file: OptionalFile = Field(
+        default=None,
+        validate_default=True,
+        description="PEM CA bundle that verifies the servers this program calls and the client "
+        "certificates its server asks for; setting it turns TLS on for channels.",
+    )
+    auth_jwt_public_key_file: OptionalFile = Field(
+        default=None,
+        description="PEM public key that verifies callers' bearer tokens (JWT); turns auth on.",
+    )
+    auth_jwks_file: OptionalFile = Field(
+        default=None,
+        validate_default=True,
+        description="JWKS file of the keys that verify bearer tokens (instead of a PEM key; "
+        "tokens name theirs by kid); turns auth on.",
+    )
+    auth_issuer: OptionalStr = Field(
+        default=None,
+        validate_default=True,
+        description="The iss every bearer token must carry (required when auth is on).",
+    )
+    auth_audience: OptionalStr = Field(
+        default=None,
+        validate_default=True,
+        description="The aud every bearer token must carry (required when auth is on).",
+    )
+    auth_algorithms: Annotated[list[str], NoDecode, BeforeValidator(_split_words)] = Field(
+        default=["RS256", "ES256"],
+        min_length=1,
+        description="Signature algorithms accepted, comma-separated; asymmetric ones only.",
+    )
+    auth_leeway_s: float = Field(
+        default=30.0, ge=0, le=300, description="Clock skew allowed on exp, nbf and iat."
+    )
+    auth_certificate_scopes: dict[str, list[str]] = Field(
+        default={"orchestrator": [GUIDELINES_READ], "retriever": [EMBEDDINGS]},
+        description="JSON: the scopes of a caller that sends no token, by the common name of "
+        "its verified client certificate (how the services call each other).",
+    )
+    allow_insecure: bool = Field(
+        default=False,
+        description="Let a service listen beyond loopback without TLS or auth (logged as a "
+        "warning at every start).",
+    )
+
+    @field_validator("tls_key_file")
+    @classmethod
+    def _key_with_certificate(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if (value is None) != (info.data.get("tls_cert_file") is None):
+            raise ValueError("TLS_CERT_FILE and TLS_KEY_FILE are set together or not at all")
+        return value
+
+    @field_validator("tls_ca_file")
+    @classmethod
+    def _ca_with_certificate(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None and info.data.get("tls_cert_file") is not None:
+            raise ValueError("needed with TLS_CERT_FILE: the CA that signs the peers' certificates")
+        return value
+
+    @field_validator("auth_jwks_file")
+    @classmethod
+    def _one_key_source(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is not None and info.data.get("auth_jwt_public_key_file") is not None:
+            raise ValueError("set AUTH_JWKS_FILE or AUTH_JWT_PUBLIC_KEY_FILE, not both")
+        return value
+
+    @field_validator("auth_issuer", "auth_audience")
+    @classmethod
+    def _claims_with_keys(cls, value: str | None, info: ValidationInfo) -> str | None:
+        keys = info.data.get("auth_jwt_public_key_file") or info.data.get("auth_jwks_file")
+        if value is None and keys is not None:
+            raise ValueError("required when AUTH_JWT_PUBLIC_KEY_FILE or AUTH_JWKS_FILE is set")
+        return value
+
+    @field_validator("auth_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: list[str]) -> list[str]:
+        refused = [name for name in value if name not in ASYMMETRIC_ALGORITHMS]
+        if refused:
+            allowed = ", ".join(sorted(ASYMMETRIC_ALGORITHMS))
+            raise ValueError(f"not asymmetric: {', '.join(refused)} (choose from {allowed})")
+        return value
+
+    @property
+    def tls_server(self) -> bool:
+        """Whether this program's servers speak TLS."""
+        return self.tls_cert_file is not None
+
+    @property
+    def auth(self) -> bool:
+        """Whether callers must authenticate."""
+        return self.auth_jwt_public_key_file is not None or self.auth_jwks_file is not None
+
+
+class CallerSettings(BaseSettings):
+    """What the command-line clients send. Never read by a service: services call each other
+    with their own certificates, never with a caller's token."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    auth_token: OptionalSecret = Field(
+        default=None,
+        description="Bearer token (JWT) the command-line clients send; `make token` mints a "
+        "development one.",
     )
 
 
@@ -110,13 +287,73 @@ class ServerSettings(BaseSettings):
     max_concurrent_rpcs: int | None = Field(
         default=None,
         gt=0,
-        description="Calls served at once; more get RESOURCE_EXHAUSTED.",
+        description="Calls served at once, health and reflection not counted; more are refused "
+        "at once with RESOURCE_EXHAUSTED.",
     )
 
     @property
     def address(self) -> str:
         """The ``host:port`` the server binds."""
         return f"{self.host}:{self.port}"
+
+
+class DatabaseSettings(BaseSettings):
+    """The PostgreSQL database of the orchestrator (patients, audit) and the retriever (audit).
+
+    Unprefixed, so that both services reach the same database: ``DATABASE_URL``, or else the
+    embedded server in ``PG_DATA_DIR``, which the first service to start runs and the others
+    join (see :mod:`services.common.database`).
+    """
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    # A secret so that printing the settings never shows a password.
+    database_url: SecretStr | None = Field(
+        default=None,
+        validation_alias="DATABASE_URL",
+        description="postgresql://user:password@host:port/db; unset starts the embedded server.",
+    )
+    pg_data_dir: Path = Field(
+        default=Path("var/postgres"),
+        validation_alias="PG_DATA_DIR",
+        description="Data folder of the embedded PostgreSQL (ignored with DATABASE_URL).",
+    )
+    pg_pool_min_size: int = Field(
+        default=1,
+        ge=0,
+        le=100,
+        validation_alias="PG_POOL_MIN_SIZE",
+        description="Connections each service keeps open.",
+    )
+    pg_pool_max_size: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        validation_alias="PG_POOL_MAX_SIZE",
+        description="Connections each service opens at most.",
+    )
+    pg_connect_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=120,
+        validation_alias="PG_CONNECT_TIMEOUT_S",
+        description="Seconds to open a connection.",
+    )
+    pg_command_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        validation_alias="PG_COMMAND_TIMEOUT_S",
+        description="Seconds one statement may run.",
+    )
+
+    @field_validator("pg_pool_max_size")
+    @classmethod
+    def _at_least_min_size(cls, value: int, info: ValidationInfo) -> int:
+        minimum = info.data.get("pg_pool_min_size")
+        if minimum is not None and value < minimum:
+            raise ValueError(f"must be at least PG_POOL_MIN_SIZE ({minimum})")
+        return value
 
 
 def _field(

@@ -8,7 +8,11 @@ change is made here and nowhere else.
 
 from __future__ import annotations
 
+import re
 from typing import Final
+
+#: ``BriefRequest.patient_id`` (and every other patient id in the contracts).
+PATIENT_ID: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 #: ``BriefOptions.max_turns``: most agent turns in one briefing.
 MAX_AGENT_TURNS: Final = 4
@@ -19,3 +23,8 @@ MAX_QUERY_CHARS: Final = 2_000
 #: ``SearchRequest.limit``: most hits of one Retriever search, and the default when it is 0.
 MAX_SEARCH_LIMIT: Final = 50
 DEFAULT_SEARCH_LIMIT: Final = 5
+#: ``ListAuditEventsRequest.page_size``: most audit events in one page, and the default.
+MAX_AUDIT_PAGE_SIZE: Final = 500
+DEFAULT_AUDIT_PAGE_SIZE: Final = 50
+#: ``ListAuditEventsRequest.subject``: most characters of a caller's subject.
+MAX_SUBJECT_CHARS: Final = 256

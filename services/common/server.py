@@ -1,12 +1,23 @@
 """The one bootstrap every service runs: settings, logging, telemetry, and a grpc.aio server.
 
-A service provides a *setup* coroutine that registers its servicers on the server and pushes
-the clean-up of whatever it opened (clients, pools, stores) onto an exit stack. :func:`run`
-does the rest: ``--host``/``--port`` flags over the environment (``--check-health`` probes a
-running instance instead, for container health checks), health and reflection, one
-log line when ready, and graceful shutdown on SIGTERM/SIGINT (health NOT_SERVING, in-flight
-calls get the grace period, resources closed, spans flushed, exit 0); a second signal forces
-the exit.
+A service provides a *setup* coroutine that registers its servicers on the server, pushes
+the clean-up of whatever it opened (clients, pools, stores) onto an exit stack, and returns a
+:class:`Registration`: who may call each service it registered
+(:class:`~services.common.scopes.ServiceAccess`), and the names its health service answers
+for, each with the dependencies it cannot serve without
+(:class:`~services.common.health.ServiceHealth`). :func:`run` does the rest:
+``--host``/``--port`` flags over the environment (``--check-health`` probes a running instance
+instead, for container health checks), TLS (mutual for services that want client certificates)
+and the auth interceptor when configured, refusal to listen beyond loopback without them
+(services.common.exposure), admission control that never counts health or reflection, health
+kept true by a :class:`~services.common.health.HealthMonitor`, reflection, a port that must not
+be in use, and one log line when ready.
+
+On SIGTERM or SIGINT: health says NOT_SERVING at once while the server keeps serving for
+``SHUTDOWN_DRAIN_S`` (balancers and pollers see it and move away, and every call that arrived
+before the signal has reached its handler); then the server stops taking calls, the calls in
+flight get ``SHUTDOWN_GRACE_S``, resources are closed, spans flushed, and the exit code is 0. A
+second signal forces the exit.
 """
 
 from __future__ import annotations
@@ -18,31 +29,65 @@ import gc
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 import grpc
+from google.protobuf import descriptor_pool
 from grpc_health.v1 import _async as health_aio  # what grpc_health.v1.health.aio re-exports
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.common.admission import AdmissionInterceptor
+from services.common.auth import AuthInterceptor
 from services.common.channels import MAX_MESSAGE_BYTES
-from services.common.config import CommonSettings, ConfigError, ServerSettings, load_settings
-from services.common.credentials import build_credentials
+from services.common.config import (
+    CommonSettings,
+    ConfigError,
+    SecuritySettings,
+    ServerSettings,
+    load_settings,
+)
+from services.common.credentials import build_credentials, process_credentials, process_security
 from services.common.errors import ErrorMappingInterceptor, ServiceError
-from services.common.healthcheck import check
+from services.common.exposure import check_exposure
+from services.common.health import HealthMonitor, ServiceHealth
+from services.common.healthcheck import check_own
+from services.common.interceptors import CallInterceptor
 from services.common.logging import configure_logging, get_logger
 from services.common.looplag import LoopLagProbe
+from services.common.scopes import ServiceAccess
 from services.common.telemetry import Telemetry, setup_telemetry
+from services.common.tokens import TokenVerifier
 
 log = get_logger(__name__)
 
 SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 SettingsT = TypeVar("SettingsT", bound=ServerSettings)
-# Registers servicers on the server, pushes clean-ups on the stack, returns the full names of
-# the services it registered (from ``DESCRIPTOR.services_by_name``).
+HEALTH_SERVICE: str = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+# Open to every caller and never counted against the concurrency limit: a busy server must
+# still say whether it is healthy.
+INFRASTRUCTURE_SERVICES = (HEALTH_SERVICE, reflection.SERVICE_NAME)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What a service's setup registered on the server.
+
+    ``access``: who may call each gRPC service it registered. ``health``: the names its health
+    service answers for, each SERVING while its dependencies answer; the first is the service
+    itself, which the overall health (``""``) follows. A name need not be a gRPC service (the
+    orchestrator's briefings with guidelines are a capability only health reports).
+    """
+
+    access: Sequence[ServiceAccess]
+    health: Sequence[ServiceHealth]
+
+
+# Registers servicers on the server, pushes clean-ups on the stack, says what it registered.
 Setup = Callable[
     [grpc.aio.Server, SettingsT, CommonSettings, contextlib.AsyncExitStack],
-    Awaitable[Sequence[str]],
+    Awaitable[Registration],
 ]
 
 
@@ -64,17 +109,36 @@ async def serve(
     settings: SettingsT,
     common: CommonSettings,
     setup: Setup[SettingsT],
+    *,
     telemetry: Telemetry,
+    security: SecuritySettings,
+    verifier: TokenVerifier | None,
 ) -> None:
-    """Runs the server until SIGTERM or SIGINT, then shuts down gracefully."""
+    """Runs the server until SIGTERM or SIGINT, then drains and shuts down gracefully.
+
+    With a ``verifier``, every call but health and reflection goes through the auth
+    interceptor; with ``max_concurrent_rpcs``, through admission control first (a call refused
+    for want of a permit costs nothing further).
+    """
+    interceptors: list[CallInterceptor] = [ErrorMappingInterceptor()]
+    if settings.max_concurrent_rpcs is not None:
+        interceptors.insert(
+            0, AdmissionInterceptor(settings.max_concurrent_rpcs, INFRASTRUCTURE_SERVICES)
+        )
+    auth = None
+    if verifier is not None:
+        auth = AuthInterceptor(verifier, security.auth_certificate_scopes, INFRASTRUCTURE_SERVICES)
+        interceptors.append(auth)
     server = grpc.aio.server(
-        interceptors=[ErrorMappingInterceptor()],
-        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+        interceptors=interceptors,
         options=[
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            # gRPC shares a busy port by default: a second server would bind it and take part
+            # of the traffic. Off, binding a port in use fails, and start-up with it.
+            ("grpc.so_reuseport", 0),
         ],
     )
     health_servicer = health_aio.HealthServicer()
@@ -85,31 +149,63 @@ async def serve(
     async with contextlib.AsyncExitStack() as resources:
         if common.loop_lag_probe:
             await resources.enter_async_context(LoopLagProbe())
-        service_names = list(await setup(server, settings, common, resources))
-        reflection.enable_server_reflection(
-            [
-                *service_names,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ],
-            server,
+        registration = await setup(server, settings, common, resources)
+        accesses = list(registration.access)
+        check_declared_scopes(accesses)
+        if auth is not None:
+            auth.register(accesses)
+        service_names = [access.service for access in accesses]
+        if common.grpc_reflection:
+            reflection.enable_server_reflection([*service_names, *INFRASTRUCTURE_SERVICES], server)
+        # Checked once before the port opens, so that the first answer is already true.
+        monitor = await resources.enter_async_context(
+            HealthMonitor(
+                health_servicer,
+                registration.health,
+                interval_s=common.health_check_interval_s,
+                timeout_s=common.health_check_timeout_s,
+            )
         )
-        port = build_credentials().add_port(server, settings.address)
-        if port == 0:
-            raise ConfigError(f"cannot listen on {settings.address}")
+        credentials = build_credentials(
+            security,
+            require_client_certificate=any(access.client_certificates for access in accesses),
+        )
+        try:
+            port = credentials.add_port(server, settings.address)
+        except RuntimeError:
+            raise ConfigError(
+                f"cannot listen on {settings.address}: the port is in use by another process "
+                "(or the address is not one of this host's)"
+            ) from None
         await server.start()
         settle_heap(common.gc_gen0_threshold)
-        for name in ["", *service_names]:
-            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("ready", address=f"{settings.host}:{port}", services=service_names)
         try:
             await stop.wait()
+            log.info("draining", drain_s=common.shutdown_drain_s)
+            await monitor.stop()
+            await health_servicer.enter_graceful_shutdown()
+            await asyncio.sleep(common.shutdown_drain_s)
         finally:
             log.info("shutting_down", grace_s=common.shutdown_grace_s)
+            await monitor.stop()
             await health_servicer.enter_graceful_shutdown()
             await server.stop(common.shutdown_grace_s)
     await asyncio.to_thread(telemetry.shutdown)
     log.info("stopped")
+
+
+def check_declared_scopes(accesses: Sequence[ServiceAccess]) -> None:
+    """Raises ConfigError naming any method a service's setup declared no scope for."""
+    pool = descriptor_pool.Default()
+    for access in accesses:
+        methods = pool.FindServiceByName(access.service).methods
+        missing = [method.name for method in methods if method.name not in access.method_scopes]
+        if missing:
+            raise ConfigError(
+                f"{access.service} declares no scope for {', '.join(missing)}: add them to the "
+                "ServiceAccess its setup returns"
+            )
 
 
 def handle_shutdown_signals(stop: asyncio.Event) -> None:
@@ -158,15 +254,33 @@ def run(
     try:
         common = load_settings(CommonSettings)
         settings = load_settings(settings_cls, **overrides)
+        security = process_security()
+        process_credentials()  # reads and checks the TLS files
+        verifier = TokenVerifier.from_settings(security)
     except ConfigError as exc:
         print(f"{service}: {exc}", file=sys.stderr)
         return 2
     if args.check_health:
-        return 0 if asyncio.run(check(f"127.0.0.1:{settings.port}")) else 1
+        return 0 if asyncio.run(check_own(settings.port)) else 1
     configure_logging(service, common.log_level, common.log_format)
+    try:
+        check_exposure(settings.host, security, f"the {service}")
+    except ConfigError as exc:
+        log.error("startup_refused", error=str(exc))
+        return 2
     telemetry = setup_telemetry(service, common.otel_exporter_otlp_endpoint)
     try:
-        asyncio.run(serve(service, settings, common, setup, telemetry))
+        asyncio.run(
+            serve(
+                service,
+                settings,
+                common,
+                setup,
+                telemetry=telemetry,
+                security=security,
+                verifier=verifier,
+            )
+        )
     except (ConfigError, ServiceError) as exc:
         log.error("startup_failed", error=str(exc))
         return 1

@@ -3,8 +3,8 @@ flushed at exit.
 
 Call :func:`setup_telemetry` before any grpc.aio server or channel is created: the
 instrumentors patch ``grpc.aio.server`` and the channel factories, and objects made earlier are
-not traced. Code that makes channels must call ``grpc.aio.insecure_channel`` through the module
-(never a name imported before set-up).
+not traced. Code that makes channels must call ``grpc.aio.insecure_channel`` or
+``grpc.aio.secure_channel`` through the module (never a name imported before set-up).
 
 Span attributes must never carry patient data; record counts, sizes and timings only. Every
 span in the project comes from :func:`get_tracer`, whose tracer records an exception's type and
@@ -61,9 +61,11 @@ def setup_telemetry(service_name: str, otlp_endpoint: str | None) -> Telemetry:
     provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}))
     if not otlp_endpoint:
         return Telemetry(provider=provider, exporting=False)
-    provider.add_span_processor(
-        BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint, insecure=True))
-    )
+    # The collector is not one of the project's services: its hop is secured by the exporter's
+    # own variables (an https:// endpoint, OTEL_EXPORTER_OTLP_CERTIFICATE and
+    # OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE/_CLIENT_KEY for mutual TLS), and an http://
+    # endpoint is plaintext. Spans carry no patient data (see the module docstring).
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
     trace.set_tracer_provider(provider)
     if not _server_instrumentor.is_instrumented_by_opentelemetry:
         _server_instrumentor.instrument()

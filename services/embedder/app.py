@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
 
 import grpc
 from briefing.v1 import embedder_pb2_grpc
 
 from services.common.config import CommonSettings
+from services.common.health import Dependency, ServiceHealth
 from services.common.logging import get_logger
+from services.common.scopes import EMBEDDINGS, ServiceAccess
+from services.common.server import Registration
 from services.embedder.backends import create_backend
 from services.embedder.batcher import Batcher
 from services.embedder.cache import QueryCache
@@ -19,14 +21,18 @@ from services.embedder.servicer import EmbedderServicer
 
 log = get_logger(__name__)
 
+#: Who may call the Embedder: the retriever, by its client certificate (mutual TLS).
+ACCESS = ServiceAccess(SERVICE_NAME, {"Embed": EMBEDDINGS, "GetModelInfo": EMBEDDINGS})
+
 
 async def setup(
     server: grpc.aio.Server,
     settings: EmbedderSettings,
     common: CommonSettings,
     resources: contextlib.AsyncExitStack,
-) -> Sequence[str]:
-    """Loads the backend and registers the Embedder servicer; closes both at shutdown."""
+) -> Registration:
+    """Loads the backend and registers the Embedder servicer; closes both at shutdown. Healthy
+    while the model backend answers."""
     backend = await create_backend(settings)
     resources.push_async_callback(backend.close)
     await backend.warm_up()
@@ -52,4 +58,7 @@ async def setup(
         dimension=backend.dimension,
         max_input_tokens=backend.max_input_tokens,
     )
-    return [SERVICE_NAME]
+    return Registration(
+        access=[ACCESS],
+        health=[ServiceHealth(SERVICE_NAME, [Dependency("model", backend.is_healthy)])],
+    )

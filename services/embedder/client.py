@@ -17,6 +17,7 @@ from typing import Literal
 from briefing.v1 import embedder_pb2, embedder_pb2_grpc
 
 from services.common.channels import MethodPolicy, ServiceClient
+from services.common.credentials import TransportCredentials
 
 SERVICE_NAME: str = embedder_pb2.DESCRIPTOR.services_by_name["Embedder"].full_name
 METHOD_POLICIES: dict[str, MethodPolicy] = {
@@ -47,8 +48,8 @@ class EmbedderClient(ServiceClient):
     service_name = SERVICE_NAME
     method_policies = METHOD_POLICIES
 
-    def __init__(self, target: str) -> None:
-        super().__init__(target)
+    def __init__(self, target: str, credentials: TransportCredentials | None = None) -> None:
+        super().__init__(target, credentials)
         self._stub = embedder_pb2_grpc.EmbedderStub(self.channel)
 
     async def embed_response(

@@ -4,8 +4,10 @@
     python -m services.orchestrator.client brief demo-001 --stream   # progress, then the text
     python -m services.orchestrator.client brief demo-001 --json     # the briefing as JSON
 
-The Orchestrator is reached at ``--addr`` or ORCHESTRATOR_ADDR. Citations are numbered [1], [2]
-... in the order of the briefing's sources list. :func:`render_briefing` is what the demo uses.
+The Orchestrator is reached at ``--addr`` or ORCHESTRATOR_ADDR, over TLS when TLS_CA_FILE is
+set, sending AUTH_TOKEN as the bearer token when it is set (``make token`` mints one). Citations
+are numbered [1], [2] ... in the order of the briefing's sources list. :func:`render_briefing`
+is what the demo uses.
 """
 
 from __future__ import annotations
@@ -23,9 +25,13 @@ from google.protobuf import json_format
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 from services.common.channels import MethodPolicy, create_channel
-from services.common.config import ServiceAddresses, load_settings
+from services.common.config import ConfigError, ServiceAddresses, load_settings
+from services.common.credentials import TransportCredentials, caller_credentials
 
 SERVICE_NAME: str = orchestrator_pb2.DESCRIPTOR.services_by_name["Orchestrator"].full_name
+# The health name of briefings resting on the guidelines: SERVING while the Retriever is too.
+# SERVICE_NAME alone stays SERVING without it (briefings from the record alone).
+WITH_GUIDELINES = f"{SERVICE_NAME}/guidelines"
 WIDTH = 100
 _MODES = {
     "auto": orchestrator_pb2.AGENT_MODE_UNSPECIFIED,
@@ -128,16 +134,19 @@ async def fetch_briefing(
     options: orchestrator_pb2.BriefOptions | None = None,
     timeout_s: float = 120.0,
     on_event: Callable[[orchestrator_pb2.ProgressEvent], None] | None = None,
+    *,
+    credentials: TransportCredentials | None = None,
 ) -> orchestrator_pb2.PatientBriefing:
     """One briefing from the Orchestrator at ``addr``; with ``on_event``, via BriefStream.
 
-    Raises ``grpc.aio.AioRpcError`` when the call fails.
+    ``credentials``: the channel's (default: the process's, without a token). Raises
+    ``grpc.aio.AioRpcError`` when the call fails.
     """
     policies = {
         "Brief": MethodPolicy(timeout_s=timeout_s, idempotent=False),
         "BriefStream": MethodPolicy(timeout_s=timeout_s, idempotent=False),
     }
-    async with create_channel(addr, SERVICE_NAME, policies) as channel:
+    async with create_channel(addr, SERVICE_NAME, policies, credentials) as channel:
         stub = orchestrator_pb2_grpc.OrchestratorStub(channel)
         if on_event is None:
             request = orchestrator_pb2.BriefRequest(patient_id=patient_id, options=options)
@@ -181,8 +190,18 @@ async def _brief(args: argparse.Namespace) -> int:
         print(render_event(event), file=sys.stderr, flush=True)
 
     try:
+        credentials = caller_credentials()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
         briefing = await fetch_briefing(
-            args.addr, args.patient_id, options, args.timeout, show if args.stream else None
+            args.addr,
+            args.patient_id,
+            options,
+            args.timeout,
+            show if args.stream else None,
+            credentials=credentials,
         )
     except grpc.aio.AioRpcError as exc:
         print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)

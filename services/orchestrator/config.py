@@ -2,7 +2,7 @@
 and of its HTTP gateway (``GATEWAY_``).
 
 Every variable is declared once: :class:`ClaudeSettings` declares ``ANTHROPIC_*`` and
-``CLAUDE_*``, :class:`PatientDatabaseSettings` the patient database's, and
+``CLAUDE_*``, :class:`~services.common.config.DatabaseSettings` the database's, and
 :class:`OrchestratorSettings` inherits both, so that the bootstrap loads and validates all of
 them at start-up. A bad value stops start-up with the variable named (see
 ``services.common.config.load_settings``).
@@ -15,9 +15,14 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.common.config import OptionalSecret, OptionalStr, ServerSettings, ServiceAddresses
+from services.common.config import (
+    DatabaseSettings,
+    OptionalSecret,
+    OptionalStr,
+    ServerSettings,
+    ServiceAddresses,
+)
 from services.common.limits import MAX_AGENT_TURNS, MAX_RESULTS_PER_SEARCH
-from services.orchestrator.patients.config import PatientDatabaseSettings
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
 
@@ -105,11 +110,9 @@ class ClaudeSettings(BaseSettings):
         return value
 
 
-class OrchestratorSettings(
-    ServerSettings, ServiceAddresses, PatientDatabaseSettings, ClaudeSettings
-):
-    """``python -m services.orchestrator``; the database settings come from the patient store
-    (``DATABASE_URL`` or the embedded server in ``ORCHESTRATOR_PG_DATA_DIR``), the agent's from
+class OrchestratorSettings(ServerSettings, ServiceAddresses, DatabaseSettings, ClaudeSettings):
+    """``python -m services.orchestrator``; the database settings are the shared ones
+    (``DATABASE_URL`` or the embedded server in ``PG_DATA_DIR``), the agent's from
     :class:`ClaudeSettings`."""
 
     model_config = SettingsConfigDict(env_prefix="ORCHESTRATOR_", extra="ignore")

@@ -2,7 +2,8 @@
 
     POST /api/v1/patients/{patient_id}/briefing   body (optional): BriefOptions as JSON,
                                                   e.g. {"mode": "AGENT_MODE_OFFLINE"}
-    GET  /healthz                                 200 when the Orchestrator is SERVING
+    GET  /healthz                                 the Orchestrator's health: 200 while it is
+                                                  SERVING, 503 otherwise
 
 The briefing comes back as JSON (protobuf JSON mapping, proto field names). A failed call
 keeps its meaning: gRPC statuses map to HTTP ones (INVALID_ARGUMENT 400, NOT_FOUND 404,
@@ -10,6 +11,24 @@ RESOURCE_EXHAUSTED 429, UNAVAILABLE 503, DEADLINE_EXCEEDED 504, ...) with a JSON
 ``{"error": {"code": "NOT_FOUND", "message": "..."}}``. The Orchestrator is reached at
 ORCHESTRATOR_ADDR; like the gRPC services the gateway logs one JSON ``ready`` line with its
 address, so ``services.launcher.start_service("orchestrator.gateway")`` can start it.
+
+``/healthz`` mirrors the Orchestrator's health (``briefing.v1.Orchestrator``, which needs
+PostgreSQL) and says whether briefings rest on the guidelines
+(``briefing.v1.Orchestrator/guidelines``, which also needs the Retriever)::
+
+    200 {"status": "ok",          "orchestrator": "SERVING",     "guidelines": "SERVING"}
+    200 {"status": "degraded",    "orchestrator": "SERVING",     "guidelines": "NOT_SERVING"}
+    503 {"status": "unavailable", "orchestrator": "NOT_SERVING", "guidelines": "NOT_SERVING"}
+
+An Orchestrator that cannot be reached reports its call's status code (``UNAVAILABLE``, ...)
+in place of a health status.
+
+Security follows the services' settings (TLS_*, AUTH_*): HTTPS with TLS_CERT_FILE and
+TLS_KEY_FILE (renewed files are picked up without a restart), TLS to the Orchestrator with
+TLS_CA_FILE, and beyond loopback it refuses to start without TLS and auth, as they do. A
+request's ``Authorization: Bearer <JWT>`` is passed on to the Orchestrator, which checks the
+token and its scope; with auth configured the gateway verifies the token first too, so that a
+bad one is refused (401) at the edge.
 """
 
 from __future__ import annotations
@@ -28,11 +47,15 @@ from briefing.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common.certificates import HttpsContext, IdentityFiles
 from services.common.channels import MethodPolicy, create_channel
-from services.common.config import CommonSettings, ConfigError, load_settings
+from services.common.config import CommonSettings, ConfigError, SecuritySettings, load_settings
+from services.common.credentials import process_credentials, process_security
+from services.common.exposure import check_exposure
 from services.common.logging import configure_logging, get_logger
 from services.common.telemetry import setup_telemetry
-from services.orchestrator.client import SERVICE_NAME
+from services.common.tokens import TokenRejected, TokenVerifier, bearer_token
+from services.orchestrator.client import SERVICE_NAME, WITH_GUIDELINES
 from services.orchestrator.config import GatewaySettings
 
 if TYPE_CHECKING:
@@ -63,6 +86,7 @@ HTTP_STATUS: dict[grpc.StatusCode, int] = {
 STUB_KEY: web.AppKey[OrchestratorAsyncStub] = web.AppKey("stub")
 HEALTH_KEY = web.AppKey("health", health_pb2_grpc.HealthStub)
 SETTINGS_KEY = web.AppKey("settings", GatewaySettings)
+VERIFIER_KEY: web.AppKey[TokenVerifier | None] = web.AppKey("verifier")
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:
@@ -87,7 +111,26 @@ def briefing_json(briefing: orchestrator_pb2.PatientBriefing) -> dict[str, Any]:
     )
 
 
+def caller_metadata(request: web.Request) -> tuple[tuple[str, str], ...]:
+    """The caller's bearer token as gRPC metadata (none without one); TokenRejected when it is
+    malformed or, with auth configured here, fails verification."""
+    authorization = request.headers.get("Authorization")
+    if authorization is None:
+        return ()
+    token = bearer_token(authorization)
+    verifier = request.app[VERIFIER_KEY]
+    if verifier is not None:
+        verifier.verify(token)
+    return (("authorization", f"Bearer {token}"),)
+
+
 async def brief(request: web.Request) -> web.Response:
+    try:
+        metadata = caller_metadata(request)
+    except TokenRejected as exc:
+        refusal = error_response(401, "UNAUTHENTICATED", str(exc))
+        refusal.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        return refusal
     body = await request.read()
     try:
         options = _options(body)
@@ -99,7 +142,9 @@ async def brief(request: web.Request) -> web.Response:
     )
     settings = request.app[SETTINGS_KEY]
     try:
-        response = await request.app[STUB_KEY].Brief(call, timeout=settings.brief_timeout_s)
+        response = await request.app[STUB_KEY].Brief(
+            call, timeout=settings.brief_timeout_s, metadata=metadata
+        )
     except grpc.aio.AioRpcError as exc:
         code = exc.code()
         log.info("brief_failed", code=code.name)
@@ -107,26 +152,36 @@ async def brief(request: web.Request) -> web.Response:
     return web.json_response(briefing_json(response.briefing))
 
 
-async def healthz(request: web.Request) -> web.Response:
-    check = health_pb2.HealthCheckRequest(service=SERVICE_NAME)
+async def _health(stub: health_pb2_grpc.HealthStub, service: str) -> str:
+    """The service's health status by name, or the failed call's status code."""
+    check = health_pb2.HealthCheckRequest(service=service)
     try:
-        reply = await request.app[HEALTH_KEY].Check(check, timeout=HEALTH_TIMEOUT_S)
+        reply = await stub.Check(check, timeout=HEALTH_TIMEOUT_S)
     except grpc.aio.AioRpcError as exc:
-        return web.json_response(
-            {"status": "unavailable", "orchestrator": exc.code().name}, status=503
-        )
-    serving = reply.status == health_pb2.HealthCheckResponse.SERVING
-    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+        return str(exc.code().name)
+    return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+
+
+async def healthz(request: web.Request) -> web.Response:
+    stub = request.app[HEALTH_KEY]
+    orchestrator, guidelines = await asyncio.gather(
+        _health(stub, SERVICE_NAME), _health(stub, WITH_GUIDELINES)
+    )
+    if orchestrator != "SERVING":
+        status, code = "unavailable", 503
+    else:
+        status, code = ("ok" if guidelines == "SERVING" else "degraded"), 200
     return web.json_response(
-        {"status": "ok" if serving else "unavailable", "orchestrator": status},
-        status=200 if serving else 503,
+        {"status": status, "orchestrator": orchestrator, "guidelines": guidelines}, status=code
     )
 
 
-def make_app(settings: GatewaySettings) -> web.Application:
-    """The aiohttp application; its channel to the Orchestrator closes with it."""
+def make_app(settings: GatewaySettings, verifier: TokenVerifier | None = None) -> web.Application:
+    """The aiohttp application; its channel to the Orchestrator closes with it. With a
+    ``verifier``, bearer tokens are verified before they are passed on."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[SETTINGS_KEY] = settings
+    app[VERIFIER_KEY] = verifier
 
     async def channel_context(app: web.Application) -> Any:
         channel = create_channel(
@@ -146,12 +201,25 @@ def make_app(settings: GatewaySettings) -> web.Application:
     return app
 
 
-async def serve(settings: GatewaySettings) -> None:
+async def serve(
+    settings: GatewaySettings, security: SecuritySettings, verifier: TokenVerifier | None
+) -> None:
     """Serves until SIGTERM or SIGINT, then finishes requests in flight and stops."""
-    runner = web.AppRunner(make_app(settings), access_log=None)
+    https = None
+    if security.tls_cert_file and security.tls_key_file and security.tls_ca_file:
+        files = IdentityFiles(security.tls_cert_file, security.tls_key_file, security.tls_ca_file)
+        https = HttpsContext(files).context
+    app = make_app(settings, verifier)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
-    await site.start()
+    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=https)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(
+            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
+        ) from None
     host, port = runner.addresses[0][:2]
     log.info("ready", address=f"{host}:{port}", services=["http"])
     stop = asyncio.Event()
@@ -175,14 +243,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(
             GatewaySettings, **{k: v for k, v in flags.items() if v is not None}
         )
+        security = process_security()
+        process_credentials()  # reads and checks the TLS files
+        verifier = TokenVerifier.from_settings(security)
     except ConfigError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
     configure_logging("gateway", common.log_level, common.log_format)
+    try:
+        check_exposure(settings.host, security, "the gateway")
+    except ConfigError as exc:
+        log.error("startup_refused", error=str(exc))
+        return 2
     telemetry = setup_telemetry("gateway", common.otel_exporter_otlp_endpoint)
     try:
-        asyncio.run(serve(settings))
-    except OSError as exc:
+        asyncio.run(serve(settings, security, verifier))
+    except ConfigError as exc:
         log.error("startup_failed", error=str(exc))
         return 1
     finally:

@@ -1,4 +1,4 @@
-"""Orchestrator.Brief and Orchestrator.BriefStream.
+"""Orchestrator.Brief, Orchestrator.BriefStream and Orchestrator.ListAuditEvents.
 
 One briefing: validate the request, read the record (one round trip), let the agent run with
 the tool path, check its citations and answer with per-stage timings. The whole run is bounded
@@ -6,14 +6,15 @@ by one :class:`~services.orchestrator.deadline.Deadline`: the caller's deadline 
 margin, and at most ORCHESTRATOR_BRIEF_TIMEOUT_S.
 
 BriefStream runs the same work in a task that feeds progress events into a queue; the handler
-sends them as they come and the briefing last. Nothing here logs or echoes patient data: not
+sends them as they come and the briefing last. Each briefing call, successful or not, is one row
+of the audit trail (:mod:`services.orchestrator.audit`), written before the briefing is sent; a
+briefing whose row cannot be written is not sent. Nothing here logs or echoes patient data: not
 the record, not the queries, and not the patient id (which may be anything a caller typed).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -22,14 +23,25 @@ from typing import Any, Protocol
 import grpc
 from briefing.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 
+from services.common.audit import AuditDetails, AuditTrail
 from services.common.errors import InvalidArgument, ServiceError
-from services.common.limits import MAX_AGENT_TURNS, MAX_RESULTS_PER_SEARCH
+from services.common.limits import MAX_AGENT_TURNS, MAX_RESULTS_PER_SEARCH, PATIENT_ID
 from services.common.logging import get_logger
 from services.common.telemetry import get_tracer
 from services.orchestrator.agent.domain import AgentLimits, AgentMode
 from services.orchestrator.agent.registry import AgentRegistry
 from services.orchestrator.agent.tools import GuidelineSearcher, RetrieverTools
+from services.orchestrator.audit import (
+    BRIEF_UNAUDITED,
+    audited_patient_id,
+    list_query,
+    list_response,
+    lookahead,
+    record_agent,
+    record_briefing,
+)
 from services.orchestrator.briefing import build_briefing
+from services.orchestrator.client import SERVICE_NAME
 from services.orchestrator.config import OrchestratorSettings
 from services.orchestrator.deadline import Deadline
 from services.orchestrator.patients.models import PatientRecord
@@ -39,7 +51,8 @@ from services.orchestrator.timings import Clock, Timings
 log = get_logger(__name__)
 tracer = get_tracer(__name__)
 
-PATIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+BRIEF = f"/{SERVICE_NAME}/Brief"
+BRIEF_STREAM = f"/{SERVICE_NAME}/BriefStream"
 _MODES: dict[int, AgentMode | None] = {
     orchestrator_pb2.AGENT_MODE_UNSPECIFIED: None,
     orchestrator_pb2.AGENT_MODE_OFFLINE: AgentMode.OFFLINE,
@@ -103,33 +116,48 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         patients: PatientSource,
         searcher: GuidelineSearcher,
         agents: AgentRegistry,
+        audit: AuditTrail,
     ) -> None:
         self._settings = settings
         self._patients = patients
         self._searcher = searcher
         self._agents = agents
+        self._audit = audit
 
     async def Brief(
         self, request: orchestrator_pb2.BriefRequest, context: Context
     ) -> orchestrator_pb2.BriefResponse:
-        job = validate(request.patient_id, request.options, self._settings)
-        briefing = await self.brief(job, context.time_remaining())
+        async with self._audit.audited(BRIEF, context, BRIEF_UNAUDITED) as audit:
+            audit.patient_id = audited_patient_id(request.patient_id)
+            job = validate(request.patient_id, request.options, self._settings)
+            briefing = await self.brief(job, context.time_remaining(), audit)
         return orchestrator_pb2.BriefResponse(briefing=briefing)
 
     async def BriefStream(
         self, request: orchestrator_pb2.BriefStreamRequest, context: Context
     ) -> AsyncIterator[orchestrator_pb2.BriefStreamResponse]:
-        job = validate(request.patient_id, request.options, self._settings)
-        events: asyncio.Queue[orchestrator_pb2.ProgressEvent | None] = asyncio.Queue()
-        run = asyncio.create_task(self.brief(job, context.time_remaining(), events.put_nowait))
-        run.add_done_callback(lambda _: events.put_nowait(None))
-        try:
-            while (event := await events.get()) is not None:
-                yield orchestrator_pb2.BriefStreamResponse(progress=event)
-            briefing = await run
-        finally:
-            run.cancel()  # no-op once done; stops the work when the caller went away
+        async with self._audit.audited(BRIEF_STREAM, context, BRIEF_UNAUDITED) as audit:
+            audit.patient_id = audited_patient_id(request.patient_id)
+            job = validate(request.patient_id, request.options, self._settings)
+            events: asyncio.Queue[orchestrator_pb2.ProgressEvent | None] = asyncio.Queue()
+            run = asyncio.create_task(
+                self.brief(job, context.time_remaining(), audit, events.put_nowait)
+            )
+            run.add_done_callback(lambda _: events.put_nowait(None))
+            try:
+                while (event := await events.get()) is not None:
+                    yield orchestrator_pb2.BriefStreamResponse(progress=event)
+                briefing = await run
+            finally:
+                run.cancel()  # no-op once done; stops the work when the caller went away
+        # Only once the audit row is written.
         yield orchestrator_pb2.BriefStreamResponse(briefing=briefing)
+
+    async def ListAuditEvents(
+        self, request: orchestrator_pb2.ListAuditEventsRequest, context: Context
+    ) -> orchestrator_pb2.ListAuditEventsResponse:
+        query = list_query(request)
+        return list_response(query, await self._audit.events(lookahead(query)))
 
     def _deadline(self, time_remaining: float | None) -> Deadline:
         """The caller's deadline less the margin, and at most ORCHESTRATOR_BRIEF_TIMEOUT_S."""
@@ -139,13 +167,19 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         return Deadline.after(budget_s)
 
     async def brief(
-        self, job: BriefJob, time_remaining: float | None, sink: EventSink | None = None
+        self,
+        job: BriefJob,
+        time_remaining: float | None,
+        audit: AuditDetails,
+        sink: EventSink | None = None,
     ) -> orchestrator_pb2.PatientBriefing:
-        """One briefing, bounded by the deadline; progress events go to ``sink``."""
+        """One briefing, bounded by the deadline; what the audit row records goes to ``audit``,
+        progress events to ``sink``."""
         clock = Clock()
         timings = Timings(clock)
         observer = RunObserver(timings, sink)
         agent = self._agents.get(job.mode)
+        record_agent(audit, agent)
         tools = RetrieverTools(self._searcher, observer, job.limits.max_results_per_search)
         deadline = self._deadline(time_remaining)
         limits = replace(job.limits, deadline=deadline)
@@ -177,6 +211,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             timings=timings.items(),
             generated_at=datetime.now(UTC),
         )
+        record_briefing(audit, briefing)
         observer.briefing_ready()
         log.info(
             "briefing_done",

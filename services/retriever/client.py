@@ -16,6 +16,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from briefing.v1 import retriever_pb2, retriever_pb2_grpc
 
 from services.common.channels import MethodPolicy, ServiceClient
+from services.common.credentials import TransportCredentials
 
 SERVICE_NAME: str = retriever_pb2.DESCRIPTOR.services_by_name["Retriever"].full_name
 METHOD_POLICIES: dict[str, MethodPolicy] = {
@@ -33,8 +34,8 @@ class RetrieverClient(ServiceClient):
     service_name = SERVICE_NAME
     method_policies = METHOD_POLICIES
 
-    def __init__(self, target: str) -> None:
-        super().__init__(target)
+    def __init__(self, target: str, credentials: TransportCredentials | None = None) -> None:
+        super().__init__(target, credentials)
         self._stub = retriever_pb2_grpc.RetrieverStub(self.channel)
 
     async def search(
@@ -46,9 +47,11 @@ class RetrieverClient(ServiceClient):
         document_ids: Sequence[str] = (),
         topics: Sequence[str] = (),
         issuers: Sequence[str] = (),
+        mode: retriever_pb2.SearchMode = retriever_pb2.SEARCH_MODE_UNSPECIFIED,
         timeout_s: float | None = None,
     ) -> retriever_pb2.SearchResponse:
-        """Hits best first (limit 0 means the server default, 5), with timings."""
+        """Hits best first (limit 0 means the server default, 5), with timings, the mode that
+        ran (unspecified asks for the server's default, hybrid) and the synonyms it added."""
         request = retriever_pb2.SearchRequest(
             query=query,
             limit=limit,
@@ -56,6 +59,7 @@ class RetrieverClient(ServiceClient):
             filter=retriever_pb2.SearchFilter(
                 document_ids=list(document_ids), topics=list(topics), issuers=list(issuers)
             ),
+            mode=mode,
         )
         return await self.call(self._stub.Search(request, timeout=timeout_s))
 

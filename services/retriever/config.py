@@ -14,7 +14,16 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.common.config import OptionalSecret, OptionalStr, ServerSettings, ServiceAddresses
+from services.common.config import (
+    DatabaseSettings,
+    OptionalSecret,
+    OptionalStr,
+    ServerSettings,
+    ServiceAddresses,
+)
+
+#: The synonym file of the project's corpus, relative to the working directory as var/qdrant is.
+DEFAULT_SYNONYMS = Path("data/guidelines/synonyms.yaml")
 
 EmbeddedEngine = Literal["edge", "local"]
 #: The file Qdrant's local mode keeps at the top of its folder, even while it holds nothing.
@@ -23,8 +32,9 @@ LOCAL_MODE_MARKER = "meta.json"
 EDGE_FOLDER = "edge"
 
 
-class RetrieverSettings(ServerSettings, ServiceAddresses):
-    """Where the Retriever listens, which store it uses and how it ingests."""
+class RetrieverSettings(ServerSettings, ServiceAddresses, DatabaseSettings):
+    """Where the Retriever listens, which store it uses and how it ingests; the database (the
+    audit trail of Ingest and DeleteDocument) is the orchestrator's."""
 
     model_config = SettingsConfigDict(env_prefix="RETRIEVER_", extra="ignore")
 
@@ -88,6 +98,11 @@ class RetrieverSettings(ServerSettings, ServiceAddresses):
     )
     ingest_concurrency: int = Field(
         default=4, ge=1, le=64, description="Embed-and-upsert batches in flight while ingesting."
+    )
+    synonyms: OptionalStr = Field(
+        default=str(DEFAULT_SYNONYMS),
+        description="YAML synonym file for the lexical side of queries (brand to generic names, "
+        "abbreviations); empty: none. The default is skipped, with a warning, when absent.",
     )
 
     def embedded_engine(self) -> EmbeddedEngine:

@@ -1,8 +1,9 @@
 """Copies a Qdrant local-mode store into an edge store, then checks the counts:
 ``python -m services.retriever.migrate_store --source var/qdrant --target var/qdrant-edge``.
 
-Every chunk is copied with its vector and its payload, under the same id; the edge store's HNSW
-index is built at the end, so a Retriever opening the target serves at once. The copy can be run
+Every chunk is copied with its vectors (dense and lexical) and its payload, under the same id,
+and the analyzer recorded for the lexical vectors with them; the edge store's HNSW index is built
+at the end, so a Retriever opening the target serves at once. The copy can be run
 again (the same ids are overwritten). Stop the Retriever first: each store allows one process.
 Then point ``RETRIEVER_QDRANT_PATH`` at the target.
 """
@@ -58,7 +59,9 @@ async def migrate(source: Path, target: Path, collection: str, batch_size: int) 
         writer = EdgeStore.open(target, collection, target_settings.store_searches_in_flight)
         try:
             await writer.ensure_collection(
-                expected.dimension, f"the source's {expected.dimension}-dimensional vectors"
+                expected.dimension,
+                f"the source's {expected.dimension}-dimensional vectors",
+                expected.lexical_analyzer,
             )
             copied = 0
             started = time.perf_counter()
@@ -76,9 +79,10 @@ async def migrate(source: Path, target: Path, collection: str, batch_size: int) 
             await writer.close()
     finally:
         await reader.close()
-    if (found.points_count, found.documents_count) != (
+    if (found.points_count, found.documents_count, found.lexical_analyzer) != (
         expected.points_count,
         expected.documents_count,
+        expected.lexical_analyzer,
     ):
         raise MigrationError(
             f"counts differ after the copy: the source has {expected.points_count} chunks of "

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 
+from services.common.config import SecuritySettings
 from services.common.credentials import TransportCredentials, build_credentials
 from services.common.interceptors import Context
 
@@ -42,8 +43,8 @@ async def _how_the_server_saw_us(channel: grpc.aio.Channel) -> str:
     return bytes(await describe(b"", timeout=5)).decode()
 
 
-async def test_the_project_speaks_plaintext() -> None:
-    async with peer_channel(build_credentials()) as channel:
+async def test_without_tls_files_the_project_speaks_plaintext() -> None:
+    async with peer_channel(build_credentials(SecuritySettings())) as channel:
         assert await _how_the_server_saw_us(channel) == "insecure; none"
 
 

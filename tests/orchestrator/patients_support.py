@@ -17,12 +17,12 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from services.orchestrator.patients.config import PatientDatabaseSettings
-from services.orchestrator.patients.database import start_embedded
+from services.common.config import DatabaseSettings
+from services.common.database import start_embedded
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "data" / "patients"
-POOL_SETTINGS = PatientDatabaseSettings(pg_pool_min_size=1, pg_pool_max_size=4)
+POOL_SETTINGS = DatabaseSettings(pg_pool_min_size=1, pg_pool_max_size=4)
 
 _server: dict[str, str] = {}  # "dsn" once started
 _lock = asyncio.Lock()

@@ -73,7 +73,7 @@ async def claude_orchestrator(
                 "ANTHROPIC_BASE_URL": standin.base_url,
                 "RETRIEVER_ADDR": briefing_stack.retriever,
                 # The session's embedded PostgreSQL, already seeded: this process joins it.
-                "ORCHESTRATOR_PG_DATA_DIR": briefing_stack.env["ORCHESTRATOR_PG_DATA_DIR"],
+                "PG_DATA_DIR": briefing_stack.env["PG_DATA_DIR"],
             },
         )
         stack.push_async_callback(process.stop)

@@ -66,7 +66,7 @@ async def claude_stack(briefing_stack: BriefingStack) -> AsyncIterator[ClaudeSta
                 "CLAUDE_TIMEOUT_S": str(CLAUDE_TIMEOUT_S),
                 "RETRIEVER_ADDR": retriever.address,
                 # The session's embedded PostgreSQL, already seeded: this process joins it.
-                "ORCHESTRATOR_PG_DATA_DIR": briefing_stack.env["ORCHESTRATOR_PG_DATA_DIR"],
+                "PG_DATA_DIR": briefing_stack.env["PG_DATA_DIR"],
             },
         )
         stack.push_async_callback(orchestrator.stop)

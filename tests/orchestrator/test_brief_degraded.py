@@ -71,7 +71,7 @@ async def _degraded(briefing_stack: BriefingStack, tmp: Path) -> AsyncIterator[D
         {
             **BASE_ENV,
             "RETRIEVER_ADDR": retriever.address,
-            "ORCHESTRATOR_PG_DATA_DIR": str(tmp / "pg"),
+            "PG_DATA_DIR": str(tmp / "pg"),
             "ORCHESTRATOR_DEADLINE_MARGIN_S": str(MARGIN_S),
         },
     )

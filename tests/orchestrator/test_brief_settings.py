@@ -29,7 +29,7 @@ def test_defaults_and_unprefixed_addresses(monkeypatch: pytest.MonkeyPatch) -> N
         ("ORCHESTRATOR_MAX_TURNS", "5"),
         ("ORCHESTRATOR_MAX_RESULTS_PER_SEARCH", "0"),
         ("ORCHESTRATOR_BRIEF_TIMEOUT_S", "-1"),
-        ("ORCHESTRATOR_PG_POOL_MAX_SIZE", "0"),
+        ("PG_POOL_MAX_SIZE", "0"),
     ],
 )
 def test_a_bad_value_names_its_variable(

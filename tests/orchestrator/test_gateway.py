@@ -111,7 +111,11 @@ async def test_healthz_reports_the_orchestrator(
 ) -> None:
     async with http.get(f"{gateway_url}/healthz") as response:
         assert response.status == 200
-        assert await response.json() == {"status": "ok", "orchestrator": "SERVING"}
+        assert await response.json() == {
+            "status": "ok",
+            "orchestrator": "SERVING",
+            "guidelines": "SERVING",
+        }
 
 
 async def test_an_unreachable_orchestrator_is_503(http: aiohttp.ClientSession) -> None:
@@ -123,7 +127,11 @@ async def test_an_unreachable_orchestrator_is_503(http: aiohttp.ClientSession) -
         assert (status, body["error"]["code"]) == (503, "UNAVAILABLE")
         async with http.get(f"{url}/healthz") as response:
             assert response.status == 503
-            assert (await response.json())["status"] == "unavailable"
+            assert await response.json() == {
+                "status": "unavailable",
+                "orchestrator": "UNAVAILABLE",
+                "guidelines": "UNAVAILABLE",
+            }
 
 
 def test_the_status_table_covers_the_briefing_errors() -> None:

@@ -13,9 +13,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from services.orchestrator.patients.database import open_pool
+from services.common.database import open_pool
+from services.common.schema import apply_migrations
 from services.orchestrator.patients.fhir_loader import BundleError, parse_bundle, read_bundle_file
-from services.orchestrator.patients.schema import apply_migrations
 from services.orchestrator.patients.seed import load_files
 from services.orchestrator.patients.store import PatientStore
 from tests.orchestrator.patients_support import (

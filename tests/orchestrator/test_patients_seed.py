@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from services.common.config import DatabaseSettings
+from services.common.database import database_dsn, open_pool
 from services.common.errors import Unavailable
-from services.orchestrator.patients.config import PatientDatabaseSettings
-from services.orchestrator.patients.database import database_dsn, open_pool
 from services.orchestrator.patients.fhir_loader import read_bundle_file
 from services.orchestrator.patients.store import PatientStore
 from tests.orchestrator.patients_support import POOL_SETTINGS, SHIPPED, fresh_database
@@ -26,11 +26,11 @@ SHIPPED_IDS = sorted(path.stem for path in SHIPPED.glob("pt-*.json"))
 # A second process on the same data folder, standing in for the orchestrator.
 LIST_IDS = """
 import asyncio, json
-from services.orchestrator.patients.config import PatientDatabaseSettings
+from services.common.config import DatabaseSettings
 from services.orchestrator.patients.store import open_patient_store
 
 async def main():
-    async with open_patient_store(PatientDatabaseSettings()) as store:
+    async with open_patient_store(DatabaseSettings()) as store:
         print(json.dumps(await store.list_ids()))
 
 asyncio.run(main())
@@ -60,7 +60,7 @@ def seed_args(path: Path) -> list[str]:
 async def seeded_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An embedded data folder seeded by the CLI in its own process, which has exited."""
     folder = tmp_path_factory.mktemp("seed-embedded") / "pg"
-    code, out, err = await run_python(seed_args(SHIPPED), {"ORCHESTRATOR_PG_DATA_DIR": str(folder)})
+    code, out, err = await run_python(seed_args(SHIPPED), {"PG_DATA_DIR": str(folder)})
     assert code == 0, err
     assert (
         out.splitlines()[0] == f"loaded {len(SHIPPED_IDS)} patients from {len(SHIPPED_IDS)} files"
@@ -106,9 +106,7 @@ async def test_usage_errors_exit_2(tmp_path: Path) -> None:
 
 
 async def test_a_second_process_reads_what_the_seed_process_stored(seeded_folder: Path) -> None:
-    code, out, err = await run_python(
-        ["-c", LIST_IDS], {"ORCHESTRATOR_PG_DATA_DIR": str(seeded_folder)}
-    )
+    code, out, err = await run_python(["-c", LIST_IDS], {"PG_DATA_DIR": str(seeded_folder)})
     assert code == 0, err
     assert json.loads(out) == SHIPPED_IDS
     assert not (seeded_folder / "postmaster.pid").exists()
@@ -125,7 +123,7 @@ async def _wait_until_stopped(pid: int) -> None:
 
 
 async def test_a_database_that_goes_down_is_unavailable(seeded_folder: Path) -> None:
-    settings = PatientDatabaseSettings(pg_data_dir=seeded_folder, pg_connect_timeout_s=2)
+    settings = DatabaseSettings(pg_data_dir=seeded_folder, pg_connect_timeout_s=2)
     async with database_dsn(settings) as dsn, open_pool(dsn, settings) as pool:
         store = PatientStore(pool)
         assert (await store.get("pt-0003")).patient_id == "pt-0003"
@@ -142,7 +140,7 @@ async def test_a_database_that_goes_down_is_unavailable(seeded_folder: Path) -> 
             with pytest.raises(Unavailable) as caught:
                 await call
             assert str(caught.value) == "patient database unavailable"
-    with pytest.raises(Unavailable, match=r"^patient database unavailable$"):
+    with pytest.raises(Unavailable, match=r"^database unavailable$"):
         async with open_pool(dsn, settings):
             pass
 
@@ -150,7 +148,7 @@ async def test_a_database_that_goes_down_is_unavailable(seeded_folder: Path) -> 
 async def test_an_unreachable_server_is_unavailable() -> None:
     # Nothing listens on port 1; a lazy pool (min_size 0) fails on first use, not at creation.
     dsn = "postgresql://postgres@127.0.0.1:1/postgres"
-    lazy = PatientDatabaseSettings(pg_pool_min_size=0, pg_connect_timeout_s=2)
+    lazy = DatabaseSettings(pg_pool_min_size=0, pg_connect_timeout_s=2)
     async with open_pool(dsn, lazy) as pool:
         with pytest.raises(Unavailable):
             await PatientStore(pool).get("pt-0001")

@@ -10,17 +10,17 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from services.common.database import open_pool
 from services.common.errors import InvalidArgument, NotFound
-from services.orchestrator.patients import loinc
-from services.orchestrator.patients.database import open_pool
-from services.orchestrator.patients.fhir_loader import read_bundle_file
-from services.orchestrator.patients.models import Coding, Observation
-from services.orchestrator.patients.schema import (
+from services.common.schema import (
     Migration,
     MigrationError,
     apply_migrations,
     discover,
 )
+from services.orchestrator.patients import loinc
+from services.orchestrator.patients.fhir_loader import read_bundle_file
+from services.orchestrator.patients.models import Coding, Observation
 from services.orchestrator.patients.seed import bundle_files, load_files
 from services.orchestrator.patients.store import PatientStore
 from tests.orchestrator.patients_support import (
@@ -53,15 +53,18 @@ async def test_migrations_apply_once_and_are_recorded(
 ) -> None:
     dsn = await fresh_database(tmp_path_factory)
     async with open_pool(dsn, POOL_SETTINGS) as pool:
-        assert await apply_migrations(pool) == ["0001_patients.sql"]
-        rows = await pool.fetch("SELECT version, name, checksum FROM schema_migrations")
-        assert [(r["version"], r["name"]) for r in rows] == [(1, "patients")]
-        assert rows[0]["checksum"] == discover()[0].checksum
+        assert await apply_migrations(pool) == ["0001_patients.sql", "0002_audit.sql"]
+        rows = await pool.fetch(
+            "SELECT version, name, checksum FROM schema_migrations ORDER BY version"
+        )
+        assert [(r["version"], r["name"]) for r in rows] == [(1, "patients"), (2, "audit")]
+        assert [r["checksum"] for r in rows] == [m.checksum for m in discover()]
         tables = await pool.fetch(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
         )
         assert [t["tablename"] for t in tables] == [
             "allergies",
+            "audit_events",
             "conditions",
             "medications",
             "observations",
@@ -69,7 +72,7 @@ async def test_migrations_apply_once_and_are_recorded(
             "schema_migrations",
         ]
         assert await apply_migrations(pool) == []
-        assert await pool.fetchval("SELECT count(*) FROM schema_migrations") == 1
+        assert await pool.fetchval("SELECT count(*) FROM schema_migrations") == 2
 
 
 async def test_replicas_starting_together_apply_migrations_once(
@@ -82,15 +85,15 @@ async def test_replicas_starting_together_apply_migrations_once(
         open_pool(dsn, POOL_SETTINGS) as third,
     ):
         results = await asyncio.gather(*(apply_migrations(p) for p in (first, second, third)))
-        assert sorted(results) == [[], [], ["0001_patients.sql"]]
-        assert await first.fetchval("SELECT count(*) FROM schema_migrations") == 1
+        assert sorted(results) == [[], [], ["0001_patients.sql", "0002_audit.sql"]]
+        assert await first.fetchval("SELECT count(*) FROM schema_migrations") == 2
 
 
 async def test_a_failing_migration_leaves_nothing_behind(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     dsn = await fresh_database(tmp_path_factory)
-    broken = [*discover(), Migration(2, "broken", "CREATE TABLE extra (id int); SELEKT 1;")]
+    broken = [*discover(), Migration(99, "broken", "CREATE TABLE extra (id int); SELEKT 1;")]
     async with open_pool(dsn, POOL_SETTINGS) as pool:
         with pytest.raises(asyncpg.PostgresSyntaxError):
             await apply_migrations(pool, broken)
@@ -102,7 +105,7 @@ async def test_a_migration_changed_after_it_was_applied_is_refused(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     dsn = await fresh_database(tmp_path_factory)
-    [original] = discover()
+    original = discover()[0]
     edited = Migration(original.version, original.name, original.sql + "\n-- edited\n")
     async with open_pool(dsn, POOL_SETTINGS) as pool:
         await apply_migrations(pool)

@@ -13,11 +13,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from services.orchestrator.patients.database import open_pool
+from services.common.database import open_pool
+from services.common.database_telemetry import instrument_asyncpg
+from services.common.schema import apply_migrations
 from services.orchestrator.patients.fhir_loader import read_bundle_file
-from services.orchestrator.patients.schema import apply_migrations
 from services.orchestrator.patients.store import PatientStore
-from services.orchestrator.patients.telemetry import instrument_asyncpg
 from tests.orchestrator.patients_support import POOL_SETTINGS, SHIPPED, fresh_database
 from tests.support.spans import everything_recorded
 

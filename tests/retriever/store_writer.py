@@ -12,7 +12,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from services.retriever.store.base import ChunkRecord, ChunkStore, StoredChunk
+from services.retriever.store.base import ChunkRecord, ChunkStore, SparseVector, StoredChunk
 from tests.retriever.store_engines import ENGINES
 
 DOCUMENTS = 24
@@ -22,6 +22,7 @@ HALFWAY_DOCUMENTS = DOCUMENTS // 2
 HALFWAY_CHUNKS = HALFWAY_DOCUMENTS * CHUNKS_PER_DOCUMENT
 HALFWAY = "halfway"
 DIMENSION = 4
+ANALYZER = "the writer's analyzer"
 
 
 def document(number: int) -> list[ChunkRecord]:
@@ -38,6 +39,7 @@ def document(number: int) -> list[ChunkRecord]:
                 chunk_count=CHUNKS_PER_DOCUMENT,
             ),
             [1.0, 0.0, 0.0, 0.0] if index % 2 else [0.0, 1.0, 0.0, 0.0],
+            SparseVector((number, 1000 + index), (1.0, 0.5)),
         )
         for index in range(CHUNKS_PER_DOCUMENT)
     ]
@@ -50,7 +52,7 @@ def expected_ids() -> set[str]:
 async def write_everything(store: ChunkStore) -> None:
     """The whole ingestion: every document, as the Ingest call writes it (upsert, then the
     deletion of older versions)."""
-    await store.ensure_collection(DIMENSION, "the writer's model")
+    await store.ensure_collection(DIMENSION, "the writer's model", ANALYZER)
     for number in range(DOCUMENTS):
         records = document(number)
         await store.upsert(records)
@@ -59,7 +61,7 @@ async def write_everything(store: ChunkStore) -> None:
 
 async def write_until_killed(engine: str, folder: Path) -> None:
     store = ENGINES[engine](folder)
-    await store.ensure_collection(DIMENSION, "the writer's model")
+    await store.ensure_collection(DIMENSION, "the writer's model", ANALYZER)
     for number in range(DOCUMENTS):
         await store.upsert(document(number))
         if number + 1 == HALFWAY_DOCUMENTS:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from services.retriever.store.base import ChunkRecord
+from services.retriever.store.base import ChunkRecord, SparseVector
 from tests.retriever.conftest import ROOT
 from tests.retriever.store_engines import open_edge, open_local_mode
 from tests.retriever.store_writer import DIMENSION, document
@@ -35,13 +35,14 @@ async def local_folder(tmp_path: Path) -> Path:
     """A local-mode store of 7 documents (35 chunks, varied payloads and vectors)."""
     folder = tmp_path / "local"
     store = open_local_mode(folder)
-    await store.ensure_collection(DIMENSION, "the test model")
+    await store.ensure_collection(DIMENSION, "the test model", "test-analyzer-v1")
     for number in range(7):
         await store.upsert(
             [
                 ChunkRecord(
                     replace(record.chunk, issuer=f"issuer {number % 2}", topics=("a", "b")),
                     [float(number), 1.0, float(record.chunk.chunk_index), 0.5],
+                    SparseVector((number, 100 + record.chunk.chunk_index), (0.25, 1.5)),
                 )
                 for record in document(number)
             ]
@@ -69,7 +70,9 @@ async def test_every_chunk_is_copied_with_its_vector_and_payload(
         for chunk_id, record in before.items():
             assert after[chunk_id].chunk == record.chunk
             assert list(after[chunk_id].vector) == pytest.approx(list(record.vector))
-        assert (await copy.info()).documents_count == 7
+            assert after[chunk_id].lexical == record.lexical
+        info = await copy.info()
+        assert (info.documents_count, info.lexical_analyzer) == (7, "test-analyzer-v1")
     finally:
         await source.close()
         await copy.close()
@@ -84,7 +87,7 @@ async def test_a_target_holding_other_chunks_fails_the_count_check(
 ) -> None:
     target = tmp_path / "edge"
     other = open_edge(target)
-    await other.ensure_collection(DIMENSION, "the test model")
+    await other.ensure_collection(DIMENSION, "the test model", "test-analyzer-v1")
     await other.upsert(document(99))
     await other.close()
     code, _, stderr = await migrate("--source", str(local_folder), "--target", str(target))

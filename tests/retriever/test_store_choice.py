@@ -38,7 +38,7 @@ async def test_a_local_mode_folder_keeps_local_mode_and_says_how_to_migrate(
     tmp_path: Path,
 ) -> None:
     local = open_local_mode(tmp_path)
-    await local.ensure_collection(4, "the test model")
+    await local.ensure_collection(4, "the test model", "test-analyzer-v1")
     await local.close()
     chosen = settings(tmp_path)
     assert chosen.embedded_engine() == "local"

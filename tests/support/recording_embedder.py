@@ -4,7 +4,8 @@ Each text gets a small vector derived from its hash. Texts containing "bad" are 
 (INVALID_ARGUMENT); while ``down`` is set every call fails with UNAVAILABLE; ``delay_s`` slows
 every call. ``hold_until(texts)`` makes any call with one of ``texts`` wait until every one of
 them has arrived, in whichever calls: a caller that sends them one after another never gets an
-answer, so a test proves they were in flight together.
+answer, so a test proves they were in flight together. Like the real Embedder it answers health
+checks (SERVING), which its callers' own health follows.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 
 import grpc
 from briefing.v1 import embedder_pb2, embedder_pb2_grpc
+from grpc_health.v1 import _async as health_aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 DIMENSION = 4
 
@@ -90,6 +93,10 @@ async def serve_recording_embedder() -> AsyncIterator[tuple[RecordingEmbedder, s
     servicer = RecordingEmbedder()
     server = grpc.aio.server()
     embedder_pb2_grpc.add_EmbedderServicer_to_server(servicer, server)
+    health = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    name = embedder_pb2.DESCRIPTOR.services_by_name["Embedder"].full_name
+    await health.set(name, health_pb2.HealthCheckResponse.SERVING)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:

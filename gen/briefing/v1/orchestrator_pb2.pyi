@@ -233,3 +233,51 @@ class PatientBriefing(_message.Message):
     model: str
     generated_at: _timestamp_pb2.Timestamp
     def __init__(self, patient_id: _Optional[str] = ..., summary: _Optional[str] = ..., active_problems: _Optional[_Iterable[_Union[Problem, _Mapping]]] = ..., medications: _Optional[_Iterable[_Union[Medication, _Mapping]]] = ..., alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., recommendations: _Optional[_Iterable[_Union[Recommendation, _Mapping]]] = ..., sources: _Optional[_Iterable[_Union[CitedSource, _Mapping]]] = ..., timings: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., mode: _Optional[_Union[AgentMode, str]] = ..., turns_used: _Optional[int] = ..., usage: _Optional[_Union[TokenUsage, _Mapping]] = ..., turn_usage: _Optional[_Iterable[_Union[TurnUsage, _Mapping]]] = ..., guidelines_available: _Optional[bool] = ..., warnings: _Optional[_Iterable[str]] = ..., model: _Optional[str] = ..., generated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListAuditEventsRequest(_message.Message):
+    __slots__ = ("patient_id", "subject", "page_size", "page_token")
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    patient_id: str
+    subject: str
+    page_size: int
+    page_token: str
+    def __init__(self, patient_id: _Optional[str] = ..., subject: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListAuditEventsResponse(_message.Message):
+    __slots__ = ("events", "next_page_token")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[AuditEvent]
+    next_page_token: str
+    def __init__(self, events: _Optional[_Iterable[_Union[AuditEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class AuditEvent(_message.Message):
+    __slots__ = ("event_id", "started_at", "duration_ms", "method", "subject", "patient_id", "outcome", "agent_mode", "model", "cited_chunk_ids", "document_ids", "trace_id")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    AGENT_MODE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    CITED_CHUNK_IDS_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    event_id: int
+    started_at: _timestamp_pb2.Timestamp
+    duration_ms: float
+    method: str
+    subject: str
+    patient_id: str
+    outcome: str
+    agent_mode: AgentMode
+    model: str
+    cited_chunk_ids: _containers.RepeatedScalarFieldContainer[str]
+    document_ids: _containers.RepeatedScalarFieldContainer[str]
+    trace_id: str
+    def __init__(self, event_id: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_ms: _Optional[float] = ..., method: _Optional[str] = ..., subject: _Optional[str] = ..., patient_id: _Optional[str] = ..., outcome: _Optional[str] = ..., agent_mode: _Optional[_Union[AgentMode, str]] = ..., model: _Optional[str] = ..., cited_chunk_ids: _Optional[_Iterable[str]] = ..., document_ids: _Optional[_Iterable[str]] = ..., trace_id: _Optional[str] = ...) -> None: ...

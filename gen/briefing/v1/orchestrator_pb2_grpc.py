@@ -45,6 +45,11 @@ class OrchestratorStub:
                 request_serializer=briefing_dot_v1_dot_orchestrator__pb2.BriefStreamRequest.SerializeToString,
                 response_deserializer=briefing_dot_v1_dot_orchestrator__pb2.BriefStreamResponse.FromString,
                 _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/briefing.v1.Orchestrator/ListAuditEvents',
+                request_serializer=briefing_dot_v1_dot_orchestrator__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=briefing_dot_v1_dot_orchestrator__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
 
 
 class OrchestratorServicer:
@@ -65,6 +70,14 @@ class OrchestratorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditEvents(self, request, context):
+        """Lists the access audit trail (every Brief, BriefStream, Ingest and DeleteDocument), newest
+        first, by patient or by caller, a page at a time. Needs the scope audit:read.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrchestratorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +90,11 @@ def add_OrchestratorServicer_to_server(servicer, server):
                     servicer.BriefStream,
                     request_deserializer=briefing_dot_v1_dot_orchestrator__pb2.BriefStreamRequest.FromString,
                     response_serializer=briefing_dot_v1_dot_orchestrator__pb2.BriefStreamResponse.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=briefing_dot_v1_dot_orchestrator__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=briefing_dot_v1_dot_orchestrator__pb2.ListAuditEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +152,33 @@ class Orchestrator:
             '/briefing.v1.Orchestrator/BriefStream',
             briefing_dot_v1_dot_orchestrator__pb2.BriefStreamRequest.SerializeToString,
             briefing_dot_v1_dot_orchestrator__pb2.BriefStreamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/briefing.v1.Orchestrator/ListAuditEvents',
+            briefing_dot_v1_dot_orchestrator__pb2.ListAuditEventsRequest.SerializeToString,
+            briefing_dot_v1_dot_orchestrator__pb2.ListAuditEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -37,6 +37,10 @@ class OrchestratorStub:
     """Builds the briefing and returns it when done."""
     BriefStream: _grpc.UnaryStreamMultiCallable[_orchestrator_pb2.BriefStreamRequest, _orchestrator_pb2.BriefStreamResponse]
     """Builds the briefing, sending progress events as it goes and the briefing last."""
+    ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.ListAuditEventsRequest, _orchestrator_pb2.ListAuditEventsResponse]
+    """Lists the access audit trail (every Brief, BriefStream, Ingest and DeleteDocument), newest
+    first, by patient or by caller, a page at a time. Needs the scope audit:read.
+    """
 
 @_typing.type_check_only
 class OrchestratorAsyncStub(OrchestratorStub):
@@ -47,6 +51,10 @@ class OrchestratorAsyncStub(OrchestratorStub):
     """Builds the briefing and returns it when done."""
     BriefStream: _aio.UnaryStreamMultiCallable[_orchestrator_pb2.BriefStreamRequest, _orchestrator_pb2.BriefStreamResponse]  # type: ignore[assignment]
     """Builds the briefing, sending progress events as it goes and the briefing last."""
+    ListAuditEvents: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.ListAuditEventsRequest, _orchestrator_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
+    """Lists the access audit trail (every Brief, BriefStream, Ingest and DeleteDocument), newest
+    first, by patient or by caller, a page at a time. Needs the scope audit:read.
+    """
 
 class OrchestratorServicer(metaclass=_abc_1.ABCMeta):
     """Prepares a doctor's briefing on a patient from the patient's record and the guidelines."""
@@ -66,5 +74,15 @@ class OrchestratorServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_orchestrator_pb2.BriefStreamResponse], _abc.AsyncIterator[_orchestrator_pb2.BriefStreamResponse]]:
         """Builds the briefing, sending progress events as it goes and the briefing last."""
+
+    @_abc_1.abstractmethod
+    def ListAuditEvents(
+        self,
+        request: _orchestrator_pb2.ListAuditEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_pb2.ListAuditEventsResponse, _abc.Awaitable[_orchestrator_pb2.ListAuditEventsResponse]]:
+        """Lists the access audit trail (every Brief, BriefStream, Ingest and DeleteDocument), newest
+        first, by patient or by caller, a page at a time. Needs the scope audit:read.
+        """
 
 def add_OrchestratorServicer_to_server(servicer: OrchestratorServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -67,6 +67,10 @@ class EmbeddingBackend(abc.ABC):
         """Embeds one batch; vectors are L2-normalised, one per item, in order."""
 
     @abc.abstractmethod
+    async def is_healthy(self) -> bool:
+        """Whether the model answers now (the embedder's health check; bounded by the caller)."""
+
+    @abc.abstractmethod
     async def warm_up(self) -> None:
         """Prepares the model so that the first real call is as fast as the later ones."""
 

@@ -4,12 +4,21 @@ All model work runs in one dedicated thread: torch already spreads a batch over 
 a single thread keeps batches from competing with each other. Token counting uses a second
 instance of the model's own tokenizer in its own thread, so that counting a request never
 waits behind a running batch and never touches the tokenizer the model thread is using.
+
+The health check (:meth:`LocalBackend.is_healthy`) runs a one-word forward pass only while the
+model thread is idle. While it works, its batches are the evidence: a probe would queue behind a
+batch that, on a loaded machine, takes longer than the check's timeout, and a busy embedder would
+report NOT_SERVING. So while a model call is in progress the model counts as healthy when the
+last call succeeded and the current one has not run for :data:`STALLED_AFTER_S` (as
+text-embeddings-inference trusts its batches' results and runs a test batch only otherwise).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,6 +36,9 @@ from services.common.config import ConfigError
 from services.embedder.backends.base import Embedded, EmbeddingBackend, EmbedItem, InputKind
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
+#: A model call running longer than this is stuck: the model is then reported unhealthy. A
+#: batch takes well under a second on an idle 2-core machine, a few seconds on a loaded one.
+STALLED_AFTER_S = 60.0
 
 
 def default_model_path() -> Path:
@@ -67,6 +79,10 @@ class LocalBackend(EmbeddingBackend):
             raise ConfigError("the model folder does not declare its dimension and window")
         self.dimension = int(dimension)
         self.max_input_tokens = int(window)
+        # Model calls submitted to the model thread and not yet finished: when each was submitted.
+        self._calls = itertools.count()
+        self._in_progress: dict[int, float] = {}
+        self._last_call_ok = True
 
     @classmethod
     async def load(cls, model_path: Path | None = None, threads: int = 1) -> LocalBackend:
@@ -107,9 +123,20 @@ class LocalBackend(EmbeddingBackend):
 
     async def embed(self, items: Sequence[EmbedItem]) -> list[Embedded]:
         loop = asyncio.get_running_loop()
-        rows = await loop.run_in_executor(
-            self._model_executor, self._encode, [item.text for item in items]
-        )
+        call = next(self._calls)
+        self._in_progress[call] = time.monotonic()
+        try:
+            rows = await loop.run_in_executor(
+                self._model_executor, self._encode, [item.text for item in items]
+            )
+        except asyncio.CancelledError:
+            raise  # the caller went away; the model call itself goes on
+        except Exception:
+            self._last_call_ok = False
+            raise
+        finally:
+            del self._in_progress[call]
+        self._last_call_ok = True
         return [
             Embedded(
                 values=row,
@@ -118,6 +145,16 @@ class LocalBackend(EmbeddingBackend):
             )
             for item, row in zip(items, rows, strict=True)
         ]
+
+    async def is_healthy(self) -> bool:
+        """Idle: a forward pass of one word (a few ms) on the model thread, which nothing else
+        is using. Busy: the last call succeeded and the oldest one running is not stuck (see
+        the module docstring)."""
+        if self._in_progress:
+            oldest = min(self._in_progress.values())
+            return self._last_call_ok and time.monotonic() - oldest < STALLED_AFTER_S
+        [embedded] = await self.embed([EmbedItem("health", InputKind.QUERY, False, 3)])
+        return embedded.values.shape == (self.dimension,)
 
     async def warm_up(self) -> None:
         # The first forward pass sets up torch's kernels and takes ~10x longer than the next.

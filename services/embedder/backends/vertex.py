@@ -12,6 +12,7 @@ import asyncio
 import math
 from collections.abc import Sequence
 from itertools import groupby
+from typing import cast
 
 import google.auth.exceptions
 import numpy as np
@@ -26,6 +27,7 @@ from google.protobuf import json_format, struct_pb2
 
 from services.common.channels import create_channel
 from services.common.config import ConfigError
+from services.common.credentials import PLAINTEXT
 from services.common.errors import InvalidArgument, ResourceExhausted, ServiceError, Unavailable
 from services.embedder.backends.base import (
     Embedded,
@@ -165,6 +167,13 @@ class VertexBackend(EmbeddingBackend):
             for row, count, cut in zip(matrix, counts, truncated, strict=True)
         ]
 
+    async def is_healthy(self) -> bool:
+        """Whether the API endpoint can be reached: its channel connects (no call, no quota)."""
+        # The async client's transport is always the grpc.aio one (made in _make_client).
+        transport = cast(PredictionServiceGrpcAsyncIOTransport, self._client.transport)
+        await transport.grpc_channel.channel_ready()
+        return True
+
     async def warm_up(self) -> None:
         """Nothing to prepare: a call at start-up would only spend quota."""
 
@@ -175,8 +184,9 @@ class VertexBackend(EmbeddingBackend):
 def _make_client(settings: EmbedderSettings) -> aiplatform_v1.PredictionServiceAsyncClient:
     endpoint = settings.vertex_endpoint or f"{settings.vertex_location}-aiplatform.googleapis.com"
     if settings.vertex_insecure:
-        # A plaintext channel (for a stand-in on loopback); credentials are not used with it.
-        channel = create_channel(endpoint, PREDICTION_SERVICE, {})
+        # A plaintext channel (for a stand-in on loopback), whatever TLS the project's own
+        # channels use; Google credentials are not used with it.
+        channel = create_channel(endpoint, PREDICTION_SERVICE, {}, credentials=PLAINTEXT)
         transport = PredictionServiceGrpcAsyncIOTransport(host=endpoint, channel=channel)
         return aiplatform_v1.PredictionServiceAsyncClient(transport=transport)
     try:

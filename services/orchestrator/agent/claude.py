@@ -199,6 +199,7 @@ class ClaudeAgent:
         if settings.anthropic_api_key is None:
             raise ConfigError("the Claude agent needs ANTHROPIC_API_KEY")
         self.settings = settings
+        self.model = settings.claude_model
         self._api_key = settings.anthropic_api_key.get_secret_value()
         self._today = today
         self._tracing = tracing

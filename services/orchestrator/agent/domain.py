@@ -152,6 +152,8 @@ class Agent(Protocol):
     """Writes a briefing for one patient."""
 
     mode: AgentMode
+    #: The language model it asks (empty for none), as configured; the audit trail records it.
+    model: str
 
     async def run(
         self,

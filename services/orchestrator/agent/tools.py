@@ -6,6 +6,9 @@ a failed briefing. Passages get short ids ("S1", "S2", ...) per briefing, handed
 order once the turn's searches are back, so the same chunk keeps its id and the numbering does
 not depend on which search finished first.
 
+Searches ask for no mode, so the Retriever runs its default (hybrid: by meaning and by exact
+words, fused) for the offline agent and Claude alike; the span records the mode that ran.
+
 Each call records ``tool_call``, ``tool_call.embed`` and ``tool_call.search`` timings (the last
 two as measured by the Retriever), sends TOOL_CALL_STARTED/FINISHED events, and has a span under
 its turn's span. The query is written about a patient: it goes to the Retriever and nowhere
@@ -47,6 +50,11 @@ _ERROR_TEXT: dict[grpc.StatusCode, str] = {
     grpc.StatusCode.DEADLINE_EXCEEDED: "the guideline search timed out",
     grpc.StatusCode.RESOURCE_EXHAUSTED: "the guideline search is overloaded",
 }
+
+
+def _mode_name(mode: retriever_pb2.SearchMode) -> str:
+    """The mode as the span shows it: SEARCH_MODE_HYBRID is "hybrid"."""
+    return retriever_pb2.SearchMode.Name(mode).removeprefix("SEARCH_MODE_").lower()
 
 
 def error_message(code: grpc.StatusCode) -> str:
@@ -117,6 +125,7 @@ class RetrieverTools:
                 raw = _Raw(call, error=error_message(exc.code()))
             else:
                 raw = _Raw(call, hits=list(response.hits))
+                span.set_attribute("tool.search_mode", _mode_name(response.mode))
                 timings.add("tool_call.embed", start, response.embed_ms, turn, call.call_id)
                 timings.add(
                     "tool_call.search",

@@ -3,7 +3,7 @@
     python -m services.orchestrator.patients.seed data/patients        # every *.json in it
     python -m services.orchestrator.patients.seed data/patients/pt-0001.json
 
-Uses ``DATABASE_URL`` or else the embedded server in ``ORCHESTRATOR_PG_DATA_DIR``. Each bundle
+Uses ``DATABASE_URL`` or else the embedded server in ``PG_DATA_DIR``. Each bundle
 is stored in its own transaction, or not at all. Prints a summary; the exit code is 1 if any
 file failed (the good ones are still loaded), 2 for a usage or configuration error.
 """
@@ -17,9 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.common.config import ConfigError, load_settings
+from services.common.config import ConfigError, DatabaseSettings, load_settings
 from services.common.errors import InvalidArgument, ServiceError
-from services.orchestrator.patients.config import PatientDatabaseSettings
 from services.orchestrator.patients.fhir_loader import BundleError, read_bundle_file
 from services.orchestrator.patients.store import PatientStore, open_patient_store
 
@@ -72,7 +71,7 @@ async def load_files(store: PatientStore, files: Sequence[Path]) -> SeedReport:
     return report
 
 
-async def seed(path: Path, settings: PatientDatabaseSettings) -> SeedReport:
+async def seed(path: Path, settings: DatabaseSettings) -> SeedReport:
     files = bundle_files(path)
     if not files:
         raise FileNotFoundError(f"no *.json bundles in {path}")
@@ -88,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("path", type=Path, help="a bundle file, or a folder of *.json bundles")
     args = parser.parse_args(argv)
     try:
-        settings = load_settings(PatientDatabaseSettings)
+        settings = load_settings(DatabaseSettings)
         report = asyncio.run(seed(args.path, settings))
     except (ConfigError, FileNotFoundError) as exc:
         print(f"seed: {exc}", file=sys.stderr)

@@ -11,15 +11,12 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 
+from services.common.config import DatabaseSettings
+from services.common.database import open_database, unavailable_on_connection_error
 from services.common.errors import InvalidArgument, NotFound
-from services.orchestrator.patients.config import PatientDatabaseSettings
-from services.orchestrator.patients.database import (
-    database_dsn,
-    open_pool,
-    unavailable_on_connection_error,
-)
 from services.orchestrator.patients.models import PatientRecord
-from services.orchestrator.patients.schema import apply_migrations
+
+UNAVAILABLE_MESSAGE = "patient database unavailable"
 
 # One statement: the patient row with each part aggregated into a JSON array, built in the
 # shape of PatientRecord so that pydantic decodes the text in one step.
@@ -103,14 +100,14 @@ class PatientStore:
         Raises NotFound when there is no such patient and Unavailable when the database cannot
         be reached.
         """
-        with unavailable_on_connection_error():
+        with unavailable_on_connection_error(UNAVAILABLE_MESSAGE):
             document = await self._pool.fetchval(_GET_PATIENT, patient_id)
         if document is None:
             raise NotFound("patient not found")
         return PatientRecord.model_validate_json(document)
 
     async def exists(self, patient_id: str) -> bool:
-        with unavailable_on_connection_error():
+        with unavailable_on_connection_error(UNAVAILABLE_MESSAGE):
             found = await self._pool.fetchval(
                 "SELECT EXISTS (SELECT 1 FROM patients WHERE patient_id = $1)", patient_id
             )
@@ -118,7 +115,7 @@ class PatientStore:
 
     async def list_ids(self) -> list[str]:
         """Every patient id, sorted."""
-        with unavailable_on_connection_error():
+        with unavailable_on_connection_error(UNAVAILABLE_MESSAGE):
             rows = await self._pool.fetch("SELECT patient_id FROM patients ORDER BY patient_id")
         return [row["patient_id"] for row in rows]
 
@@ -138,7 +135,7 @@ class PatientStore:
 
     async def _replace(self, record: PatientRecord) -> None:
         pid = record.patient_id
-        with unavailable_on_connection_error():
+        with unavailable_on_connection_error(UNAVAILABLE_MESSAGE):
             async with self._pool.acquire() as connection, connection.transaction():
                 # The parts go with the patient row (ON DELETE CASCADE).
                 await connection.execute("DELETE FROM patients WHERE patient_id = $1", pid)
@@ -213,12 +210,8 @@ class PatientStore:
 
 
 @contextlib.asynccontextmanager
-async def open_patient_store(settings: PatientDatabaseSettings) -> AsyncIterator[PatientStore]:
-    """Connects (embedded server or ``DATABASE_URL``), applies migrations, yields the store.
-
-    For the orchestrator's setup: ``store = await exit_stack.enter_async_context(
-    open_patient_store(settings))``; the pool closes when the stack unwinds.
-    """
-    async with database_dsn(settings) as dsn, open_pool(dsn, settings) as pool:
-        await apply_migrations(pool)
-        yield PatientStore(pool)
+async def open_patient_store(settings: DatabaseSettings) -> AsyncIterator[PatientStore]:
+    """Opens the database (:func:`~services.common.database.open_database`), yields the store;
+    for the seed CLI and tests (the orchestrator shares its pool with the audit trail)."""
+    async with open_database(settings) as database:
+        yield PatientStore(database.pool)

@@ -11,6 +11,12 @@ qdrant-edge-py is beta (0.x, pinned exactly) and synchronous. Measured with 0.9.
   built when the store opens, before the Retriever serves, and by :meth:`EdgeStore.build_index`;
   points written while serving stay in a segment searched by full scan until the next start.
 
+Each shard has a dense vector and a sparse one, ``lexical``, whose stored BM25 term weights the
+engine multiplies by each term's inverse document frequency (its IDF modifier); hybrid search
+prefetches the best of each and fuses the rankings by reciprocal rank, as on a Qdrant server
+(:mod:`.layout`). The analyzer that made the lexical vectors is recorded beside the shard in
+``<collection>.json`` (a shard has no metadata of its own), and cleared while a re-index runs.
+
 One process per folder: the store holds an exclusive lock on ``<folder>/edge/.lock`` while open.
 Every qdrant-edge type stays in this module.
 """
@@ -21,6 +27,7 @@ import asyncio
 import contextlib
 import fcntl
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,13 +47,19 @@ from services.retriever.store.base import (
     CollectionInfo,
     Hit,
     SearchFilter,
+    SearchMode,
     SearchQuery,
+    SparseVector,
+    StoredChunk,
 )
-from services.retriever.store.payload import (
+from services.retriever.store.layout import (
     CONTENT_HASH,
     DOCUMENT_ID,
+    HYBRID_CANDIDATES,
     INDEXED_KEYWORDS,
     ISSUER,
+    LEXICAL,
+    RRF_K,
     TOPICS,
     chunk_payload,
     payload_chunk,
@@ -56,11 +69,8 @@ log = get_logger(__name__)
 tracer = get_tracer(__name__)
 T = TypeVar("T")
 
-# Named vectors of every shard: the Embedder's dense vector, and a sparse lexical vector whose
-# weights the engine scales by inverse document frequency (declared from the start, so hybrid
-# search needs no new shard).
+# The dense vector's name (the lexical one is layout.LEXICAL).
 DENSE = "dense"
-SPARSE = "lexical"
 DISTANCE = "Dot"
 # HNSW candidates per search: 128 gave recall@10 0.95 against exact search at 10,000 points,
 # so 256; bench/store_scale.py measures it.
@@ -83,6 +93,8 @@ class EdgeStore(ChunkStore):
     ) -> None:
         self.collection = collection
         self._path = folder / EDGE_FOLDER / collection
+        self._metadata = folder / EDGE_FOLDER / f"{collection}.json"
+        self._analyzer = ""  # as recorded in _metadata: this process alone writes it
         self._lock = lock
         self._shard: edge.EdgeShard | None = None
         self._reads = ThreadPoolExecutor(searches_in_flight, thread_name_prefix="edge-search")
@@ -109,6 +121,9 @@ class EdgeStore(ChunkStore):
         store = cls(folder, collection, searches_in_flight, lock)
         if (store._path / CONFIG_FILE).exists():
             store._shard = edge.EdgeShard.load(str(store._path))
+            if store._metadata.exists():
+                recorded = json.loads(store._metadata.read_text()).get("lexical_analyzer")
+                store._analyzer = str(recorded or "")
             store._build_index()
         return store
 
@@ -149,10 +164,10 @@ class EdgeStore(ChunkStore):
         config = json.loads((self._path / CONFIG_FILE).read_text())
         return int(config["vectors"][DENSE]["size"])
 
-    async def ensure_collection(self, dimension: int, model: str) -> None:
+    async def ensure_collection(self, dimension: int, model: str, lexical_analyzer: str) -> None:
         existing = self._dimension()
         if existing is None:
-            await self._write(lambda: self._create(dimension))
+            await self._write(lambda: self._create(dimension, lexical_analyzer))
         elif existing != dimension:
             raise FailedPrecondition(
                 f"collection {self.collection} has {existing}-dimensional vectors but the "
@@ -160,37 +175,43 @@ class EdgeStore(ChunkStore):
                 "(RETRIEVER_COLLECTION) or run the embedder with the model that filled it"
             )
 
-    def _create(self, dimension: int) -> None:
+    def _create(self, dimension: int, lexical_analyzer: str) -> None:
         if self._shard is not None:  # created by a call that was queued before this one
             return
         config = edge.EdgeConfig(
             vectors={DENSE: edge.EdgeVectorParams(dimension, edge.Distance.Dot)},
-            sparse_vectors={SPARSE: edge.EdgeSparseVectorParams(modifier=edge.Modifier.Idf)},
+            sparse_vectors={LEXICAL: edge.EdgeSparseVectorParams(modifier=edge.Modifier.Idf)},
         )
+        self._record_analyzer(lexical_analyzer)
         shard = edge.EdgeShard.create(str(self._path), config)
         keyword = edge.PayloadSchemaType.Keyword
         for key in INDEXED_KEYWORDS:
             shard.update(edge.UpdateOperation.create_field_index(key, keyword))
         self._shard = shard
 
+    def _record_analyzer(self, lexical_analyzer: str) -> None:
+        """Writes the analyzer beside the shard (atomically: a crash leaves the old or the new)."""
+        written = self._metadata.with_suffix(".json.tmp")
+        written.write_text(json.dumps({"lexical_analyzer": lexical_analyzer}))
+        os.replace(written, self._metadata)
+        self._analyzer = lexical_analyzer
+
+    async def lexical_analyzer(self) -> str:
+        return self._analyzer if self._shard is not None else ""
+
     async def search(self, query: SearchQuery) -> list[Hit]:
         if self._shard is None:
             return []
         shard = self._shard
-        request = edge.QueryRequest(
-            limit=query.limit,
-            query=edge.Query.Nearest(list(query.vector), using=DENSE),
-            filter=_search_filter(query.where),
-            score_threshold=query.score_threshold,
-            params=edge.SearchParams(hnsw_ef=SEARCH_EF),
-            with_payload=True,
-        )
+        where = _search_filter(query.where)
+        request = _query_request(query, where)
         with tracer.start_as_current_span(
             "edge.query",
             attributes={
                 "retriever.collection": self.collection,
+                "retriever.mode": str(query.mode),
                 "retriever.limit": query.limit,
-                "retriever.filtered": request.filter is not None,
+                "retriever.filtered": where is not None,
                 "retriever.score_threshold": query.score_threshold or 0.0,
             },
         ) as span:
@@ -216,7 +237,11 @@ class EdgeStore(ChunkStore):
             # GIL for about half a millisecond per point (measured), in steps the loop can
             # interleave with, instead of one block on the loop.
             points = [
-                edge.Point(r.chunk.id, {DENSE: list(r.vector)}, chunk_payload(r.chunk))
+                edge.Point(
+                    r.chunk.id,
+                    {DENSE: list(r.vector), LEXICAL: _sparse(r.lexical)},
+                    chunk_payload(r.chunk),
+                )
                 for r in records
             ]
             shard.update(edge.UpdateOperation.upsert_points(points))
@@ -266,7 +291,48 @@ class EdgeStore(ChunkStore):
             dimension=dimension,
             distance=DISTANCE,
             documents_count=len(facets.hits),
+            lexical_analyzer=self._analyzer,
         )
+
+    async def is_healthy(self) -> bool:
+        # The engine is in this process: healthy when a read through the search threads returns
+        # (a queue of stuck searches shows here as the caller's timeout).
+        if self._shard is None:
+            return True
+        shard = self._shard
+        await self._read(lambda: shard.count(edge.CountRequest(exact=False)))
+        return True
+
+    async def add_lexical(
+        self,
+        vectorize: Callable[[StoredChunk], SparseVector],
+        lexical_analyzer: str,
+        batch_size: int,
+        progress: Callable[[int], None] = lambda done: None,
+    ) -> int:
+        shard = self._opened()
+        await self._write(lambda: self._record_analyzer(""))
+        done = 0
+        offset: edge.PointId | None = None
+        while True:
+            request = edge.ScrollRequest(offset=offset, limit=batch_size, with_payload=True)
+            found, offset = await self._read(partial(shard.scroll, request))
+            if found:
+                vectors = [
+                    edge.PointVectors(
+                        point.id, {LEXICAL: _sparse(vectorize(payload_chunk(point.payload or {})))}
+                    )
+                    for point in found
+                ]
+                await self._write(
+                    partial(shard.update, edge.UpdateOperation.update_vectors(vectors))
+                )
+                done += len(found)
+                progress(done)
+            if offset is None:
+                break
+        await self._write(lambda: self._record_analyzer(lexical_analyzer))
+        return done
 
     async def records(self, batch_size: int) -> AsyncIterator[list[ChunkRecord]]:
         if self._shard is None:
@@ -275,13 +341,10 @@ class EdgeStore(ChunkStore):
         offset: edge.PointId | None = None
         while True:
             request = edge.ScrollRequest(
-                offset=offset, limit=batch_size, with_payload=True, with_vector=[DENSE]
+                offset=offset, limit=batch_size, with_payload=True, with_vector=True
             )
             found, offset = await self._read(partial(shard.scroll, request))
-            yield [
-                ChunkRecord(payload_chunk(record.payload or {}), _dense_vector(record.vector))
-                for record in found
-            ]
+            yield [_record(point) for point in found]
             if offset is None:
                 return
 
@@ -302,11 +365,58 @@ class EdgeStore(ChunkStore):
         self._lock.close()
 
 
-def _dense_vector(vector: edge.Vector | None) -> list[float]:
-    dense = vector.get(DENSE) if isinstance(vector, dict) else None
+def _sparse(vector: SparseVector) -> edge.SparseVector:
+    return edge.SparseVector(list(vector.indices), list(vector.values))
+
+
+def _record(point: edge.Record) -> ChunkRecord:
+    """A stored point as written: its chunk, dense vector and lexical vector (empty if none)."""
+    named = point.vector if isinstance(point.vector, dict) else {}
+    dense, lexical = named.get(DENSE), named.get(LEXICAL)
     if not isinstance(dense, list):
         raise FailedPrecondition(f"a point has no {DENSE!r} vector")
-    return [float(value) for value in dense]  # type: ignore[arg-type]
+    terms = (
+        SparseVector(tuple(lexical.indices), tuple(lexical.values))
+        if isinstance(lexical, edge.SparseVector)
+        else SparseVector((), ())
+    )
+    vector = [float(value) for value in dense]  # type: ignore[arg-type]
+    return ChunkRecord(payload_chunk(point.payload or {}), vector, terms)
+
+
+def _query_request(query: SearchQuery, where: edge.Filter | None) -> edge.QueryRequest:
+    """The engine's request for the query's mode, as :mod:`.qdrant` asks a server."""
+    params = edge.SearchParams(hnsw_ef=SEARCH_EF)
+    if query.mode == SearchMode.DENSE:
+        assert query.vector is not None
+        return edge.QueryRequest(
+            limit=query.limit,
+            query=edge.Query.Nearest(list(query.vector), using=DENSE),
+            filter=where,
+            score_threshold=query.score_threshold,
+            params=params,
+            with_payload=True,
+        )
+    assert query.lexical is not None
+    lexical = edge.Query.Nearest(_sparse(query.lexical), using=LEXICAL)
+    if query.mode == SearchMode.SPARSE:
+        return edge.QueryRequest(limit=query.limit, query=lexical, filter=where, with_payload=True)
+    assert query.vector is not None
+    candidates = max(query.limit, HYBRID_CANDIDATES)
+    return edge.QueryRequest(
+        limit=query.limit,
+        prefetches=[
+            edge.Prefetch(
+                candidates,
+                query=edge.Query.Nearest(list(query.vector), using=DENSE),
+                params=params,
+                filter=where,
+            ),
+            edge.Prefetch(candidates, query=lexical, filter=where),
+        ],
+        query=edge.Fusion.Rrf(RRF_K),  # type: ignore[arg-type]  # the stub omits Fusion.Rrf
+        with_payload=True,
+    )
 
 
 def _matches(key: str, value: str) -> edge.FieldCondition:

