@@ -63,8 +63,8 @@ ingest: $(STAMP)  ## Ingest data/guidelines (starts the services unless RETRIEVE
 demo: $(STAMP) seed  ## Set up everything and print a real briefing for a demo patient.
 	$(PY) -m services.demo
 
-bench: $(STAMP)  ## Benchmarks; JSON and PNG in bench/results/.
-	$(PY) -m bench
+bench: $(STAMP)  ## Benchmarks (BENCH=store_scale for one; STORE_SCALE_SIZES=10000,100000 for fewer points); JSON and PNG in bench/results/.
+	$(PY) -m bench $(BENCH)
 
 eval: $(STAMP)  ## Retrieval and briefing evaluations; JSON and PNG in bench/results/.
 	$(PY) -m eval

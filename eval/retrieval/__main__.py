@@ -26,7 +26,7 @@ from eval.retrieval.relevance import RUN_CHARS
 from eval.retrieval.report import git_commit, machine, plot, table, write_json
 from eval.retrieval.sets import LabelledSet, guidelines_set, medquad_set
 from services.retriever.lexical import ANALYZER
-from services.retriever.store.qdrant import HYBRID_CANDIDATES, RRF_K
+from services.retriever.store.layout import HYBRID_CANDIDATES, RRF_K
 
 
 async def run() -> dict[str, Any]:

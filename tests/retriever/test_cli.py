@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from services.launcher import ServiceProcess
-from tests.retriever.conftest import GUIDELINES, open_local_store, run_cli
+from tests.retriever.conftest import GUIDELINES, open_folder_store, run_cli
 
 
 async def test_cli_ingests_a_folder_through_a_running_retriever(
@@ -51,7 +51,7 @@ async def test_corrupt_pdf_is_named_the_rest_goes_in_and_exit_code_is_1(tmp_path
     assert "documents  1 (unchanged 0, written 1)" in run.stdout
     assert "failed     1 file(s)" in run.stdout
     # The services are gone (the folder lock is free): look at what was stored.
-    store = open_local_store(qdrant)
+    store = open_folder_store(qdrant)
     try:
         stored = await store.count("kdigo-2022-diabetes-in-ckd")
         assert stored > 5

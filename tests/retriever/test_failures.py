@@ -11,13 +11,13 @@ from services.common.errors import FailedPrecondition, Unavailable
 from services.launcher import LaunchError, ServiceProcess
 from services.retriever.client import RetrieverClient
 from services.retriever.lexical import ANALYZER
-from tests.retriever.conftest import free_port, open_local_store, start_retriever
+from tests.retriever.conftest import free_port, open_folder_store, start_retriever
 
 
 async def test_dimension_mismatch_is_a_failed_precondition(
     embedder: ServiceProcess, tmp_path: Path
 ) -> None:
-    store = open_local_store(tmp_path)
+    store = open_folder_store(tmp_path)
     await store.ensure_collection(8, "an 8-dimensional model", ANALYZER)
     await store.close()
     retriever = await start_retriever(tmp_path, embedder.address)

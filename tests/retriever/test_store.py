@@ -1,12 +1,17 @@
-"""The chunk store through its interface, for every engine (Qdrant local mode for now).
+"""The chunk store through its interface, for every engine (:mod:`.store_engines`: edge, Qdrant
+local mode, and the Qdrant server code path over local mode).
 
 Each engine is opened on an empty temporary folder. A new engine joins by adding its opener to
-``ENGINES``; every test here then runs against it too.
+``ENGINES``; every test here then runs against it too, including a crash (SIGKILL) in the middle
+of writing, followed by a re-run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
+import signal
+import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from functools import partial
@@ -26,9 +31,10 @@ from services.retriever.store.base import (
     StoredChunk,
     chunk_id,
 )
-from tests.retriever.conftest import open_local_store
+from tests.retriever import store_writer
+from tests.retriever.conftest import ROOT
+from tests.retriever.store_engines import ENGINES
 
-ENGINES: dict[str, Callable[[Path], ChunkStore]] = {"qdrant-local": open_local_store}
 DIMENSION = 4
 MODEL = "a 4-dimensional test model"
 ANALYZER_NAME = "test-analyzer-v1"
@@ -224,19 +230,93 @@ async def test_deleting_a_document_removes_all_its_chunks(store: ChunkStore) -> 
     assert {hit.chunk.document_id for hit in await store.search(search(vector))} == {"b"}
 
 
+async def test_every_record_comes_back_once_with_its_vectors(store: ChunkStore) -> None:
+    written = {
+        chunk("a", i, 120).id: record(chunk("a", i, 120), unit(1, i, 0, 1)) for i in range(120)
+    } | {chunk("b", 0).id: record(replace(chunk("b", 0), topics=("t",)), unit(0, 0, 1, 0))}
+    await store.upsert(list(written.values()))
+    batches = [batch async for batch in store.records(50)]
+    assert max(len(batch) for batch in batches) == 50
+    read = [stored for batch in batches for stored in batch]
+    assert sorted(stored.chunk.id for stored in read) == sorted(written)
+    for stored in read:
+        expected = written[stored.chunk.id]
+        assert stored.chunk == expected.chunk
+        assert list(stored.vector) == pytest.approx(expected.vector, abs=1e-6)
+        assert stored.lexical.indices == expected.lexical.indices
+        assert stored.lexical.values == pytest.approx(expected.lexical.values, rel=1e-5)
+
+
+async def test_no_collection_has_no_records(open_engine: Callable[[], ChunkStore]) -> None:
+    store = open_engine()
+    try:
+        assert [batch async for batch in store.records(10)] == []
+        assert await store.is_healthy()
+    finally:
+        await store.close()
+
+
 async def test_chunks_outlive_the_store_that_wrote_them(
     open_engine: Callable[[], ChunkStore],
 ) -> None:
     first = open_engine()
     await first.ensure_collection(DIMENSION, MODEL, ANALYZER_NAME)
-    await first.upsert([record(chunk("a", 0), unit(1, 0, 0, 0))])
+    await first.upsert(
+        [
+            record(replace(chunk("a", 0), text="Apixaban dosing."), unit(1, 0, 0, 0)),
+            record(chunk("b", 0), unit(0, 1, 0, 0)),
+        ]
+    )
+    await first.delete_document("b")
     await first.close()
     again = open_engine()
     try:
-        assert await again.count("a") == 1
-        assert (await again.info()).dimension == DIMENSION
+        await again.ensure_collection(DIMENSION, MODEL, "another-analyzer")
+        assert (await again.count("a"), await again.count("b")) == (1, 0)
+        info = await again.info()
+        assert (info.points_count, info.dimension, info.documents_count) == (1, DIMENSION, 1)
+        assert info.lexical_analyzer == await again.lexical_analyzer() == ANALYZER_NAME
+        [hit] = await again.search(search(unit(1, 0, 0, 0)))
+        assert hit.chunk.document_id == "a"
+        assert [h.chunk.document_id for h in await again.search(words("apixaban"))] == ["a"]
+        with pytest.raises(FailedPrecondition, match="4-dimensional"):
+            await again.ensure_collection(8, "an 8-dimensional model", ANALYZER_NAME)
     finally:
         await again.close()
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+async def test_a_crash_mid_ingestion_then_a_rerun_leaves_every_chunk_once(
+    engine: str, tmp_path: Path
+) -> None:
+    writer = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.retriever.store_writer",
+        engine,
+        str(tmp_path),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert writer.stdout is not None
+    line = await asyncio.wait_for(writer.stdout.readline(), 60)
+    assert line.decode().strip() == store_writer.HALFWAY, "the writer never got halfway"
+    writer.send_signal(signal.SIGKILL)
+    assert await writer.wait() == -signal.SIGKILL
+
+    store = ENGINES[engine](tmp_path)
+    try:
+        crashed = (await store.info()).points_count
+        assert store_writer.HALFWAY_CHUNKS <= crashed < store_writer.TOTAL_CHUNKS
+        await store_writer.write_everything(store)  # the re-run, as after a crash
+        info = await store.info()
+        assert info.points_count == store_writer.TOTAL_CHUNKS
+        assert info.documents_count == store_writer.DOCUMENTS
+        ids = [stored.chunk.id async for batch in store.records(100) for stored in batch]
+        assert len(ids) == len(set(ids)) == store_writer.TOTAL_CHUNKS
+        assert set(ids) == store_writer.expected_ids()
+    finally:
+        await store.close()
 
 
 def texts(*passages: str) -> list[ChunkRecord]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import abc
 import enum
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 # Fixed namespace for chunk ids: the same document id and chunk index always give the same id,
@@ -208,6 +208,12 @@ class ChunkStore(abc.ABC):
     async def is_healthy(self) -> bool:
         """Whether the engine answers now (the retriever's health check; bounded by the
         caller)."""
+
+    @abc.abstractmethod
+    def records(self, batch_size: int) -> AsyncIterator[list[ChunkRecord]]:
+        """Every stored chunk with its vectors, ``batch_size`` at a time (none without a
+        collection); for copying a store into another engine. A chunk without a lexical vector
+        comes with an empty one."""
 
     @abc.abstractmethod
     async def close(self) -> None:

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, fields
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from qdrant_client import AsyncQdrantClient, models
@@ -38,26 +37,26 @@ from services.retriever.store.base import (
     SparseVector,
     StoredChunk,
 )
+from services.retriever.store.layout import (
+    CONTENT_HASH,
+    DOCUMENT_ID,
+    HYBRID_CANDIDATES,
+    INDEXED_KEYWORDS,
+    ISSUER,
+    LEXICAL,
+    RRF_K,
+    TOPICS,
+    chunk_payload,
+    payload_chunk,
+)
 
 tracer = get_tracer(__name__)
 
 # Upper bound on distinct documents counted by GetCollectionInfo (one facet call).
 MAX_DOCUMENTS_COUNTED = 1_000_000
 
-# Payload keys with a keyword index; search filters and per-document look-ups use them.
-DOCUMENT_ID = "document_id"
-TOPICS = "topics"
-ISSUER = "issuer"
-CONTENT_HASH = "content_hash"
-INDEXED_KEYWORDS = (DOCUMENT_ID, TOPICS, ISSUER, CONTENT_HASH)
-_CHUNK_FIELDS = tuple(field.name for field in fields(StoredChunk))
-# The sparse vector's name, and the metadata key recording the analyzer that filled it.
-LEXICAL = "lexical"
+# The metadata key recording the analyzer that filled the lexical vectors.
 LEXICAL_ANALYZER = "lexical_analyzer"
-# Candidates each side of a hybrid search brings to the fusion (more when the limit is higher).
-HYBRID_CANDIDATES = 50
-# Fusion of the dense and lexical rankings: Qdrant's reciprocal-rank fusion with k = 60.
-RRF_K = 60
 # How long a collection found without lexical vectors is believed to have none (another
 # process may re-index it meanwhile); one found with them is believed for good.
 LEXICAL_RECHECK_S = 30.0
@@ -161,7 +160,7 @@ class QdrantStore(ChunkStore):
             )
             span.set_attribute("retriever.hits", len(response.points))
         return [
-            Hit(chunk_id=str(point.id), score=point.score, chunk=_chunk(point.payload or {}))
+            Hit(chunk_id=str(point.id), score=point.score, chunk=payload_chunk(point.payload or {}))
             for point in response.points
         ]
 
@@ -182,7 +181,7 @@ class QdrantStore(ChunkStore):
                     if self._sparse
                     else list(record.vector)
                 ),
-                payload=_payload(record.chunk),
+                payload=chunk_payload(record.chunk),
             )
             for record in records
         ]
@@ -281,7 +280,7 @@ class QdrantStore(ChunkStore):
                     points=[
                         models.PointVectors(
                             id=point.id,
-                            vector={LEXICAL: _sparse(vectorize(_chunk(point.payload or {})))},
+                            vector={LEXICAL: _sparse(vectorize(_chunk_of(point)))},
                         )
                         for point in points
                     ],
@@ -296,6 +295,18 @@ class QdrantStore(ChunkStore):
         )
         return done
 
+    async def records(self, batch_size: int) -> AsyncIterator[list[ChunkRecord]]:
+        if not await self._client.collection_exists(self.collection):
+            return
+        offset: PointId | None = None
+        while True:
+            points, offset = await self._client.scroll(
+                self.collection, limit=batch_size, offset=offset, with_vectors=True
+            )
+            yield [_record(point) for point in points]
+            if offset is None:
+                return
+
     async def close(self) -> None:
         await self._client.close()
 
@@ -305,6 +316,28 @@ _SPARSE_PARAMS = models.SparseVectorParams(modifier=models.Modifier.IDF)
 
 def _sparse(vector: SparseVector) -> models.SparseVector:
     return models.SparseVector(indices=list(vector.indices), values=list(vector.values))
+
+
+_NO_TERMS = SparseVector((), ())
+
+
+def _chunk_of(point: models.Record) -> StoredChunk:
+    return payload_chunk(point.payload or {})
+
+
+def _record(point: models.Record) -> ChunkRecord:
+    """A stored point as written: its chunk, dense vector and lexical vector (empty if none)."""
+    vector = point.vector
+    named = vector if isinstance(vector, dict) else {"": vector}
+    dense, lexical = named.get(""), named.get(LEXICAL)
+    if not isinstance(dense, list) or (dense and not isinstance(dense[0], float)):
+        raise FailedPrecondition("the collection uses named vectors; the Retriever expects one")
+    terms = (
+        SparseVector(tuple(lexical.indices), tuple(lexical.values))
+        if isinstance(lexical, models.SparseVector)
+        else _NO_TERMS
+    )
+    return ChunkRecord(payload_chunk(point.payload or {}), [float(v) for v in dense], terms)  # type: ignore[arg-type]
 
 
 def _query_arguments(query: SearchQuery, query_filter: models.Filter | None) -> dict[str, Any]:
@@ -336,18 +369,6 @@ def _vector_params(info: models.CollectionInfo) -> models.VectorParams:
     if not isinstance(vectors, models.VectorParams):
         raise FailedPrecondition("the collection uses named vectors; the Retriever expects one")
     return vectors
-
-
-def _payload(chunk: StoredChunk) -> dict[str, Any]:
-    """The point's payload: every field of the chunk (lists as JSON arrays)."""
-    return {**asdict(chunk), "section_path": list(chunk.section_path), TOPICS: list(chunk.topics)}
-
-
-def _chunk(payload: dict[str, Any]) -> StoredChunk:
-    values = {name: payload[name] for name in _CHUNK_FIELDS if name in payload}
-    values["section_path"] = tuple(values.get("section_path", ()))
-    values[TOPICS] = tuple(values.get(TOPICS, ()))
-    return StoredChunk(**values)
 
 
 def _matches(key: str, value: str) -> models.FieldCondition:
