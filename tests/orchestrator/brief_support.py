@@ -28,6 +28,7 @@ LOINC = "http://loinc.org"
 
 RICH_ID = "brief-rich-001"
 PLAIN_ID = "brief-plain-002"
+NAMED_ID = "brief-named-003"
 
 
 def _obs(kind: str, code: str, value: float, unit: str, when: str) -> Observation:
@@ -120,7 +121,22 @@ PLAIN = PatientRecord(
     ],
 )
 
-RECORDS = (RICH, PLAIN)
+#: A patient named with drug words: a search about her must name her drugs, never her.
+NAMED = PatientRecord(
+    patient_id=NAMED_ID,
+    given_name="Warfarin",
+    family_name="Metformin",
+    birth_date=date(1961, 7, 9),
+    sex="female",
+    conditions=[_condition("59621000", "Essential hypertension (disorder)", "2018-03-01")],
+    medications=[_med("29046", "lisinopril 10 MG Oral Tablet", "10 mg once daily")],
+    observations=[
+        _obs("potassium", "2823-3", 5.6, "mmol/L", "2026-09-01T09:00:00"),
+        _obs("egfr", "62238-1", 41, "mL/min/1.73m2", "2026-09-01T09:00:00"),
+    ],
+)
+
+RECORDS = (RICH, PLAIN, NAMED)
 
 
 def patient_values(record: PatientRecord, today: date | None = None) -> list[str]:

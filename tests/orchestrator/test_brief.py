@@ -7,9 +7,17 @@ from typing import TYPE_CHECKING
 
 import grpc
 import pytest
-from briefing.v1 import orchestrator_pb2
+from briefing.v1 import orchestrator_pb2, retriever_pb2
 
-from tests.orchestrator.brief_support import PLAIN, PLAIN_ID, RICH, RICH_ID, patient_values
+from tests.orchestrator.brief_support import (
+    NAMED,
+    NAMED_ID,
+    PLAIN,
+    PLAIN_ID,
+    RICH,
+    RICH_ID,
+    patient_values,
+)
 from tests.orchestrator.conftest import BriefingStack
 
 if TYPE_CHECKING:
@@ -162,6 +170,33 @@ async def test_brief_stream_sends_progress_in_order_then_the_briefing(
     assert elapsed == sorted(elapsed)
     timed_calls = {t.tool_call_id for t in briefing.timings if t.stage == "tool_call"}
     assert timed_calls == {e.tool_call_id for e in started}
+    # What was searched: the briefing and the events tell the same story, call by call.
+    searched = {s.tool_call_id: s for s in briefing.searches}
+    assert set(searched) == timed_calls and len(briefing.searches) == len(started)
+    for event in started:
+        assert event.query == searched[event.tool_call_id].query
+    for event in finished:
+        search = searched[event.tool_call_id]
+        assert (event.query, event.search_mode, event.hit_count, event.ok) == (
+            search.query,
+            search.mode,
+            search.hit_count,
+            search.ok,
+        )
+        assert search.query.strip() and search.turn == 1
+        assert search.mode != retriever_pb2.SEARCH_MODE_UNSPECIFIED  # as the Retriever ran it
+
+
+async def test_search_queries_name_drugs_and_conditions_never_the_patient(
+    orchestrator_stub: Stub,
+) -> None:
+    """Her names are drug words she does not take: a query built from the record's clinical
+    parts alone cannot hold them."""
+    briefing = await _brief(orchestrator_stub, NAMED_ID)
+    queries = [s.query.lower() for s in briefing.searches]
+    assert queries and all(s.ok for s in briefing.searches)
+    for name in (NAMED.given_name, NAMED.family_name, NAMED_ID):
+        assert not any(name.lower() in query for query in queries), name
 
 
 @pytest.mark.parametrize(
