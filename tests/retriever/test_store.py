@@ -352,7 +352,8 @@ async def test_hybrid_search_fuses_both_rankings(store: ChunkStore) -> None:
     await store.upsert(
         [
             record(replace(chunk("by-meaning", 0), text="Blood thinners."), unit(1, 0.05, 0, 0)),
-            record(replace(chunk("by-words", 0), text="Apixaban dosing."), unit(0, 0, 1, 0)),
+            # Last by meaning, below "neither": no tie for an engine to break either way.
+            record(replace(chunk("by-words", 0), text="Apixaban dosing."), unit(-0.1, 0, 1, 0)),
             record(replace(chunk("both", 0), text="Apixaban in CKD."), unit(1, 0.1, 0, 0)),
             record(replace(chunk("neither", 0), text="Statins."), unit(0, 1, 0, 0)),
         ]

@@ -349,16 +349,17 @@ class EdgeStore(ChunkStore):
                 return
 
     async def close(self) -> None:
-        """Flushes the shard to disk, closes it and releases the folder."""
+        """Waits for the searches in flight, flushes the shard to disk, closes it and releases
+        the folder; the shard is never closed under a running search or write."""
         shard, self._shard = self._shard, None
-        if shard is not None:
 
-            def flush_and_close() -> None:
+        def finish() -> None:
+            self._reads.shutdown(wait=True)
+            if shard is not None:
                 shard.flush()
                 shard.close()
 
-            await self._write(flush_and_close)
-        self._reads.shutdown(wait=True)
+        await self._write(finish)
         self._writes.shutdown(wait=True)
         with contextlib.suppress(OSError):
             fcntl.flock(self._lock, fcntl.LOCK_UN)
