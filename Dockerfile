@@ -63,8 +63,14 @@ COPY data data
 RUN python -m compileall -q gen services \
  && mkdir -p var && chown 10001:10001 var
 USER 10001:10001
-# The gRPC health service of the local process (services.common.healthcheck reads the port
-# from EMBEDDER_PORT, RETRIEVER_PORT or ORCHESTRATOR_PORT); the gateway overrides it.
-HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
-  CMD ["python", "-m", "services.common.healthcheck"]
+# The gRPC health service of the part this image runs by default (CMD: the embedder), asked as
+# every deployment asks it: `python -m services.<part> --check-health` probes the part's own port
+# (EMBEDDER_PORT) on loopback, with its own TLS credentials and a server name its certificate is
+# valid for. A container running another part declares that part's own check
+# (docker-compose.yml does for every service, and turns it off for the one-shot jobs);
+# Kubernetes ignores HEALTHCHECK and runs the probes of deploy/k8s. A check costs 1.4-1.9 s
+# of CPU (the settings, TLS and gRPC modules it imports; measured on a busy 2-core machine),
+# hence the 30 s interval.
+HEALTHCHECK --interval=30s --timeout=15s --start-period=120s --retries=3 \
+  CMD ["python", "-m", "services.embedder", "--check-health"]
 CMD ["python", "-m", "services.embedder"]

@@ -13,7 +13,7 @@ PROTOS     := $(wildcard protos/briefing/v1/*.proto)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help install proto lint test demo run seed ingest bench eval eval-briefings token dev-ca clean image image-base image-smoke deploy-check
+.PHONY: help install proto lint test demo run seed ingest bench eval eval-briefings token dev-ca clean image image-base image-smoke deploy-check compose-pki
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -63,8 +63,8 @@ ingest: $(STAMP)  ## Ingest data/guidelines (starts the services unless RETRIEVE
 demo: $(STAMP) seed  ## Set up everything and print a real briefing for a demo patient.
 	$(PY) -m services.demo
 
-bench: $(STAMP)  ## Benchmarks; JSON and PNG in bench/results/.
-	$(PY) -m bench
+bench: $(STAMP)  ## Benchmarks (BENCH=store_scale for one; STORE_SCALE_SIZES=10000,100000 for fewer points); JSON and PNG in bench/results/.
+	$(PY) -m bench $(BENCH)
 
 eval: $(STAMP)  ## Retrieval and briefing evaluations; JSON and PNG in bench/results/.
 	$(PY) -m eval
@@ -78,11 +78,16 @@ image:  ## Build the container image (podman or docker; deploy/container/README.
 image-base:  ## Make a local Python base image from Debian packages (no registry needed).
 	deploy/container/make-base-image.sh
 
-image-smoke:  ## Start the services from the built image on loopback (buildah), brief a patient.
-	deploy/container/smoke.sh $(IMAGE)
+image-smoke: $(STAMP)  ## Start the services from the built image on loopback (buildah, TLS and auth), brief a patient.
+	PYTHON=$(PY) deploy/container/smoke.sh $(IMAGE)
 
-deploy-check: $(STAMP)  ## Validate docker-compose.yml and the Kubernetes overlays offline.
+compose-pki: $(STAMP)  ## What docker-compose.yml mounts from var/: dev CA, token key, ingest token.
+	PYTHON=$(PY) deploy/compose/make-pki.sh
+
+# compose-pki first: docker-compose config reads the ingest job's env_file, which it writes.
+deploy-check: compose-pki  ## Validate docker-compose.yml and the Kubernetes overlays offline.
 	docker-compose -f docker-compose.yml config --quiet
+	$(PY) -m scripts.kustomize_install
 	$(BIN)/pytest -q tests/deploy
 
 token: $(STAMP)  ## Print a development bearer token (SCOPES="briefing:read ..."; default all).

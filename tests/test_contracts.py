@@ -83,6 +83,19 @@ def field_comment(proto: str, message: str, field: str) -> str:
             f"1 to {limits.MAX_SEARCH_LIMIT}; 0 means the server default "
             f"({limits.DEFAULT_SEARCH_LIMIT})",
         ),
+        (
+            "orchestrator.proto",
+            "ListPatientsRequest",
+            "page_size",
+            f"0 to {limits.MAX_PATIENT_PAGE_SIZE}; 0 means the server default "
+            f"({limits.DEFAULT_PATIENT_PAGE_SIZE})",
+        ),
+        (
+            "orchestrator.proto",
+            "ListPatientsRequest",
+            "prefix",
+            f"at most {limits.MAX_PATIENT_PREFIX_CHARS} characters",
+        ),
     ],
 )
 def test_the_contracts_state_the_limits_the_code_enforces(

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs the built image's services on loopback and asks them for a briefing: the image works.
+# Runs the built image's services on loopback with TLS and auth on, as the deployments run
+# them, and asks them for a briefing: the image works.
 #
 #   deploy/container/smoke.sh [IMAGE]          default: localhost/clinical-briefing:latest
+#   PYTHON=.venv/bin/python                    makes the certificates and tokens (make image-smoke)
 #
 # For machines where containers cannot be run (this project's build machines: `podman run`
 # fails on setrlimit), each part runs with `buildah run --isolation chroot`: the process runs in
@@ -9,14 +11,18 @@
 # folder, on the host's network. One working container per part, as in a deployment:
 #   embedder, retriever (Qdrant local mode in the image's var/), orchestrator (embedded
 #   PostgreSQL in var/, seeded first), gateway; a fifth one runs the ingestion and the client.
-# Then: the image's own HEALTHCHECK command on each gRPC server, the ingestion of data/guidelines,
-# a Brief over gRPC and one over HTTP through the gateway, a graceful stop (SIGTERM) of each
-# part, and the list of files the parts wrote outside /tmp and /app/var (none may be written
-# where Kubernetes mounts a read-only root file system).
+# Each part gets its own certificate from a development CA made here (scripts/dev_ca.py) and the
+# key that verifies tokens (scripts/dev_token.py), mounted read-only; the client calls with the
+# CA bundle, the `client` certificate where a service asks for one, and bearer tokens.
+# Then: the image's HEALTHCHECK (the embedder's) and each other part's own --check-health, the
+# ingestion of data/guidelines, a Brief over gRPC and one over HTTPS through the gateway, a
+# graceful stop (SIGTERM) of each part, and the list of files the parts wrote outside /tmp and
+# /app/var (none may be written where Kubernetes mounts a read-only root file system).
 set -euo pipefail
 
 image="${1:-localhost/clinical-briefing:latest}"
 [[ "$image" == */* ]] || image="localhost/$image"
+python="${PYTHON:-.venv/bin/python}"
 export BUILDAH_ISOLATION=chroot
 work="$(mktemp -d)"
 prefix="cb-smoke-$$"
@@ -61,6 +67,32 @@ service_pid() {
   return 1
 }
 
+# The development CA, a certificate per part and for the client, and the token key: in $work,
+# readable by the image's user (10001) only, mounted read-only into every container (without
+# the CA's key, which stays outside).
+(cd "$(dirname "$0")/../.." && "$python" -m scripts.dev_ca --out "$work/pki" \
+  && "$python" -m scripts.dev_token --key-dir "$work/auth" >/dev/null) 2>/dev/null
+mv "$work/pki/ca-key.pem" "$work/ca-key.pem"
+if ((EUID == 0)); then
+  chown -R 10001:10001 "$work/pki" "$work/auth/public-key.pem"
+else
+  buildah unshare chown -R 10001:10001 "$work/pki" "$work/auth/public-key.pem"
+fi
+mounts=(--volume "$work/pki:/pki/tls:ro" --volume "$work/auth/public-key.pem:/pki/auth/public-key.pem:ro")
+
+# identity NAME: the variables that make part NAME speak TLS as itself and verify tokens.
+identity() {
+  echo "TLS_CERT_FILE=/pki/tls/$1.pem" "TLS_KEY_FILE=/pki/tls/$1-key.pem" \
+    TLS_CA_FILE=/pki/tls/ca.pem AUTH_JWT_PUBLIC_KEY_FILE=/pki/auth/public-key.pem \
+    AUTH_ISSUER=clinical-briefing-dev AUTH_AUDIENCE=clinical-briefing
+}
+
+# token SCOPES: a development bearer token holding SCOPES.
+token() {
+  (cd "$(dirname "$0")/../.." && "$python" -m scripts.dev_token --key-dir "$work/auth" \
+    --scopes "$1" 2>/dev/null)
+}
+
 # start NAME ENV... -- COMMAND...: runs COMMAND in NAME's container, in the background.
 start() {
   local name="$1"
@@ -68,7 +100,7 @@ start() {
   local envs=()
   while [[ "$1" != "--" ]]; do envs+=(--env "$1"); shift; done
   shift
-  buildah run "${envs[@]}" "$prefix-$name" -- "$@" >"$work/$name.log" 2>&1 &
+  buildah run "${mounts[@]}" "${envs[@]}" "$prefix-$name" -- "$@" >"$work/$name.log" 2>&1 &
   pids[$name]=$!
 }
 
@@ -79,17 +111,22 @@ run() {
   local envs=()
   while [[ "$1" != "--" ]]; do envs+=(--env "$1"); shift; done
   shift
-  buildah run "${envs[@]}" "$prefix-$name" -- "$@"
+  buildah run "${mounts[@]}" "${envs[@]}" "$prefix-$name" -- "$@"
 }
 
-# The image's own HEALTHCHECK command, with the port variable the service was started with.
+# The image's own HEALTHCHECK asks the part its CMD runs (the embedder): `python -m
+# services.embedder --check-health`, the part's own port on loopback. Every other part is asked
+# the same way by its own module, as docker-compose.yml and the Kubernetes probes declare it.
 healthcheck=$(podman image inspect "$image" --format '{{join .Config.Healthcheck.Test " "}}')
-[[ "$healthcheck" == "CMD "* ]] || { echo "the image has no HEALTHCHECK ($healthcheck)" >&2; exit 1; }
+[[ "$healthcheck" == "CMD python -m services.embedder --check-health" ]] \
+  || { echo "the image's HEALTHCHECK is not the embedder's own check: $healthcheck" >&2; exit 1; }
 read -r -a healthcheck <<<"${healthcheck#CMD }"
 
-wait_healthy() {  # NAME PORT_VARIABLE PORT
-  local deadline=$((SECONDS + 180))
-  until run "$1" "$2=$3" -- "${healthcheck[@]}" 2>/dev/null; do
+wait_healthy() {  # NAME PORT_VARIABLE PORT: the check runs with the part's own variables
+  local deadline=$((SECONDS + 180)) check=("${healthcheck[@]}")
+  check[2]="services.$1"
+  # shellcheck disable=SC2046  # identity's words are NAME=value pairs without spaces
+  until run "$1" $(identity "$1") "$2=$3" -- "${check[@]}" 2>/dev/null; do
     if ! kill -0 "${pids[$1]}" 2>/dev/null || ((SECONDS > deadline)); then
       echo "$1 did not become healthy; its log:" >&2
       cat "$work/$1.log" >&2
@@ -97,7 +134,8 @@ wait_healthy() {  # NAME PORT_VARIABLE PORT
     fi
     sleep 2
   done
-  log "$1 healthy: ${healthcheck[*]} with $2=$3"
+  log "$1 healthy: ${check[*]} with $2=$3, over TLS as $1"
+  grep -q '"event": "secured"' "$work/$1.log" || { echo "$1 is not secured" >&2; exit 1; }
   roots[$1]="$(readlink "/proc/$(service_pid "${pids[$1]}")/root")"
 }
 
@@ -135,60 +173,75 @@ touch "$work/started"
 embedder_port=$(free_port); retriever_port=$(free_port)
 orchestrator_port=$(free_port); gateway_port=$(free_port)
 
-start embedder EMBEDDER_HOST=127.0.0.1 "EMBEDDER_PORT=$embedder_port" \
+# shellcheck disable=SC2046  # identity's words are NAME=value pairs without spaces
+start embedder $(identity embedder) EMBEDDER_HOST=127.0.0.1 "EMBEDDER_PORT=$embedder_port" \
   -- python -m services.embedder
 wait_healthy embedder EMBEDDER_PORT "$embedder_port"
 
 # Ingestion one small batch at a time: on a busy 2-core machine four batches of 32 passages
 # queued at the embedder can outlast the 30 s deadline of an Embed call.
-start retriever RETRIEVER_HOST=127.0.0.1 "RETRIEVER_PORT=$retriever_port" \
+# shellcheck disable=SC2046
+start retriever $(identity retriever) RETRIEVER_HOST=127.0.0.1 "RETRIEVER_PORT=$retriever_port" \
   "EMBEDDER_ADDR=127.0.0.1:$embedder_port" RETRIEVER_INGEST_CONCURRENCY=1 \
   RETRIEVER_INGEST_BATCH_SIZE=16 -- python -m services.retriever
 wait_healthy retriever RETRIEVER_PORT "$retriever_port"
 
 log "seeding the synthetic patients (embedded PostgreSQL in the image's var/)"
 run orchestrator -- python -m services.orchestrator.patients.seed data/patients
-start orchestrator ORCHESTRATOR_HOST=127.0.0.1 "ORCHESTRATOR_PORT=$orchestrator_port" \
+# shellcheck disable=SC2046
+start orchestrator $(identity orchestrator) ORCHESTRATOR_HOST=127.0.0.1 \
+  "ORCHESTRATOR_PORT=$orchestrator_port" \
   "RETRIEVER_ADDR=127.0.0.1:$retriever_port" -- python -m services.orchestrator
 wait_healthy orchestrator ORCHESTRATOR_PORT "$orchestrator_port"
 
-start gateway GATEWAY_HOST=127.0.0.1 "GATEWAY_PORT=$gateway_port" \
+# shellcheck disable=SC2046
+start gateway $(identity gateway) GATEWAY_HOST=127.0.0.1 "GATEWAY_PORT=$gateway_port" \
   "ORCHESTRATOR_ADDR=127.0.0.1:$orchestrator_port" -- python -m services.orchestrator.gateway
 
-log "ingesting data/guidelines through Retriever.Ingest"
-if ! run client "RETRIEVER_ADDR=127.0.0.1:$retriever_port" -- python -m services.retriever.ingest \
+log "ingesting data/guidelines through Retriever.Ingest (client certificate, guidelines:write)"
+# shellcheck disable=SC2046
+if ! run client $(identity client) "AUTH_TOKEN=$(token guidelines:write)" \
+  "RETRIEVER_ADDR=127.0.0.1:$retriever_port" -- python -m services.retriever.ingest \
   data/guidelines >"$work/ingest.log" 2>&1; then
   cat "$work/ingest.log" >&2
   exit 1
 fi
 grep -v '^ingest:' "$work/ingest.log" | tail -n 5  # the summary, without the progress bar
 
-log "Orchestrator.Brief over gRPC"
-run client -- python -m services.orchestrator.client brief pt-0001 \
+log "Orchestrator.Brief over gRPC (TLS, briefing:read)"
+briefing_token="$(token briefing:read)"
+run client TLS_CA_FILE=/pki/tls/ca.pem "AUTH_TOKEN=$briefing_token" \
+  -- python -m services.orchestrator.client brief pt-0001 \
   --addr "127.0.0.1:$orchestrator_port" >"$work/brief.txt"
 head -n 12 "$work/brief.txt"
 grep -q "pt-0001" "$work/brief.txt"
 
-log "POST /api/v1/patients/pt-0001/briefing through the gateway"
-python3 - "$gateway_port" <<'PY'
+log "POST /api/v1/patients/pt-0001/briefing through the gateway (HTTPS, briefing:read)"
+python3 - "$gateway_port" "$work/pki/ca.pem" "$briefing_token" <<'PY'
 import json
+import ssl
 import sys
 import time
 import urllib.request
 
-base = f"http://127.0.0.1:{sys.argv[1]}"
+base = f"https://127.0.0.1:{sys.argv[1]}"
+context = ssl.create_default_context(cafile=sys.argv[2])
 deadline = time.monotonic() + 60
 while True:
     try:
-        with urllib.request.urlopen(f"{base}/healthz", timeout=5) as reply:
+        with urllib.request.urlopen(f"{base}/healthz", timeout=5, context=context) as reply:
             print("gateway /healthz:", reply.status, reply.read().decode())
             break
     except OSError:
         if time.monotonic() > deadline:
             raise
         time.sleep(1)
-request = urllib.request.Request(f"{base}/api/v1/patients/pt-0001/briefing", data=b"{}")
-with urllib.request.urlopen(request, timeout=120) as reply:
+request = urllib.request.Request(
+    f"{base}/api/v1/patients/pt-0001/briefing",
+    data=b"{}",
+    headers={"Authorization": f"Bearer {sys.argv[3]}"},
+)
+with urllib.request.urlopen(request, timeout=120, context=context) as reply:
     briefing = json.load(reply)
 assert briefing["patient_id"] == "pt-0001", briefing
 print(
@@ -215,7 +268,8 @@ for part in embedder retriever orchestrator gateway; do
     written=1
   done < <(find "$root" -xdev -newer "$work/started" -type f \
     -not -path "$root/tmp/*" -not -path "$root/app/var/*" -not -path "$root/run/*" \
-    -not -path "$root/etc/hosts" -not -path "$root/etc/resolv.conf" -not -path "$root/etc/hostname")
+    -not -path "$root/etc/hosts" -not -path "$root/etc/resolv.conf" -not -path "$root/etc/hostname" \
+    -not -path "$root/pki/*")  # /pki: the mount points buildah makes for the volumes
   buildah umount "$prefix-$part" >/dev/null
 done
 ((written == 0)) && echo "   none"

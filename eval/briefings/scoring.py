@@ -53,7 +53,7 @@ from eval.briefings.text import split_sentences, states_threshold
 
 _DEFINITION = re.compile(
     r"\b(?:is|are)\s+defined\b|\bdefined\s+(?:in|as|by)\b|\bdescribes?\b.*\bas\b|"
-    r"\brefers?\s+to\b|\bincludes?\b|\b(?:is|are)\s+classed\s+as\b|"
+    r"\brefers\s+to\b|\bincludes?\b|\b(?:is|are)\s+classed\s+as\b|"
     r"\bthis\s+(?:summary|guideline|section|document)\s+covers\b",
     re.IGNORECASE,
 )

@@ -2,10 +2,10 @@
 
 Starts an Embedder, then for each labelled set a Retriever with an empty store in a temporary
 folder, ingests the set with the real ingestion CLI, searches every question through
-``Retriever.Search``, and scores the rankings of the engine's modes and of the in-process
-baselines (BM25, and its fusion with dense). The MedQuAD set is skipped, with a message, when
-its data is absent. Writes ``bench/results/retrieval_eval.{json,png}`` and prints a table.
-CPU-heavy: embedding MedQuAD's chunks takes minutes.
+``Retriever.Search`` in every mode (dense, sparse, hybrid; without synonyms too where the set
+has them), and scores the rankings. The MedQuAD set is skipped, with a message, when its data is
+absent. Writes ``bench/results/retrieval_eval.{json,png}`` and prints a table. CPU-heavy:
+embedding MedQuAD's chunks takes minutes.
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ from typing import Any
 from eval.retrieval.engine import EvalError, running_embedder
 from eval.retrieval.harness import CANDIDATES, evaluate_set
 from eval.retrieval.medquad import medquad_dir, missing_reason
-from eval.retrieval.metrics import DEPTH, RRF_K
+from eval.retrieval.metrics import DEPTH
 from eval.retrieval.relevance import RUN_CHARS
 from eval.retrieval.report import git_commit, machine, plot, table, write_json
 from eval.retrieval.sets import LabelledSet, guidelines_set, medquad_set
+from services.retriever.lexical import ANALYZER
+from services.retriever.store.layout import HYBRID_CANDIDATES, RRF_K
 
 
 async def run() -> dict[str, Any]:
@@ -36,7 +38,9 @@ async def run() -> dict[str, Any]:
         "settings": {
             "candidates_per_search": CANDIDATES,
             "scored_depth": DEPTH,
-            "rrf_k": RRF_K,
+            "lexical_analyzer": ANALYZER,
+            "hybrid_candidates_per_side": HYBRID_CANDIDATES,
+            "hybrid_rrf_k": RRF_K,
             "medquad_relevance_run_chars": RUN_CHARS,
         },
         "load_average_before": os.getloadavg(),

@@ -1,10 +1,10 @@
 """The chunks a folder becomes, computed with the ingestion CLI's own code.
 
 The harness ingests through the CLI (a separate process) and also needs the same chunks in
-process: to judge every question against all of them (how many relevant chunks exist, for
-nDCG) and to build the BM25 baseline over exactly what the engine holds. Both come from
-``services.retriever.ingest.prepare``, the functions the CLI runs, with the CLI's default chunk
-size; the harness then checks that the Retriever holds as many chunks as it computed.
+process, to judge every question against all of them (how many relevant chunks exist, for
+nDCG). They come from ``services.retriever.ingest.prepare``, the functions the CLI runs, with
+the CLI's default chunk size; the harness then checks that the Retriever holds as many chunks
+as it computed.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ ChunkKey = tuple[str, int]
 
 @dataclass(frozen=True)
 class Chunk:
-    """One stored chunk: where it comes from and its text."""
+    """One stored chunk: where it comes from and its passage (without its heading line)."""
 
     key: ChunkKey
     section_path: tuple[str, ...]

@@ -1,10 +1,8 @@
 """The real path under test: an Embedder and a Retriever as separate processes on loopback, the
 ingestion CLI as a third, and ``Retriever.Search`` over gRPC.
 
-Search modes are a list the harness iterates. ``ENGINE_MODES`` are the modes the engine is to
-offer; ``CONTRACT_MODES`` those that ``SearchRequest`` can ask for today (dense only: the
-contract has no mode field yet). When it gets one, :func:`search_request` is the one place that
-sets it, and ``CONTRACT_MODES`` grows to match.
+Search modes are a list the harness iterates (``MODES``); :func:`search_request` is the one place
+that puts a mode into a request, and every response must say that mode ran.
 """
 
 from __future__ import annotations
@@ -19,13 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from briefing.v1 import retriever_pb2, retriever_pb2_grpc
+from google.protobuf.json_format import MessageToDict
 
 from eval.retrieval.chunks import ChunkKey
 from services.launcher import ServiceProcess, start_service
 from services.retriever.client import RetrieverClient
 
-ENGINE_MODES = ("dense", "sparse", "hybrid")
-CONTRACT_MODES = ("dense",)
+MODES = ("dense", "sparse", "hybrid")
+_MODE_VALUES = {
+    "dense": retriever_pb2.SEARCH_MODE_DENSE,
+    "sparse": retriever_pb2.SEARCH_MODE_SPARSE,
+    "hybrid": retriever_pb2.SEARCH_MODE_HYBRID,
+}
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 # No query cache: a query asked again (the same question in another mode, or a duplicate
 # question) must cost what a new one costs, so that latencies compare.
@@ -43,21 +46,22 @@ class EvalError(RuntimeError):
 
 
 def search_request(query: str, mode: str, limit: int) -> retriever_pb2.SearchRequest:
-    """The request for one search in ``mode``."""
-    if mode not in CONTRACT_MODES:
-        raise ValueError(f"search mode {mode!r} is not in the contract yet ({CONTRACT_MODES})")
-    return retriever_pb2.SearchRequest(query=query, limit=limit)
+    """The request for one search in ``mode`` (one of ``MODES``)."""
+    if mode not in _MODE_VALUES:
+        raise ValueError(f"search mode {mode!r} is not one of {MODES}")
+    return retriever_pb2.SearchRequest(query=query, limit=limit, mode=_MODE_VALUES[mode])
 
 
 @dataclass(frozen=True)
 class Searched:
-    """One search's ranked chunks and its latency: round trip seen by the client, and the
-    Retriever's own embedding and store times."""
+    """One search's ranked chunks, its latency (round trip seen by the client, and the
+    Retriever's own embedding and store times) and the synonyms it added."""
 
     keys: tuple[ChunkKey, ...]
     round_trip_ms: float
     embed_ms: float
     search_ms: float
+    expansions: tuple[dict[str, object], ...] = ()
 
 
 class Engine:
@@ -74,8 +78,12 @@ class Engine:
         started = time.perf_counter()
         response = await self._client.call(self._stub.Search(request))
         round_trip = (time.perf_counter() - started) * 1000.0
+        if response.mode != request.mode:
+            ran = retriever_pb2.SearchMode.Name(response.mode)
+            raise EvalError(f"asked for a {mode} search, the Retriever ran {ran}")
         keys = tuple((hit.source.document_id, hit.source.chunk_index) for hit in response.hits)
-        return Searched(keys, round_trip, response.embed_ms, response.search_ms)
+        expansions = tuple(MessageToDict(e) for e in response.expansions)
+        return Searched(keys, round_trip, response.embed_ms, response.search_ms, expansions)
 
     async def points(self) -> int:
         """Chunks stored in the collection."""
@@ -93,13 +101,17 @@ async def running_embedder() -> AsyncIterator[ServiceProcess]:
 
 
 @contextlib.asynccontextmanager
-async def running_engine(embedder: ServiceProcess, qdrant_path: Path) -> AsyncIterator[Engine]:
-    """A Retriever process storing in ``qdrant_path`` (Qdrant local mode), ready to serve."""
+async def running_engine(
+    embedder: ServiceProcess, qdrant_path: Path, synonyms: Path | None
+) -> AsyncIterator[Engine]:
+    """A Retriever process storing in ``qdrant_path`` (Qdrant local mode), expanding queries
+    with the ``synonyms`` file (none when None), ready to serve."""
     env = {
         **OFFLINE,
         **RETRIEVER_INGEST_ENV,
         "EMBEDDER_ADDR": embedder.address,
         "RETRIEVER_QDRANT_PATH": str(qdrant_path),
+        "RETRIEVER_SYNONYMS": "" if synonyms is None else str(synonyms),
     }
     process = await start_service("retriever", env)
     try:

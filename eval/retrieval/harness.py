@@ -1,58 +1,43 @@
-"""Runs one labelled set through the engine and the baselines, and scores every ranking.
+"""Runs one labelled set through the engine in every mode, and scores every ranking.
 
-For a set: a Retriever with an empty store of its own is started, the ingestion CLI fills it,
-and the harness checks that it holds the chunks the set was judged against. Each distinct query
-text is then searched once per engine mode (one caller, one query at a time, so that latency is
-per query), asking for ``CANDIDATES`` hits. The baselines run in this process over the same
-chunks: BM25, and the reciprocal-rank fusion (k = 60) of the dense and BM25 rankings. Every
-ranking is scored on its first 10 hits.
+For a set: a Retriever with an empty store of its own is started (with the set's synonym file),
+the ingestion CLI fills it, and the harness checks that it holds the chunks the set was judged
+against. Each distinct query text is then searched once per mode (one caller, one query at a
+time, so that latency is per query), asking for ``CANDIDATES`` hits. A set that has a synonym
+file is then searched again in the modes that use synonyms, by a Retriever started without it on
+the same store, which measures what the synonyms add. Every ranking is scored on its first 10
+hits.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eval.retrieval.bm25 import Bm25Baseline
 from eval.retrieval.chunks import ChunkKey
-from eval.retrieval.engine import (
-    CONTRACT_MODES,
-    ENGINE_MODES,
-    Engine,
-    EvalError,
-    ingest_with_cli,
-    running_engine,
-)
-from eval.retrieval.metrics import (
-    DEPTH,
-    RRF_K,
-    Scores,
-    latency_summary,
-    mean_scores,
-    reciprocal_rank_fusion,
-    score,
-)
+from eval.retrieval.engine import MODES, Engine, EvalError, ingest_with_cli, running_engine
+from eval.retrieval.metrics import DEPTH, Scores, latency_summary, mean_scores, score
 from eval.retrieval.sets import LabelledSet, Query, describe, distinct_texts
 from services.launcher import ServiceProcess
 
 CANDIDATES = 50
-BM25 = "bm25"
-FUSED = "dense+bm25 rrf"
 MISS_HITS_SHOWN = 3
+# The modes whose lexical side the synonyms expand, measured again without them.
+SYNONYM_MODES = ("sparse", "hybrid")
+WITHOUT_SYNONYMS = " (no synonyms)"
 
 
 @dataclass
 class SystemRun:
-    """One way of searching (an engine mode or a baseline) over a set: ranking per query text,
-    and latencies in milliseconds by what they measure."""
+    """One way of searching (a mode, with or without synonyms) over a set: ranking per query
+    text, latencies in milliseconds by what they measure, and how many queries had synonyms."""
 
     name: str
-    source: str
     rankings: dict[str, tuple[ChunkKey, ...]] = field(default_factory=dict)
     latencies: dict[str, list[float]] = field(default_factory=dict)
+    expanded: int = 0
 
     def record(self, text: str, keys: tuple[ChunkKey, ...], **latencies: float) -> None:
         self.rankings[text] = keys
@@ -60,10 +45,12 @@ class SystemRun:
             self.latencies.setdefault(name, []).append(value)
 
 
-async def search_engine(engine: Engine, texts: Sequence[str]) -> list[SystemRun]:
-    """Every text in every contract mode, one search at a time, modes interleaved per text."""
-    runs = {mode: SystemRun(mode, "engine") for mode in CONTRACT_MODES}
-    for mode in CONTRACT_MODES:
+async def search_engine(
+    engine: Engine, texts: Sequence[str], modes: Sequence[str] = MODES, suffix: str = ""
+) -> list[SystemRun]:
+    """Every text in every mode, one search at a time, modes interleaved per text."""
+    runs = {mode: SystemRun(mode + suffix) for mode in modes}
+    for mode in modes:
         await engine.search("warm-up query", mode, CANDIDATES)
     for text in texts:
         for mode, run in runs.items():
@@ -75,21 +62,8 @@ async def search_engine(engine: Engine, texts: Sequence[str]) -> list[SystemRun]
                 embed=found.embed_ms,
                 store=found.search_ms,
             )
+            run.expanded += bool(found.expansions)
     return list(runs.values())
-
-
-def run_baselines(labelled: LabelledSet, texts: Sequence[str], dense: SystemRun) -> list[SystemRun]:
-    """BM25 over the set's chunks, and its reciprocal-rank fusion with the dense ranking."""
-    bm25 = SystemRun(BM25, "harness: bm25s")
-    index = Bm25Baseline(labelled.chunks)
-    for text in texts:
-        keys, milliseconds = index.search(text, CANDIDATES)
-        bm25.record(text, keys, in_process=milliseconds)
-    fused = SystemRun(FUSED, f"harness: reciprocal-rank fusion, k={RRF_K}")
-    for text in texts:
-        ranking = reciprocal_rank_fusion([dense.rankings[text], bm25.rankings[text]], RRF_K)
-        fused.record(text, tuple(ranking[:CANDIDATES]))
-    return [bm25, fused]
 
 
 def _groups(query: Query) -> Iterable[str]:
@@ -120,7 +94,6 @@ def score_run(labelled: LabelledSet, run: SystemRun) -> dict[str, Any]:
                 }
             )
     result: dict[str, Any] = {
-        "source": run.source,
         "questions": len(scored),
         "scores": mean_scores(s for _, s in scored).as_dict(),
     }
@@ -134,6 +107,7 @@ def score_run(labelled: LabelledSet, run: SystemRun) -> dict[str, Any]:
             for group, rows in sorted(groups.items())
         }
     result["latency"] = {name: latency_summary(values) for name, values in run.latencies.items()}
+    result["queries_with_synonyms"] = run.expanded
     result["misses_at_10"] = misses
     return result
 
@@ -141,9 +115,11 @@ def score_run(labelled: LabelledSet, run: SystemRun) -> dict[str, Any]:
 async def evaluate_set(
     labelled: LabelledSet, embedder: ServiceProcess, scratch: Path
 ) -> dict[str, Any]:
-    """Ingests the set through the CLI into a fresh store, searches it, scores every system."""
+    """Ingests the set through the CLI into a fresh store, searches it in every mode (and, when
+    the set has synonyms, again without them), and scores every run."""
     texts = distinct_texts(labelled.queries)
-    async with running_engine(embedder, scratch / f"qdrant-{labelled.name}") as engine:
+    store = scratch / f"qdrant-{labelled.name}"
+    async with running_engine(embedder, store, labelled.synonyms) as engine:
         summaries = []
         for path in labelled.paths:
             print(f"{labelled.name}: ingesting {path.name} with the CLI", flush=True)
@@ -154,16 +130,18 @@ async def evaluate_set(
                 f"the Retriever holds {stored} chunks of {labelled.name}, the harness judged "
                 f"{len(labelled.chunks)}: the CLI and the harness chunked differently"
             )
-        print(f"{labelled.name}: {len(texts)} distinct queries, modes {CONTRACT_MODES}", flush=True)
-        engine_runs = await search_engine(engine, texts)
-    dense = next(run for run in engine_runs if run.name == "dense")
-    baselines = await asyncio.to_thread(run_baselines, labelled, texts, dense)
+        print(f"{labelled.name}: {len(texts)} distinct queries, modes {MODES}", flush=True)
+        runs = await search_engine(engine, texts)
+    if labelled.synonyms is not None:
+        print(f"{labelled.name}: {SYNONYM_MODES} again without synonyms", flush=True)
+        async with running_engine(embedder, store, None) as engine:
+            runs += await search_engine(engine, texts, SYNONYM_MODES, WITHOUT_SYNONYMS)
     return {
         "documents": len({chunk.document_id for chunk in labelled.chunks}),
         "chunks": len(labelled.chunks),
         "questions": len(labelled.queries),
         "distinct_queries": len(texts),
+        "synonyms": None if labelled.synonyms is None else labelled.synonyms.name,
         "ingest_summaries": summaries,
-        "not_in_contract": [mode for mode in ENGINE_MODES if mode not in CONTRACT_MODES],
-        "modes": {run.name: score_run(labelled, run) for run in [*engine_runs, *baselines]},
+        "modes": {run.name: score_run(labelled, run) for run in runs},
     }

@@ -1,4 +1,4 @@
-"""Ranking metrics and reciprocal-rank fusion, the way MedRAG and BEIR score retrieval.
+"""Ranking metrics, the way MedRAG and BEIR score retrieval.
 
 A question's ranking is judged hit by hit: ``flags[i]`` says whether the hit at rank ``i + 1`` is
 relevant. Each question has one relevant passage (a MedQuAD answer, or a guideline section),
@@ -17,15 +17,11 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import defaultdict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import TypeVar
 
 DEPTH = 10
-RRF_K = 60
 RECALL_DEPTHS = (1, 5, 10)
-Key = TypeVar("Key", bound=Hashable)
 
 
 def recall_at(flags: Sequence[bool], k: int) -> float:
@@ -93,19 +89,6 @@ def mean_scores(scores: Iterable[Scores]) -> Scores:
     if not rows:
         return Scores(0.0, 0.0, 0.0, 0.0, 0.0)
     return Scores(**{name: statistics.fmean(row[name] for row in rows) for name in rows[0]})
-
-
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[Key]], k: int = RRF_K) -> list[Key]:
-    """Keys ordered by the sum of ``1 / (k + rank)`` over the rankings (rank from 1).
-
-    A key missing from a ranking adds nothing for it. Ties keep the order in which the keys were
-    first seen, rankings taken in the order given.
-    """
-    totals: dict[Key, float] = defaultdict(float)
-    for ranking in rankings:
-        for rank, key in enumerate(ranking, start=1):
-            totals[key] += 1.0 / (k + rank)
-    return sorted(totals, key=lambda key: -totals[key])
 
 
 def latency_summary(milliseconds: Sequence[float]) -> dict[str, float]:

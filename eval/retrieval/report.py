@@ -54,12 +54,10 @@ def machine() -> dict[str, Any]:
 
 
 def _latency_cell(mode: dict[str, Any]) -> str:
-    latency = mode.get("latency", {})
-    timed = latency.get("round_trip") or latency.get("in_process")
+    timed = mode.get("latency", {}).get("round_trip")
     if not timed:
         return "-"
-    where = "" if "round_trip" in latency else " (in process)"
-    return f"{timed['p50_ms']:.1f} / {timed['p95_ms']:.1f}{where}"
+    return f"{timed['p50_ms']:.1f} / {timed['p95_ms']:.1f}"
 
 
 def table(name: str, result: dict[str, Any]) -> str:
@@ -69,13 +67,12 @@ def table(name: str, result: dict[str, Any]) -> str:
     lines = [
         f"{name}: {result['questions']} questions, {result['documents']} documents, "
         f"{result['chunks']} chunks",
-        f"  {'mode':<16}" + "".join(f"{h:>9}" for h in HEADERS) + "   p50 / p95 ms",
+        f"  {'mode':<22}" + "".join(f"{h:>9}" for h in HEADERS) + "   p50 / p95 ms   misses",
     ]
     for mode, values in result["modes"].items():
         cells = "".join(f"{values['scores'][m]:>9.3f}" for m in METRICS)
-        lines.append(f"  {mode:<16}{cells}   {_latency_cell(values)}")
-    if result["not_in_contract"]:
-        lines.append(f"  not in the contract yet: {', '.join(result['not_in_contract'])}")
+        misses = len(values["misses_at_10"])
+        lines.append(f"  {mode:<22}{cells}   {_latency_cell(values):<14} {misses:>6}")
     kinds = [
         (mode, values["by_kind"]) for mode, values in result["modes"].items() if "by_kind" in values
     ]
@@ -83,7 +80,7 @@ def table(name: str, result: dict[str, Any]) -> str:
         lines.append(f"  {mode} by kind:")
         for group, values in by_kind.items():
             cells = "".join(f"{values[m]:>9.3f}" for m in METRICS)
-            lines.append(f"    {group:<26} n={values['questions']:<4}{cells}")
+            lines.append(f"    {group:<32} n={values['questions']:<4}{cells}")
     return "\n".join(lines)
 
 
@@ -138,13 +135,11 @@ def _latencies(results: dict[str, Any]) -> Series:
     series: Series = {"p50": {}, "p95": {}}
     for name, result in results["sets"].items():
         for mode, values in result.get("modes", {}).items():
-            for measured, summary in values["latency"].items():
-                if measured in {"round_trip", "in_process"}:
-                    label = f"{name}\n{mode}" + (
-                        "\n(in process)" if measured == "in_process" else ""
-                    )
-                    series["p50"][label] = summary["p50_ms"]
-                    series["p95"][label] = summary["p95_ms"]
+            summary = values["latency"].get("round_trip")
+            if summary:
+                label = f"{name}\n{mode.replace(' (', chr(10) + '(')}"
+                series["p50"][label] = summary["p50_ms"]
+                series["p95"][label] = summary["p95_ms"]
     return series
 
 
@@ -182,7 +177,7 @@ def plot(results: dict[str, Any], folder: Path = RESULTS) -> Path:
     latency_axis.set_yscale("log")
     latency_axis.set_ylim(top=latency_axis.get_ylim()[1] * 5)
     latency_axis.set_ylabel("ms per query (log scale)")
-    latency_axis.set_title("Latency per query, one caller (engine: gRPC round trip)", fontsize=9)
+    latency_axis.set_title("Latency per query, one caller (gRPC round trip)", fontsize=9)
     for axis in cells[count:]:
         axis.set_visible(False)
     host = results["machine"]

@@ -19,8 +19,8 @@ from eval.retrieval.relevance import relevant_sets
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDELINES = ROOT / "data" / "guidelines"
+SYNONYMS_NAME = "synonyms.yaml"
 MEDQUAD_KIND = "medquad"
-PAGES_PER_FOLDER = 20
 
 
 @dataclass(frozen=True)
@@ -37,12 +37,14 @@ class Query:
 
 @dataclass(frozen=True)
 class LabelledSet:
-    """Files to ingest, the chunks they become, and the queries judged against those chunks."""
+    """Files to ingest, the chunks they become, the queries judged against those chunks, and the
+    synonym file that ships with the files (None when they have none)."""
 
     name: str
     paths: tuple[Path, ...]
     chunks: tuple[Chunk, ...]
     queries: tuple[Query, ...]
+    synonyms: Path | None = None
 
 
 def describe(chunk: Chunk) -> str:
@@ -51,7 +53,8 @@ def describe(chunk: Chunk) -> str:
 
 
 def guidelines_set(folder: Path = GUIDELINES, questions: Path = QUESTIONS) -> LabelledSet:
-    """The project's questions, judged against the chunks of ``folder``."""
+    """The project's questions, judged against the chunks of ``folder``, with the folder's
+    synonym file when it has one."""
     chunks = prepare_chunks([folder])
     queries = []
     for question in load_questions(questions):
@@ -73,21 +76,23 @@ def guidelines_set(folder: Path = GUIDELINES, questions: Path = QUESTIONS) -> La
                 relevant=relevant,
             )
         )
-    return LabelledSet("guidelines", (folder,), tuple(chunks), tuple(queries))
+    synonyms = folder / SYNONYMS_NAME
+    return LabelledSet(
+        "guidelines",
+        (folder,),
+        tuple(chunks),
+        tuple(queries),
+        synonyms if synonyms.is_file() else None,
+    )
 
 
 def medquad_set(source: Path, scratch: Path) -> LabelledSet:
     """MedQuAD's pages written as HTML into ``scratch`` and their questions judged by the
-    60-character rule. The pages go into folders of at most ``PAGES_PER_FOLDER`` (about 450
-    chunks), each ingested by its own CLI run: an Ingest stream has a 600 s deadline, and on a
-    loaded 2-core machine embedding runs at about 2 chunks/s."""
+    60-character rule. MedQuAD ships no synonym file, so its searches have none."""
     pages = load_pages(source)
-    folders = []
-    for start in range(0, len(pages), PAGES_PER_FOLDER):
-        folder = scratch / f"pages-{start // PAGES_PER_FOLDER + 1:02d}"
-        write_pages(pages[start : start + PAGES_PER_FOLDER], folder)
-        folders.append(folder)
-    chunks = prepare_chunks(folders)
+    folder = scratch / "pages"
+    write_pages(pages, folder)
+    chunks = prepare_chunks([folder])
     pairs = [pair for page in pages for pair in page.pairs]
     judged = relevant_sets(
         [pair.answer for pair in pairs], {chunk.key: chunk.text for chunk in chunks}
@@ -106,7 +111,7 @@ def medquad_set(source: Path, scratch: Path) -> LabelledSet:
                 relevant=frozenset(relevant),
             )
         )
-    return LabelledSet("medquad", tuple(folders), tuple(chunks), tuple(queries))
+    return LabelledSet("medquad", (folder,), tuple(chunks), tuple(queries))
 
 
 def distinct_texts(queries: Sequence[Query]) -> list[str]:

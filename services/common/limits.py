@@ -28,3 +28,8 @@ MAX_AUDIT_PAGE_SIZE: Final = 500
 DEFAULT_AUDIT_PAGE_SIZE: Final = 50
 #: ``ListAuditEventsRequest.subject``: most characters of a caller's subject.
 MAX_SUBJECT_CHARS: Final = 256
+#: ``ListPatientsRequest.page_size``: most patients in one page, and the default.
+MAX_PATIENT_PAGE_SIZE: Final = 200
+DEFAULT_PATIENT_PAGE_SIZE: Final = 50
+#: ``ListPatientsRequest.prefix``: most characters of a patient id or name prefix.
+MAX_PATIENT_PREFIX_CHARS: Final = 64

@@ -42,7 +42,13 @@ log = get_logger(__name__)
 #: tokens; the project's CA certifies its own services, not every caller of the front door.
 ACCESS = ServiceAccess(
     SERVICE_NAME,
-    {"Brief": BRIEFING_READ, "BriefStream": BRIEFING_READ, "ListAuditEvents": AUDIT_READ},
+    {
+        "Brief": BRIEFING_READ,
+        "BriefStream": BRIEFING_READ,
+        # Who can be briefed: the same scope as a briefing.
+        "ListPatients": BRIEFING_READ,
+        "ListAuditEvents": AUDIT_READ,
+    },
     client_certificates=False,
 )
 

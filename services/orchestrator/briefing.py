@@ -24,6 +24,7 @@ from services.orchestrator.agent.domain import (
     TokenUsage,
     TurnRecord,
 )
+from services.orchestrator.agent.tools import SearchRecord
 from services.orchestrator.citations import check_citations
 from services.orchestrator.patients.models import PatientRecord
 from services.orchestrator.timings import Timing
@@ -132,6 +133,20 @@ def search_warnings(outcomes: Sequence[SearchOutcome]) -> list[str]:
     return warnings
 
 
+def search_messages(made: Sequence[SearchRecord]) -> list[orchestrator_pb2.GuidelineSearch]:
+    return [
+        orchestrator_pb2.GuidelineSearch(
+            turn=s.turn,
+            tool_call_id=s.call_id,
+            query=s.query,
+            mode=s.mode,
+            hit_count=s.hit_count,
+            ok=s.ok,
+        )
+        for s in made
+    ]
+
+
 def _usage(usage: TokenUsage) -> orchestrator_pb2.TokenUsage:
     return orchestrator_pb2.TokenUsage(
         input_tokens=usage.input_tokens,
@@ -185,6 +200,7 @@ def build_briefing(
     result: AgentResult,
     sources: Mapping[str, RetrievedSource],
     outcomes: Sequence[SearchOutcome],
+    searches: Sequence[SearchRecord] = (),
     timings: Sequence[Timing],
     generated_at: datetime,
 ) -> orchestrator_pb2.PatientBriefing:
@@ -206,6 +222,7 @@ def build_briefing(
         guidelines_available=any(o.ok for o in outcomes),
         warnings=[*checked.warnings, *search_warnings(outcomes)],
         model=checked.model,
+        searches=search_messages(searches),
     )
     briefing.generated_at.FromDatetime(generated_at)
     return briefing

@@ -1,13 +1,16 @@
 """``python -m services.orchestrator.client brief <patient-id>``: ask for a briefing, print it.
 
     python -m services.orchestrator.client brief demo-001            # readable text
+    python -m services.orchestrator.client brief demo-001 --timings  # ... with every timing
     python -m services.orchestrator.client brief demo-001 --stream   # progress, then the text
     python -m services.orchestrator.client brief demo-001 --json     # the briefing as JSON
 
 The Orchestrator is reached at ``--addr`` or ORCHESTRATOR_ADDR, over TLS when TLS_CA_FILE is
 set, sending AUTH_TOKEN as the bearer token when it is set (``make token`` mints one). Citations
 are numbered [1], [2] ... in the order of the briefing's sources list. :func:`render_briefing`
-is what the demo uses.
+is what the demo uses: written for a doctor's terminal, it says first when the briefing rests on
+the record alone, never breaks a URL across lines, merges warnings that say the same thing, and
+sums the timings up one line per stage (``--timings``: the full table).
 """
 
 from __future__ import annotations
@@ -15,18 +18,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 import textwrap
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 import grpc
-from briefing.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+from briefing.v1 import orchestrator_pb2, orchestrator_pb2_grpc, retriever_pb2
 from google.protobuf import json_format
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 from services.common.channels import MethodPolicy, create_channel
 from services.common.config import ConfigError, ServiceAddresses, load_settings
 from services.common.credentials import TransportCredentials, caller_credentials
+from services.orchestrator.briefing import GUIDELINES_UNAVAILABLE, NO_SEARCH
 
 SERVICE_NAME: str = orchestrator_pb2.DESCRIPTOR.services_by_name["Orchestrator"].full_name
 # The health name of briefings resting on the guidelines: SERVING while the Retriever is too.
@@ -40,9 +46,19 @@ _MODES = {
 }
 
 
+# The warning briefing.search_warnings writes per failed search.
+_FAILED_SEARCH = re.compile(r"Guideline search (?P<call>\S+) failed: (?P<reason>.*)", re.DOTALL)
+
+
 def _wrap(text: str, indent: str, first: str | None = None) -> list[str]:
+    """Wrapped at WIDTH; a word longer than a line (a URL) is kept whole on its own line."""
     return textwrap.wrap(
-        text, WIDTH, initial_indent=first if first is not None else indent, subsequent_indent=indent
+        text,
+        WIDTH,
+        initial_indent=first if first is not None else indent,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
     ) or [first or indent]
 
 
@@ -57,7 +73,7 @@ def _citations(ids: Sequence[str], numbers: dict[str, int], invalid: Sequence[st
 
 
 def render_timings(briefing: orchestrator_pb2.PatientBriefing) -> str:
-    """The timings as a table: stage, turn, tool call, start and duration in ms."""
+    """The timings as a table: stage, turn, tool call, start and duration in ms (one row each)."""
     header = f"{'stage':<18} {'turn':>4}  {'tool call':<16} {'start ms':>10} {'ms':>10}"
     rows = [header, "-" * len(header)]
     for t in briefing.timings:
@@ -69,8 +85,58 @@ def render_timings(briefing: orchestrator_pb2.PatientBriefing) -> str:
     return "\n".join(rows)
 
 
-def render_briefing(briefing: orchestrator_pb2.PatientBriefing) -> str:
-    """The briefing as readable text, ending with the timing table."""
+def summarize_timings(briefing: orchestrator_pb2.PatientBriefing) -> str:
+    """One line per stage, in order of first appearance: how often, total and longest ms."""
+    by_stage: dict[str, list[float]] = {}
+    for t in briefing.timings:
+        by_stage.setdefault(t.stage, []).append(t.duration_ms)
+    rows = []
+    for stage, durations in by_stage.items():
+        if len(durations) == 1:
+            rows.append(f"{stage:<18} {durations[0]:>10.1f} ms")
+        else:
+            rows.append(
+                f"{stage:<18} {sum(durations):>10.1f} ms in {len(durations)}, "
+                f"longest {max(durations):.1f} ms"
+            )
+    return "\n".join(rows)
+
+
+def merge_warnings(warnings: Sequence[str]) -> list[str]:
+    """The warnings to show, each once: the guidelines' absence is left out (said at the top),
+    failed searches with the same reason become one line naming their calls, and repeated
+    warnings one line with their count."""
+    failed: dict[str, list[str]] = {}
+    others: Counter[str] = Counter()
+    for warning in warnings:
+        if warning in (GUIDELINES_UNAVAILABLE, NO_SEARCH):
+            continue
+        match = _FAILED_SEARCH.fullmatch(warning)
+        if match:
+            failed.setdefault(match["reason"], []).append(match["call"])
+        else:
+            others[warning] += 1
+    merged = [w if n == 1 else f"{w} ({n} times)" for w, n in others.items()]
+    for reason, calls in failed.items():
+        if len(calls) == 1:
+            merged.append(f"Guideline search {calls[0]} failed: {reason}")
+        else:
+            merged.append(f"{len(calls)} guideline searches failed ({', '.join(calls)}): {reason}")
+    return merged
+
+
+def _guidelines_notice(briefing: orchestrator_pb2.PatientBriefing) -> list[str]:
+    if briefing.guidelines_available:
+        return []
+    notice = NO_SEARCH if not briefing.searches else GUIDELINES_UNAVAILABLE
+    return ["", *_wrap(f"!! {notice}", "   ")]
+
+
+def render_briefing(
+    briefing: orchestrator_pb2.PatientBriefing, *, full_timings: bool = False
+) -> str:
+    """The briefing as readable text, ending with the timings (summed up one line per stage,
+    or the full table with ``full_timings``)."""
     numbers = {s.source_id: n for n, s in enumerate(briefing.sources, start=1)}
     mode = _enum(orchestrator_pb2.AgentMode, briefing.mode, "AGENT_MODE_").lower()
     made = briefing.generated_at.ToDatetime().strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -78,6 +144,7 @@ def render_briefing(briefing: orchestrator_pb2.PatientBriefing) -> str:
     lines = [
         f"Briefing for patient {briefing.patient_id}",
         f"{agent}, {briefing.turns_used} turn(s), generated {made}",
+        *_guidelines_notice(briefing),
         "",
         "Summary",
         *_wrap(briefing.summary, "  "),
@@ -106,12 +173,22 @@ def render_briefing(briefing: orchestrator_pb2.PatientBriefing) -> str:
         where = " > ".join(s.source.section_path[1:] or s.source.section_path)
         origin = ", ".join(str(x) for x in (s.source.issuer, s.source.year or "") if x)
         text = f"{s.source.title}" + (f" — {where}" if where else "") + f" ({origin})"
-        lines += _wrap(f"{text} {s.source.url}".strip(), "      ", f"  [{numbers[s.source_id]}] ")
-    if not briefing.guidelines_available or briefing.warnings:
+        lines += _wrap(text, "      ", f"  [{numbers[s.source_id]}] ")
+        if s.source.url:
+            lines.append(f"      {s.source.url}")  # on a line of its own: never wrapped
+    if briefing.searches:
+        lines += ["", "Searches"]
+        for search in briefing.searches:
+            how = _enum(retriever_pb2.SearchMode, search.mode, "SEARCH_MODE_").lower()
+            outcome = f"{how}, {search.hit_count} hit(s)" if search.ok else "failed"
+            lines += _wrap(f'"{search.query}" ({outcome})', "    ", "  - ")
+    warnings = merge_warnings(briefing.warnings)
+    if warnings:
         lines += ["", "Warnings"]
-        for w in briefing.warnings:
+        for w in warnings:
             lines += _wrap(w, "    ", "  - ")
-    lines += ["", "Timings", *("  " + row for row in render_timings(briefing).splitlines())]
+    table = render_timings(briefing) if full_timings else summarize_timings(briefing)
+    lines += ["", "Timings", *("  " + row for row in table.splitlines())]
     return "\n".join(lines)
 
 
@@ -124,7 +201,10 @@ def render_event(event: orchestrator_pb2.ProgressEvent) -> str:
     if event.tool_call_id:
         parts.append(event.tool_call_id)
     if event.type == orchestrator_pb2.PROGRESS_EVENT_TYPE_TOOL_CALL_FINISHED:
-        parts.append(f"ok={event.ok} hits={event.hit_count}")
+        how = _enum(retriever_pb2.SearchMode, event.search_mode, "SEARCH_MODE_").lower()
+        parts.append(f"ok={event.ok} hits={event.hit_count} mode={how}")
+    if event.query:
+        parts.append(f'"{event.query}"')
     return "  ".join(parts)
 
 
@@ -172,6 +252,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     brief.add_argument("--json", action="store_true", help="print the briefing as JSON")
     brief.add_argument("--stream", action="store_true", help="show progress (BriefStream)")
+    brief.add_argument(
+        "--timings", action="store_true", help="every stage timing, not one line per stage"
+    )
     brief.add_argument("--mode", choices=sorted(_MODES), default="auto")
     brief.add_argument("--max-turns", type=int, default=0, help="0: the server's default")
     brief.add_argument("--max-results", type=int, default=0, help="hits per search; 0: default")
@@ -212,7 +295,7 @@ async def _brief(args: argparse.Namespace) -> int:
         )
         print(json.dumps(payload, indent=2, ensure_ascii=False))
     else:
-        print(render_briefing(briefing))
+        print(render_briefing(briefing, full_timings=args.timings))
     return 0
 
 

@@ -1,7 +1,10 @@
-"""``python -m services.orchestrator.gateway``: a small HTTP front of Orchestrator.Brief.
+"""``python -m services.orchestrator.gateway``: a small HTTP front of Orchestrator.Brief and
+Orchestrator.ListPatients.
 
     POST /api/v1/patients/{patient_id}/briefing   body (optional): BriefOptions as JSON,
                                                   e.g. {"mode": "AGENT_MODE_OFFLINE"}
+    GET  /api/v1/patients                         who can be briefed (ListPatientsResponse);
+                                                  query: prefix, page_size, page_token
     GET  /healthz                                 the Orchestrator's health: 200 while it is
                                                   SERVING, 503 otherwise
 
@@ -65,6 +68,7 @@ log = get_logger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
 HEALTH_TIMEOUT_S = 2.0
+LIST_TIMEOUT_S = 10.0
 
 # https://github.com/googleapis/googleapis/blob/master/google/rpc/code.proto
 HTTP_STATUS: dict[grpc.StatusCode, int] = {
@@ -124,13 +128,65 @@ def caller_metadata(request: web.Request) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),)
 
 
+def _unauthenticated(exc: TokenRejected) -> web.Response:
+    refusal = error_response(401, "UNAUTHENTICATED", str(exc))
+    refusal.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    return refusal
+
+
+def _failed(call: str, exc: grpc.aio.AioRpcError) -> web.Response:
+    """The failed call's status as HTTP, with the Orchestrator's message (never patient data)."""
+    code = exc.code()
+    log.info(f"{call}_failed", code=code.name)
+    return error_response(HTTP_STATUS.get(code, 500), code.name, exc.details() or code.name)
+
+
+def _list_request(query: Any) -> orchestrator_pb2.ListPatientsRequest:
+    """ListPatientsRequest from the URL's query; ValueError when page_size is not a number."""
+    unknown = sorted(set(query) - {"prefix", "page_size", "page_token"})
+    if unknown:
+        raise ValueError(
+            f"unknown query parameter {unknown[0]!r}; use prefix, page_size, page_token"
+        )
+    page_size = query.get("page_size", "0")
+    if not page_size.isdigit():
+        raise ValueError("page_size must be a whole number")
+    return orchestrator_pb2.ListPatientsRequest(
+        prefix=query.get("prefix", ""),
+        page_size=min(int(page_size), 2**31 - 1),
+        page_token=query.get("page_token", ""),
+    )
+
+
+async def list_patients(request: web.Request) -> web.Response:
+    try:
+        metadata = caller_metadata(request)
+    except TokenRejected as exc:
+        return _unauthenticated(exc)
+    try:
+        call = _list_request(request.query)
+    except ValueError as exc:
+        return error_response(400, "INVALID_ARGUMENT", str(exc))
+    try:
+        response = await request.app[STUB_KEY].ListPatients(
+            call, timeout=LIST_TIMEOUT_S, metadata=metadata
+        )
+    except grpc.aio.AioRpcError as exc:
+        return _failed("list_patients", exc)
+    return web.json_response(
+        json_format.MessageToDict(
+            response,
+            preserving_proto_field_name=True,
+            always_print_fields_with_no_presence=True,
+        )
+    )
+
+
 async def brief(request: web.Request) -> web.Response:
     try:
         metadata = caller_metadata(request)
     except TokenRejected as exc:
-        refusal = error_response(401, "UNAUTHENTICATED", str(exc))
-        refusal.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-        return refusal
+        return _unauthenticated(exc)
     body = await request.read()
     try:
         options = _options(body)
@@ -146,9 +202,7 @@ async def brief(request: web.Request) -> web.Response:
             call, timeout=settings.brief_timeout_s, metadata=metadata
         )
     except grpc.aio.AioRpcError as exc:
-        code = exc.code()
-        log.info("brief_failed", code=code.name)
-        return error_response(HTTP_STATUS.get(code, 500), code.name, exc.details() or code.name)
+        return _failed("brief", exc)
     return web.json_response(briefing_json(response.briefing))
 
 
@@ -188,7 +242,10 @@ def make_app(settings: GatewaySettings, verifier: TokenVerifier | None = None) -
             settings.orchestrator_addr,
             SERVICE_NAME,
             # Not retried: a briefing may be a costly model run, and a retry could not be faster.
-            {"Brief": MethodPolicy(timeout_s=settings.brief_timeout_s, idempotent=False)},
+            {
+                "Brief": MethodPolicy(timeout_s=settings.brief_timeout_s, idempotent=False),
+                "ListPatients": MethodPolicy(timeout_s=LIST_TIMEOUT_S, idempotent=True),
+            },
         )
         app[STUB_KEY] = orchestrator_pb2_grpc.OrchestratorStub(channel)
         app[HEALTH_KEY] = health_pb2_grpc.HealthStub(channel)
@@ -197,6 +254,7 @@ def make_app(settings: GatewaySettings, verifier: TokenVerifier | None = None) -
 
     app.cleanup_ctx.append(channel_context)
     app.router.add_post("/api/v1/patients/{patient_id}/briefing", brief)
+    app.router.add_get("/api/v1/patients", list_patients)
     app.router.add_get("/healthz", healthz)
     return app
 

@@ -2,15 +2,16 @@
 
 The agent only says when a turn starts (:class:`services.orchestrator.agent.domain.Progress`); a
 turn lasts until the next one starts or the run ends. The tool path reports its calls here so
-that their spans hang under the turn's span and their events reach the stream. Nothing here
-carries patient data: events and spans hold turn numbers, call ids, counts and flags.
+that their spans hang under the turn's span and their events reach the stream. Spans hold turn
+numbers, call ids, counts and flags only; events add each search's query and mode for the
+caller (clinical terms: the agents never put the patient's name or ids in a query).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from briefing.v1 import orchestrator_pb2
+from briefing.v1 import orchestrator_pb2, retriever_pb2
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
@@ -35,10 +36,13 @@ class RunObserver:
     def _emit(
         self,
         kind: orchestrator_pb2.ProgressEventType,
+        *,
         turn: int = 0,
         tool_call_id: str = "",
         ok: bool = False,
         hit_count: int = 0,
+        query: str = "",
+        search_mode: retriever_pb2.SearchMode = retriever_pb2.SEARCH_MODE_UNSPECIFIED,
     ) -> None:
         if self._sink is None:
             return
@@ -50,6 +54,8 @@ class RunObserver:
                 elapsed_ms=self.timings.clock.ms(),
                 ok=ok,
                 hit_count=hit_count,
+                query=query,
+                search_mode=search_mode,
             )
         )
 
@@ -79,18 +85,32 @@ class RunObserver:
             return None
         return trace.set_span_in_context(self._turn_span)
 
-    def tool_call_started(self, turn: int, call_id: str) -> None:
+    def tool_call_started(self, turn: int, call_id: str, query: str) -> None:
         self._emit(
-            orchestrator_pb2.PROGRESS_EVENT_TYPE_TOOL_CALL_STARTED, turn=turn, tool_call_id=call_id
+            orchestrator_pb2.PROGRESS_EVENT_TYPE_TOOL_CALL_STARTED,
+            turn=turn,
+            tool_call_id=call_id,
+            query=query,
         )
 
-    def tool_call_finished(self, turn: int, call_id: str, ok: bool, hit_count: int) -> None:
+    def tool_call_finished(
+        self,
+        turn: int,
+        call_id: str,
+        *,
+        ok: bool,
+        hit_count: int,
+        query: str,
+        search_mode: retriever_pb2.SearchMode,
+    ) -> None:
         self._emit(
             orchestrator_pb2.PROGRESS_EVENT_TYPE_TOOL_CALL_FINISHED,
             turn=turn,
             tool_call_id=call_id,
             ok=ok,
             hit_count=hit_count,
+            query=query,
+            search_mode=search_mode,
         )
 
     def briefing_ready(self) -> None:

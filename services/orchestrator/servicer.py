@@ -1,4 +1,4 @@
-"""Orchestrator.Brief, Orchestrator.BriefStream and Orchestrator.ListAuditEvents.
+"""Orchestrator.Brief, BriefStream, ListPatients and ListAuditEvents.
 
 One briefing: validate the request, read the record (one round trip), let the agent run with
 the tool path, check its citations and answer with per-stage timings. The whole run is bounded
@@ -28,6 +28,7 @@ from services.common.errors import InvalidArgument, ServiceError
 from services.common.limits import MAX_AGENT_TURNS, MAX_RESULTS_PER_SEARCH, PATIENT_ID
 from services.common.logging import get_logger
 from services.common.telemetry import get_tracer
+from services.orchestrator import patient_list
 from services.orchestrator.agent.domain import AgentLimits, AgentMode
 from services.orchestrator.agent.registry import AgentRegistry
 from services.orchestrator.agent.tools import GuidelineSearcher, RetrieverTools
@@ -45,6 +46,7 @@ from services.orchestrator.client import SERVICE_NAME
 from services.orchestrator.config import OrchestratorSettings
 from services.orchestrator.deadline import Deadline
 from services.orchestrator.patients.models import PatientRecord
+from services.orchestrator.patients.store import PatientListing
 from services.orchestrator.progress import EventSink, RunObserver
 from services.orchestrator.timings import Clock, Timings
 
@@ -65,6 +67,8 @@ class PatientSource(Protocol):
     """The patient store as the servicer uses it (NotFound / Unavailable on failure)."""
 
     async def get(self, patient_id: str) -> PatientRecord: ...
+
+    async def list_page(self, prefix: str, after_id: str, limit: int) -> list[PatientListing]: ...
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,14 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         query = list_query(request)
         return list_response(query, await self._audit.events(lookahead(query)))
 
+    async def ListPatients(
+        self, request: orchestrator_pb2.ListPatientsRequest, context: Context
+    ) -> orchestrator_pb2.ListPatientsResponse:
+        query = patient_list.list_query(request)
+        wide = patient_list.lookahead(query)
+        found = await self._patients.list_page(wide.prefix, wide.after_id, wide.limit)
+        return patient_list.list_response(query, found)
+
     def _deadline(self, time_remaining: float | None) -> Deadline:
         """The caller's deadline less the margin, and at most ORCHESTRATOR_BRIEF_TIMEOUT_S."""
         budget_s = self._settings.brief_timeout_s
@@ -208,6 +220,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             result=result,
             sources=tools.sources(),
             outcomes=tools.outcomes,
+            searches=tools.searches,
             timings=timings.items(),
             generated_at=datetime.now(UTC),
         )

@@ -47,9 +47,11 @@ class RetrieverClient(ServiceClient):
         document_ids: Sequence[str] = (),
         topics: Sequence[str] = (),
         issuers: Sequence[str] = (),
+        mode: retriever_pb2.SearchMode = retriever_pb2.SEARCH_MODE_UNSPECIFIED,
         timeout_s: float | None = None,
     ) -> retriever_pb2.SearchResponse:
-        """Hits best first (limit 0 means the server default, 5), with timings."""
+        """Hits best first (limit 0 means the server default, 5), with timings, the mode that
+        ran (unspecified asks for the server's default, hybrid) and the synonyms it added."""
         request = retriever_pb2.SearchRequest(
             query=query,
             limit=limit,
@@ -57,6 +59,7 @@ class RetrieverClient(ServiceClient):
             filter=retriever_pb2.SearchFilter(
                 document_ids=list(document_ids), topics=list(topics), issuers=list(issuers)
             ),
+            mode=mode,
         )
         return await self.call(self._stub.Search(request, timeout=timeout_s))
 

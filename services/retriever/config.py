@@ -1,13 +1,15 @@
 """Settings of the Retriever, read from ``RETRIEVER_*`` and a few unprefixed variables.
 
-By default the vector store is Qdrant's local mode in a folder (``RETRIEVER_QDRANT_PATH``). Local
-mode locks that folder (one process at a time), computes searches on the event loop and is meant
-for up to about 20,000 points; set ``QDRANT_URL`` to use a Qdrant server or cluster instead.
+By default the vector store is embedded, in a folder (``RETRIEVER_QDRANT_PATH``): Qdrant's engine
+in-process (qdrant-edge) for a new folder, Qdrant's local mode for a folder that local mode
+already holds (``RETRIEVER_STORE`` chooses explicitly). Either locks its folder to one process.
+Set ``QDRANT_URL`` to use a Qdrant server or cluster instead.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -19,6 +21,15 @@ from services.common.config import (
     ServerSettings,
     ServiceAddresses,
 )
+
+#: The synonym file of the project's corpus, relative to the working directory as var/qdrant is.
+DEFAULT_SYNONYMS = Path("data/guidelines/synonyms.yaml")
+
+EmbeddedEngine = Literal["edge", "local"]
+#: The file Qdrant's local mode keeps at the top of its folder, even while it holds nothing.
+LOCAL_MODE_MARKER = "meta.json"
+#: The sub-folder holding the edge engine's shards, one per collection.
+EDGE_FOLDER = "edge"
 
 
 class RetrieverSettings(ServerSettings, ServiceAddresses, DatabaseSettings):
@@ -36,7 +47,20 @@ class RetrieverSettings(ServerSettings, ServiceAddresses, DatabaseSettings):
         description="Qdrant collection holding the guideline chunks.",
     )
     qdrant_path: Path = Field(
-        default=Path("var/qdrant"), description="Folder of Qdrant local mode (without QDRANT_URL)."
+        default=Path("var/qdrant"), description="Folder of the embedded store (without QDRANT_URL)."
+    )
+    store: Literal["auto", "edge", "local"] = Field(
+        default="auto",
+        description="Embedded engine (without QDRANT_URL): edge (Qdrant's engine in-process), "
+        "local (Qdrant's local mode), or auto: local for a folder local mode already holds, "
+        "else edge.",
+    )
+    store_searches_in_flight: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Searches the edge engine runs at once, each in a thread of its own; more "
+        "wait their turn.",
     )
     qdrant_url: OptionalStr = Field(
         default=None,
@@ -75,10 +99,26 @@ class RetrieverSettings(ServerSettings, ServiceAddresses, DatabaseSettings):
     ingest_concurrency: int = Field(
         default=4, ge=1, le=64, description="Embed-and-upsert batches in flight while ingesting."
     )
+    synonyms: OptionalStr = Field(
+        default=str(DEFAULT_SYNONYMS),
+        description="YAML synonym file for the lexical side of queries (brand to generic names, "
+        "abbreviations); empty: none. The default is skipped, with a warning, when absent.",
+    )
+
+    def embedded_engine(self) -> EmbeddedEngine:
+        """The engine for ``qdrant_path``: ``store`` when set, else what the folder holds.
+
+        A folder Qdrant's local mode already holds stays with local mode (until migrated with
+        ``python -m services.retriever.migrate_store``); any other folder gets edge.
+        """
+        if self.store != "auto":
+            return self.store
+        return "local" if (self.qdrant_path / LOCAL_MODE_MARKER).exists() else "edge"
 
     @property
     def store_description(self) -> str:
-        """``local:<absolute folder>`` or the server URL (never the API key)."""
+        """``edge:<absolute folder>``, ``local:<absolute folder>`` or the server URL (never the
+        API key)."""
         if self.qdrant_url:
             return self.qdrant_url
-        return f"local:{self.qdrant_path.resolve()}"
+        return f"{self.embedded_engine()}:{self.qdrant_path.resolve()}"

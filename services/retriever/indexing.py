@@ -1,7 +1,8 @@
 """One Ingest call: validates the chunk stream, skips unchanged documents, embeds and writes.
 
 Chunks of changed documents are packed into batches of ``batch_size`` texts (across document
-boundaries, so small documents still make full batches). At most ``concurrency`` batches are in
+boundaries, so small documents still make full batches); each chunk's context line and passage
+are embedded, and turned into its lexical vector, together. At most ``concurrency`` batches are in
 flight (embedding, then upserting); when the window is full the stream is not read further, so
 gRPC flow control slows the sender down. Once every chunk of a document is written, its chunks
 carrying another content hash (an older version, including chunk positions the new version no
@@ -19,6 +20,7 @@ from briefing.v1 import retriever_pb2
 
 from services.common.errors import FailedPrecondition, InvalidArgument, ServiceError
 from services.embedder.client import EmbedderClient
+from services.retriever.lexical import Analyzer
 from services.retriever.records import stored_chunk
 from services.retriever.store.base import ChunkRecord, ChunkStore, StoredChunk
 
@@ -97,11 +99,14 @@ class IngestSession:
         store: ChunkStore,
         embedder: EmbedderClient,
         collection_dimension: Callable[[], Awaitable[int]],
+        *,
+        analyzer: Analyzer,
         batch_size: int,
         concurrency: int,
     ) -> None:
         self._store = store
         self._embedder = embedder
+        self._analyzer = analyzer
         self._collection_dimension = collection_dimension
         self._batch_size = batch_size
         self._window = asyncio.Semaphore(concurrency)
@@ -192,9 +197,10 @@ class IngestSession:
     async def _write(self, batch: list[tuple[_Document, StoredChunk]]) -> None:
         try:
             chunks = [chunk for _, chunk in batch]
+            texts = [chunk.indexed_text for chunk in chunks]
             with self._embed_clock:
                 try:
-                    vectors = await self._embedder.embed([c.text for c in chunks], "document")
+                    vectors = await self._embedder.embed(texts, "document")
                 except InvalidArgument as exc:
                     documents = sorted({document.document_id for document, _ in batch})
                     raise InvalidArgument(
@@ -205,7 +211,10 @@ class IngestSession:
                     f"the embedder now makes {len(vectors[0])}-dimensional vectors but the "
                     f"collection holds {self._dimension}-dimensional ones"
                 )
-            records = [ChunkRecord(c, v) for c, v in zip(chunks, vectors, strict=True)]
+            records = [
+                ChunkRecord(chunk, vector, self._analyzer.document_vector(text))
+                for chunk, vector, text in zip(chunks, vectors, texts, strict=True)
+            ]
             with self._upsert_clock:
                 await self._store.upsert(records)
             self.result.chunks_upserted += len(records)

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from briefing.v1 import common_pb2, retriever_pb2
 
-from services.retriever.store.base import Hit, SearchFilter, StoredChunk
+from services.common.errors import InvalidArgument
+from services.retriever.store.base import Hit, SearchFilter, SearchMode, StoredChunk
+from services.retriever.synonyms import Expansion
+
+_MODES: dict[SearchMode, retriever_pb2.SearchMode] = {
+    SearchMode.DENSE: retriever_pb2.SEARCH_MODE_DENSE,
+    SearchMode.SPARSE: retriever_pb2.SEARCH_MODE_SPARSE,
+    SearchMode.HYBRID: retriever_pb2.SEARCH_MODE_HYBRID,
+}
+_FROM_MESSAGE = {value: mode for mode, value in _MODES.items()}
 
 
 def stored_chunk(message: retriever_pb2.IngestChunk) -> StoredChunk:
@@ -23,6 +34,7 @@ def stored_chunk(message: retriever_pb2.IngestChunk) -> StoredChunk:
         url=source.url,
         topics=tuple(source.topics),
         guideline=source.guideline,
+        context=message.context,
     )
 
 
@@ -52,3 +64,30 @@ def search_filter(message: retriever_pb2.SearchFilter) -> SearchFilter:
         topics=tuple(message.topics),
         issuers=tuple(message.issuers),
     )
+
+
+def search_mode(value: retriever_pb2.SearchMode) -> SearchMode | None:
+    """The mode a request asks for; None for the server default. Raises InvalidArgument for a
+    value the contract does not define."""
+    if value == retriever_pb2.SEARCH_MODE_UNSPECIFIED:
+        return None
+    mode = _FROM_MESSAGE.get(value)
+    if mode is None:
+        raise InvalidArgument(
+            f"mode {value} is not a SearchMode; use SEARCH_MODE_DENSE (1), SEARCH_MODE_SPARSE (2), "
+            "SEARCH_MODE_HYBRID (3) or leave it unset for the default"
+        )
+    return mode
+
+
+def search_mode_message(mode: SearchMode) -> retriever_pb2.SearchMode:
+    """The contract's value for a mode."""
+    return _MODES[mode]
+
+
+def expansions(found: Iterable[Expansion]) -> list[retriever_pb2.SynonymExpansion]:
+    """The synonyms a search added, as the response shows them."""
+    return [
+        retriever_pb2.SynonymExpansion(matched=expansion.matched, added=expansion.added)
+        for expansion in found
+    ]

@@ -4,6 +4,10 @@ Ingest and DeleteDocument change the corpus every briefing rests on: each call, 
 not, is one row of the audit trail (the caller and the document ids), written when it ends. A
 change whose row cannot be written is reported as failed (UNAVAILABLE): retrying it is safe,
 both methods being idempotent, and the retry is audited.
+
+A search runs in the mode asked for, or by default hybrid (dense and lexical, fused) when the
+collection has lexical vectors made by this Retriever's analyzer, else dense. Sparse search needs
+no embedding; the lexical side of a query is its BM25 terms and those of its synonyms.
 """
 
 from __future__ import annotations
@@ -24,9 +28,17 @@ from services.embedder.client import EmbedderClient
 from services.retriever.client import SERVICE_NAME
 from services.retriever.config import RetrieverSettings
 from services.retriever.indexing import IngestSession
+from services.retriever.lexical import ANALYZER, Analyzer
 from services.retriever.query_batcher import QueryBatcher
-from services.retriever.records import search_filter, search_hit
-from services.retriever.store.base import ChunkStore, SearchQuery
+from services.retriever.records import (
+    expansions,
+    search_filter,
+    search_hit,
+    search_mode,
+    search_mode_message,
+)
+from services.retriever.store.base import ChunkStore, SearchMode, SearchQuery
+from services.retriever.synonyms import Synonyms
 
 Context = grpc.aio.ServicerContext[Any, Any]
 INGEST = f"/{SERVICE_NAME}/Ingest"
@@ -58,12 +70,14 @@ class CollectionGate:
         async with self._lock:
             if not self._dimension:
                 model = await self._embedder.model_info()
-                await self._store.ensure_collection(model.dimension, model.model)
+                await self._store.ensure_collection(model.dimension, model.model, ANALYZER)
                 self._dimension = model.dimension
         return self._dimension
 
 
-def _validated_search(request: retriever_pb2.SearchRequest) -> tuple[str, int, float | None]:
+def _validated_search(
+    request: retriever_pb2.SearchRequest,
+) -> tuple[str, int, float | None, SearchMode | None]:
     query = request.query.strip()
     if not query:
         raise InvalidArgument("query must not be empty")
@@ -80,7 +94,13 @@ def _validated_search(request: retriever_pb2.SearchRequest) -> tuple[str, int, f
     threshold = request.score_threshold
     if not math.isfinite(threshold) or not -1.0 <= threshold <= 1.0:
         raise InvalidArgument(f"score_threshold must be between -1 and 1, got {threshold}")
-    return query, limit, (threshold if threshold != 0.0 else None)
+    mode = search_mode(request.mode)
+    if threshold != 0.0 and mode in (SearchMode.SPARSE, SearchMode.HYBRID):
+        raise InvalidArgument(
+            f"score_threshold is a cosine similarity and applies to dense search only, not to "
+            f"{mode}: ask for SEARCH_MODE_DENSE or leave score_threshold at 0"
+        )
+    return query, limit, (threshold if threshold != 0.0 else None), mode
 
 
 class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
@@ -98,6 +118,8 @@ class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
         self._settings = settings
         self._audit = audit
         self._gate = CollectionGate(store, embedder)
+        self._analyzer = Analyzer()
+        self._synonyms = Synonyms.from_settings(settings, self._analyzer)
         self._queries = QueryBatcher(
             embedder,
             settings.query_batch_size,
@@ -108,24 +130,54 @@ class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
     async def Search(
         self, request: retriever_pb2.SearchRequest, context: Context
     ) -> retriever_pb2.SearchResponse:
-        query, limit, threshold = _validated_search(request)
+        query, limit, threshold, requested = _validated_search(request)
         dimension = await self._gate.dimension()
+        mode = await self._mode(requested, threshold)
         started = time.perf_counter()
-        vector = await self._queries.embed(query)
+        vector = None
+        if mode != SearchMode.SPARSE:
+            vector = await self._queries.embed(query)
+            if len(vector) != dimension:
+                raise FailedPrecondition(
+                    f"the embedder now makes {len(vector)}-dimensional vectors but collection "
+                    f"{self._store.collection} holds {dimension}-dimensional ones"
+                )
         embedded = time.perf_counter()
-        if len(vector) != dimension:
-            raise FailedPrecondition(
-                f"the embedder now makes {len(vector)}-dimensional vectors but collection "
-                f"{self._store.collection} holds {dimension}-dimensional ones"
+        lexical = None if mode == SearchMode.DENSE else self._synonyms.lexical_query(query)
+        hits = await self._store.search(
+            SearchQuery(
+                mode=mode,
+                limit=limit,
+                vector=vector,
+                lexical=None if lexical is None else lexical.vector,
+                score_threshold=threshold,
+                where=search_filter(request.filter),
             )
-        where = search_filter(request.filter)
-        hits = await self._store.search(SearchQuery(query, vector, limit, threshold, where))
+        )
         searched = time.perf_counter()
         return retriever_pb2.SearchResponse(
             hits=[search_hit(hit) for hit in hits],
             embed_ms=(embedded - started) * 1000.0,
             search_ms=(searched - embedded) * 1000.0,
+            mode=search_mode_message(mode),
+            expansions=expansions(() if lexical is None else lexical.expansions),
         )
+
+    async def _mode(self, requested: SearchMode | None, threshold: float | None) -> SearchMode:
+        """The mode to run: the one asked for, or the default for this collection."""
+        recorded = await self._store.lexical_analyzer()
+        if requested is None:
+            lexical = recorded == ANALYZER and threshold is None
+            return SearchMode.HYBRID if lexical else SearchMode.DENSE
+        if requested != SearchMode.DENSE and recorded != ANALYZER:
+            made = f"were made by {recorded}, not {ANALYZER}" if recorded else "are missing"
+            raise FailedPrecondition(
+                f"{requested} search needs lexical vectors, and those of collection "
+                f"{self._store.collection} {made} (made before lexical search, or a re-index "
+                "did not finish): run `python -m services.retriever.reindex` with the "
+                "Retriever stopped, or search in dense mode"
+            )
+        return requested
 
     async def Ingest(
         self, request_iterator: AsyncIterator[retriever_pb2.IngestRequest], context: Context
@@ -134,6 +186,7 @@ class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
             self._store,
             self._embedder,
             self._gate.dimension,
+            analyzer=self._analyzer,
             batch_size=self._settings.ingest_batch_size,
             concurrency=self._settings.ingest_concurrency,
         )
@@ -157,6 +210,9 @@ class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
         self, request: retriever_pb2.GetCollectionInfoRequest, context: Context
     ) -> retriever_pb2.GetCollectionInfoResponse:
         info = await self._store.info()
+        modes = [SearchMode.DENSE] if info.dimension else []
+        if info.lexical_analyzer == ANALYZER:
+            modes += [SearchMode.SPARSE, SearchMode.HYBRID]
         return retriever_pb2.GetCollectionInfoResponse(
             collection=self._store.collection,
             points_count=info.points_count,
@@ -164,6 +220,8 @@ class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
             distance=info.distance,
             store=self._settings.store_description,
             documents_count=info.documents_count,
+            search_modes=[search_mode_message(mode) for mode in modes],
+            lexical_analyzer=info.lexical_analyzer,
         )
 
     async def close(self) -> None:

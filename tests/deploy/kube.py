@@ -117,11 +117,14 @@ def cpu_count(quantity: str) -> int:
 
 @dataclass(frozen=True)
 class Variable:
-    """An environment variable of a container: its value, or where the value comes from."""
+    """An environment variable of a container: its value, or the Secret and key it comes from
+    (and whether the Secret may be missing)."""
 
     name: str
     value: str | None
     secret: str | None = None
+    key: str | None = None
+    optional: bool = False
 
 
 def environment(docs: list[Doc], item: Workload) -> dict[str, Variable]:
@@ -138,7 +141,10 @@ def environment(docs: list[Doc], item: Workload) -> dict[str, Variable]:
             continue
         source = entry["valueFrom"]
         if "secretKeyRef" in source:
-            result[name] = Variable(name, None, source["secretKeyRef"]["name"])
+            ref = source["secretKeyRef"]
+            result[name] = Variable(
+                name, None, ref["name"], ref["key"], bool(ref.get("optional", False))
+            )
         elif "resourceFieldRef" in source:
             ref = source["resourceFieldRef"]
             resource = ref["resource"]
@@ -148,6 +154,71 @@ def environment(docs: list[Doc], item: Workload) -> dict[str, Variable]:
         else:
             raise AssertionError(f"{item.name}: unsupported valueFrom for {name}: {source}")
     return result
+
+
+def mounted_objects(item: Workload) -> dict[str, tuple[str, str]]:
+    """The Secrets and ConfigMaps the container mounts: mount path -> (kind, name)."""
+    volumes = {volume["name"]: volume for volume in item.pod.get("volumes", [])}
+    mounted = {}
+    for mount in item.container.get("volumeMounts", []):
+        volume = volumes.get(mount["name"], {})  # none: a StatefulSet's volumeClaimTemplate
+        if "secret" in volume:
+            mounted[mount["mountPath"]] = ("Secret", volume["secret"]["secretName"])
+        elif "configMap" in volume:
+            mounted[mount["mountPath"]] = ("ConfigMap", volume["configMap"]["name"])
+    return mounted
+
+
+class ObjectFiles:
+    """Secrets and ConfigMaps made outside the manifests (by an operator or a script), written
+    as the kubelet mounts them: one file per key, in a folder per object."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def folder(self, kind: str, name: str) -> Path:
+        return self.root / kind / name
+
+    def add(self, item: Doc) -> None:
+        """Writes a Secret's ``stringData`` or a ConfigMap's ``data``."""
+        data = item.get("stringData") if item["kind"] == "Secret" else item.get("data")
+        assert isinstance(data, dict), f"{item['kind']} {item['metadata']['name']}: no data"
+        folder = self.folder(item["kind"], item["metadata"]["name"])
+        folder.mkdir(parents=True, exist_ok=True)
+        for key, value in data.items():
+            (folder / key).write_text(value)
+
+    def value(self, variable: Variable) -> str | None:
+        """The value a variable takes from a Secret here; None when there is no such Secret."""
+        assert variable.secret and variable.key
+        path = self.folder("Secret", variable.secret) / variable.key
+        return path.read_text() if path.exists() else None
+
+
+def mounted_environment(
+    docs: list[Doc], item: Workload, files: ObjectFiles, stand_in: str
+) -> dict[str, str]:
+    """The container's variables as it sees them, with the Secrets and ConfigMaps it mounts and
+    reads taken from ``files``: a value from a Secret there is that Secret's (``stand_in`` when
+    the Secret is not there, nothing when it is optional), and a path inside a mounted Secret
+    or ConfigMap is the file of ``files`` mounted there."""
+    mounts = {
+        path: files.folder(kind, name) for path, (kind, name) in mounted_objects(item).items()
+    }
+    variables = {}
+    for variable in environment(docs, item).values():
+        value = variable.value
+        if variable.secret:
+            value = files.value(variable)
+            if value is None and variable.optional:
+                continue
+            value = stand_in if value is None else value
+        assert value is not None
+        for target, source in mounts.items():
+            if value.startswith(target + "/"):
+                value = str(source) + value[len(target) :]
+        variables[variable.name] = value
+    return variables
 
 
 def selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:

@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 
 from briefing.v1 import embedder_pb2, orchestrator_pb2, retriever_pb2
 from google.protobuf.descriptor import FileDescriptor
+from opentelemetry.sdk.environment_variables import (
+    OTEL_EXPORTER_OTLP_CERTIFICATE,
+    OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE,
+    OTEL_EXPORTER_OTLP_CLIENT_KEY,
+)
 from pydantic_settings import BaseSettings
 
 from scripts.config_table import variable
@@ -30,6 +35,17 @@ from services.retriever.config import RetrieverSettings
 IMAGE_VARIABLES = frozenset(
     {"PATH", "PYTHONPATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "HOME"}
     | {"HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"}
+)
+
+
+# Read by the OpenTelemetry OTLP exporter itself in every part that exports spans
+# (services.common.telemetry): the collector's CA, and the client certificate presented to it.
+EXPORTER_VARIABLES = frozenset(
+    {
+        OTEL_EXPORTER_OTLP_CERTIFICATE,
+        OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE,
+        OTEL_EXPORTER_OTLP_CLIENT_KEY,
+    }
 )
 
 
@@ -63,24 +79,28 @@ PARTS: dict[str, Part] = {
     "embedder": Part(
         "services.embedder",
         (CommonSettings, SecuritySettings, EmbedderSettings),
+        EXPORTER_VARIABLES,
         port_variable="EMBEDDER_PORT",
         grpc_service=_full_name(embedder_pb2.DESCRIPTOR, "Embedder"),
     ),
     "retriever": Part(
         "services.retriever",
         (CommonSettings, SecuritySettings, RetrieverSettings),
+        EXPORTER_VARIABLES,
         port_variable="RETRIEVER_PORT",
         grpc_service=_full_name(retriever_pb2.DESCRIPTOR, "Retriever"),
     ),
     "orchestrator": Part(
         "services.orchestrator",
         (CommonSettings, SecuritySettings, OrchestratorSettings, ClaudeSettings),
+        EXPORTER_VARIABLES,
         port_variable="ORCHESTRATOR_PORT",
         grpc_service=_full_name(orchestrator_pb2.DESCRIPTOR, "Orchestrator"),
     ),
     "gateway": Part(
         "services.orchestrator.gateway",
         (CommonSettings, SecuritySettings, GatewaySettings),
+        EXPORTER_VARIABLES,
         port_variable="GATEWAY_PORT",
     ),
     # services/retriever/ingest/__main__.py reads RETRIEVER_ADDR itself.
@@ -97,7 +117,16 @@ ADDRESS_TARGETS = {
     "RETRIEVER_ADDR": "retriever",
     "ORCHESTRATOR_ADDR": "orchestrator",
 }
-HEALTHCHECK_MODULE = "services.common.healthcheck"
+#: The flag of every gRPC server part (services.common.server) that asks the part already
+#: running with these settings whether it is SERVING: its port on loopback, its own credentials.
+CHECK_HEALTH_FLAG = "--check-health"
+
+
+def health_check_command(name: str) -> list[str]:
+    """The command a deployment declares to ask gRPC server part ``name`` for its health."""
+    part = PARTS[name]
+    assert part.grpc_service, f"{name} is no gRPC server"
+    return ["python", "-m", part.module, CHECK_HEALTH_FLAG]
 
 
 def runnable(module: str) -> bool:

@@ -1,14 +1,12 @@
 """docker-compose.yml matches the code: commands, variables and their values, ports, health
-checks, dns:/// targets, and TLS with auth on every service, with the files the development CA
-makes mounted where the variables say. (``make deploy-check`` also runs ``docker-compose
-config``.)"""
+checks, dns:/// targets, TLS with auth on every service, the one-shot jobs that seed and ingest,
+and the trace collector, with the files make compose-pki writes mounted where the variables say.
+(``make deploy-check`` also runs ``docker-compose config``; tests/deploy/test_health_checks.py
+runs the health checks against the parts.)"""
 
 from __future__ import annotations
 
-import re
-from functools import cache
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -16,69 +14,30 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from scripts import dev_ca, dev_token
-from services.common.config import SecuritySettings, load_settings
+from services.common.config import CallerSettings, SecuritySettings, load_settings
+from services.common.scopes import GUIDELINES_WRITE
+from services.common.tokens import TokenVerifier
+from tests.deploy.compose import ROOT, as_mounted, environment, host_mounts, ours, services
 from tests.deploy.parts import (
     ADDRESS_TARGETS,
-    HEALTHCHECK_MODULE,
     IMAGE_VARIABLES,
+    PARTS,
+    health_check_command,
     part_of_command,
     runnable,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-COMPOSE = ROOT / "docker-compose.yml"
-INTERPOLATION = re.compile(r"\$\{[A-Z0-9_]+:?-?[^}]*\}")
+SERVERS = sorted(
+    name
+    for name, spec in ours().items()
+    if PARTS[part_of_command(spec["command"])[0]].port_variable
+)
+ONE_SHOTS = sorted(set(ours()) - set(SERVERS))
 
 
-@cache
-def ours() -> dict[str, dict[str, Any]]:
-    """The compose services that run this project's image, by service name."""
-    services: dict[str, dict[str, Any]] = yaml.safe_load(COMPOSE.read_text())["services"]
-    return {
-        name: spec
-        for name, spec in services.items()
-        if "clinical-briefing" in str(spec.get("image", ""))
-    }
-
-
-def environment(spec: dict[str, Any]) -> dict[str, str]:
-    """The service's variables; a ``${VAR:-}`` from the shell becomes a stand-in value."""
-    return {
-        name: INTERPOLATION.sub("stand-in", str(value))
-        for name, value in (spec.get("environment") or {}).items()
-    }
-
-
-@pytest.fixture(scope="module")
-def host_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the host folder compose mounts from: what ``make dev-ca token`` writes under
-    var/ (the development CA and certificates, the token key), made here in a temporary one."""
-    root = tmp_path_factory.mktemp("host")
-    assert dev_ca.main(["--out", str(root / "var" / "dev-ca")]) == 0
-    dev_token.signing_key(root / "var" / "dev-auth")
-    return root
-
-
-def as_mounted(spec: dict[str, Any], host_root: Path) -> dict[str, str]:
-    """The service's variables, with each path inside a mounted volume turned into the host
-    path compose mounts there (relative to ``host_root``), so that the settings can open it."""
-    mounts = []
-    for volume in spec.get("volumes", []):
-        source, target, *_ = str(volume).split(":")
-        if source.startswith("./"):
-            mounts.append((target, host_root / source[2:]))
-    variables = environment(spec)
-    for name, value in variables.items():
-        for target, host_path in mounts:
-            if value == target or value.startswith(target + "/"):
-                variables[name] = str(host_path) + value[len(target) :]
-    return variables
-
-
-def test_every_server_part_is_in_the_stack() -> None:
+def test_every_part_is_in_the_stack() -> None:
     parts = {part_of_command(spec["command"])[0] for spec in ours().values()}
-    assert {"embedder", "retriever", "orchestrator", "gateway"} <= parts
+    assert parts == set(PARTS)
 
 
 def use_environment(
@@ -92,41 +51,60 @@ def use_environment(
 
 @pytest.mark.parametrize("service", sorted(ours()))
 def test_commands_and_variables_are_the_codes(
-    service: str, host_files: Path, monkeypatch: pytest.MonkeyPatch
+    service: str, compose_host: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec = ours()[service]
     name, part = part_of_command(spec["command"])
     assert runnable(part.module)
-    variables = as_mounted(spec, host_files)
+    for argument in spec["command"][3:]:  # paths in the image: /app is the project's folder
+        assert (ROOT / argument.removeprefix("/app/")).exists(), argument
+    variables = as_mounted(spec, compose_host)
     unknown = set(variables) - part.variables() - IMAGE_VARIABLES
     assert not unknown, f"{service} ({name}) reads no such variable: {sorted(unknown)}"
+    for path in variables.values():
+        if path.startswith(str(compose_host)):
+            assert Path(path).is_file(), f"{service}: {path} is not mounted"
     use_environment(variables, part.variables(), monkeypatch)
     for settings_cls in part.settings:
         load_settings(settings_cls)  # raises ConfigError naming the variable (or missing file)
 
 
-@pytest.mark.parametrize("service", sorted(ours()))
+def _certificate(path: Path) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+def _dns_names(certificate: x509.Certificate) -> list[str]:
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return list(names.get_values_for_type(x509.DNSName))
+
+
+def _common_name(certificate: x509.Certificate) -> str:
+    return str(certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
+
+
+@pytest.mark.parametrize("service", SERVERS)
 def test_every_service_runs_with_tls_and_auth_as_itself(
-    service: str, host_files: Path, monkeypatch: pytest.MonkeyPatch
+    service: str, compose_host: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Listening on 0.0.0.0 needs both (services.common.exposure); each presents the
     certificate issued to its own name, the name its callers dial and its peers know it by."""
     name, part = part_of_command(ours()[service]["command"])
-    use_environment(as_mounted(ours()[service], host_files), part.variables(), monkeypatch)
+    use_environment(as_mounted(ours()[service], compose_host), part.variables(), monkeypatch)
     security = load_settings(SecuritySettings)
     assert security.tls_server and security.auth and not security.allow_insecure
     assert security.tls_cert_file is not None
-    certificate = x509.load_pem_x509_certificate(security.tls_cert_file.read_bytes())
-    common_name = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
-    assert common_name == name == service
-    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert service in names.get_values_for_type(x509.DNSName)
+    certificate = _certificate(security.tls_cert_file)
+    assert _common_name(certificate) == name == service
+    assert service in _dns_names(certificate)
+    # Only the CA bundle and its own certificate and key: never the CA's key.
+    mounted = {source.name for _, source in host_mounts(ours()[service], compose_host)}
+    assert mounted == {"ca.pem", f"{service}.pem", f"{service}-key.pem", "public-key.pem"}
 
 
-@pytest.mark.parametrize("service", sorted(ours()))
+@pytest.mark.parametrize("service", SERVERS)
 def test_ports_and_health_checks_reach_the_server(service: str) -> None:
     spec = ours()[service]
-    _, part = part_of_command(spec["command"])
+    name, part = part_of_command(spec["command"])
     variables = environment(spec)
     assert part.port_variable, f"{service} serves nothing"
     port = variables[part.port_variable]
@@ -134,12 +112,86 @@ def test_ports_and_health_checks_reach_the_server(service: str) -> None:
     for published in spec.get("ports", []):
         assert str(published).rsplit(":", 1)[1] == port, f"{service} publishes {published}"
     test = spec["healthcheck"]["test"]
+    assert test[0] == "CMD", f"{service}: exec form, no shell"
     if part.grpc_service:
-        # services.common.healthcheck finds the port in the *_PORT variable set above.
-        assert test[1:] == ["python", "-m", HEALTHCHECK_MODULE]
-        assert runnable(HEALTHCHECK_MODULE)
+        # The part's own check: its port (the *_PORT variable above) on loopback, as itself.
+        assert test[1:] == health_check_command(name)
     else:
-        assert f"https://127.0.0.1:{port}/healthz" in " ".join(test), "checked over HTTPS"
+        # tests/deploy/test_health_checks.py runs it against a gateway serving HTTPS.
+        assert "https://127.0.0.1:{os.environ['GATEWAY_PORT']}/healthz" in " ".join(test)
+
+
+def test_the_ingest_job_calls_as_a_client_with_a_token_the_retriever_accepts(
+    compose_host: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mutual TLS with the operator's client certificate (the retriever asks every caller for
+    one), and a token with guidelines:write that the retriever's own settings verify."""
+    ingest = as_mounted(ours()["ingest"], compose_host)
+    use_environment(ingest, PARTS["ingest"].variables(), monkeypatch)
+    security = load_settings(SecuritySettings)
+    assert security.tls_cert_file and security.tls_ca_file
+    assert _common_name(_certificate(security.tls_cert_file)) == "client"
+    token = load_settings(CallerSettings).auth_token
+    assert token is not None
+    retriever = as_mounted(ours()["retriever"], compose_host)
+    use_environment(retriever, PARTS["retriever"].variables(), monkeypatch)
+    verifier = TokenVerifier.from_settings(load_settings(SecuritySettings))
+    assert verifier is not None
+    assert GUIDELINES_WRITE in verifier.verify(token.get_secret_value()).scopes
+
+
+@pytest.mark.parametrize("service", ONE_SHOTS)
+def test_one_shot_jobs_run_once_per_start_when_what_they_need_is_up(service: str) -> None:
+    spec = ours()[service]
+    assert spec["restart"] == "no"
+    assert spec["healthcheck"] == {"disable": True}, "the image's check is the embedder's"
+    needs = {"seed": {"postgres"}, "ingest": {"embedder", "retriever"}}[service]
+    assert {name: condition["condition"] for name, condition in spec["depends_on"].items()} == {
+        name: "service_healthy" for name in needs
+    }
+
+
+def test_the_gateway_opens_once_the_data_is_in() -> None:
+    depends = ours()["gateway"]["depends_on"]
+    for job in ONE_SHOTS:
+        assert depends[job] == {"condition": "service_completed_successfully"}
+    assert depends["orchestrator"] == {"condition": "service_healthy"}
+
+
+def test_spans_go_to_the_collector_over_mutual_tls_and_on_to_jaeger(compose_host: Path) -> None:
+    collector = services()["otel-collector"]
+    [config_path] = [
+        source
+        for target, source in host_mounts(collector, ROOT)
+        if target == collector["command"][0].removeprefix("--config=")
+    ]
+    config = yaml.safe_load(config_path.read_text())
+    grpc = config["receivers"]["otlp"]["protocols"]["grpc"]
+    host_of = dict(host_mounts(collector, compose_host))
+    tls = {key: host_of[path] for key, path in grpc["tls"].items()}
+    certificate = _certificate(tls["cert_file"])
+    assert "otel-collector" in _dns_names(certificate)
+    ca = tls["client_ca_file"].read_bytes()
+    for service in SERVERS:
+        variables = as_mounted(ours()[service], compose_host)
+        endpoint = urlsplit(variables["OTEL_EXPORTER_OTLP_ENDPOINT"])
+        assert endpoint.scheme == "https", "TLS to the collector"
+        assert (endpoint.hostname, endpoint.port) == (
+            "otel-collector",
+            int(grpc["endpoint"].rsplit(":", 1)[1]),
+        )
+        # The collector's certificate and the one the service presents (client_ca_file asks
+        # for one) come from the CA both sides trust.
+        assert Path(variables["OTEL_EXPORTER_OTLP_CERTIFICATE"]).read_bytes() == ca
+        client = _certificate(Path(variables["OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"]))
+        assert _common_name(client) == service
+        assert Path(variables["OTEL_EXPORTER_OTLP_CLIENT_KEY"]) == Path(variables["TLS_KEY_FILE"])
+    [exporter] = config["service"]["pipelines"]["traces"]["exporters"]
+    jaeger_host = config["exporters"][exporter]["endpoint"].rsplit(":", 1)[0]
+    assert jaeger_host in services() and jaeger_host in collector["depends_on"]
+    pipeline = config["service"]["pipelines"]["traces"]
+    assert set(pipeline["receivers"]) <= set(config["receivers"])
+    assert set(pipeline["processors"]) <= set(config["processors"])
 
 
 def test_dns_targets_name_the_service_that_runs_the_part() -> None:

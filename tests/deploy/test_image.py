@@ -8,45 +8,17 @@ The image itself is built and its services started by ``make image`` and ``make 
 
 from __future__ import annotations
 
-import json
-from functools import cache
 from pathlib import Path
-from typing import Any
 
 from docker.utils.build import exclude_paths
-from dockerfile_parse import DockerfileParser
 
+from tests.deploy.dockerfile import Instruction, image_command, image_health_check, index, stages
 from tests.deploy.kube import K8S, render, workloads
-from tests.deploy.parts import HEALTHCHECK_MODULE, part_of_command, runnable
+from tests.deploy.parts import health_check_command, part_of_command, runnable
 
 ROOT = Path(__file__).resolve().parents[2]
 
 RUNTIME_SOURCES = {"gen", "services", "data"}
-
-Instruction = dict[str, Any]
-
-
-@cache
-def stages() -> dict[str, list[Instruction]]:
-    """The Dockerfile's instructions by stage name (``FROM ... AS name``)."""
-    parser = DockerfileParser(path=str(ROOT / "Dockerfile"))
-    result: dict[str, list[Instruction]] = {}
-    current: list[Instruction] = []
-    for instruction in parser.structure:
-        if instruction["instruction"] == "FROM":
-            current = result.setdefault(instruction["value"].split()[-1], [])
-        current.append(instruction)
-    return result
-
-
-def index(stage: list[Instruction], instruction: str, contains: str) -> int:
-    found = [
-        i
-        for i, item in enumerate(stage)
-        if item["instruction"] == instruction and contains in item["value"]
-    ]
-    assert len(found) == 1, f"expected one {instruction} with {contains!r}, found {len(found)}"
-    return found[0]
 
 
 def copied_sources(stage: list[Instruction]) -> list[str]:
@@ -93,15 +65,12 @@ def test_the_image_runs_unprivileged_as_the_kubernetes_pods_do() -> None:
                 assert item.pod["securityContext"]["runAsUser"] == uid
 
 
-def test_health_check_and_command_exist_in_the_code() -> None:
-    runtime = stages()["runtime"]
-    healthcheck = runtime[index(runtime, "HEALTHCHECK", "CMD")]["value"]
-    command = json.loads(healthcheck.split("CMD", 1)[1])
-    assert command == ["python", "-m", HEALTHCHECK_MODULE]
-    assert runnable(HEALTHCHECK_MODULE)
-    [cmd] = [item["value"] for item in runtime if item["instruction"] == "CMD"]
-    _, part = part_of_command(json.loads(cmd))
+def test_the_health_check_asks_the_part_the_image_runs() -> None:
+    """The one image runs several parts: its HEALTHCHECK is the check of the part its CMD runs
+    (the others declare their own; tests/deploy/test_health_checks.py runs it for real)."""
+    name, part = part_of_command(image_command())
     assert runnable(part.module)
+    assert image_health_check() == health_check_command(name)
 
 
 def test_the_build_context_holds_only_what_the_image_is_built_from() -> None:

@@ -5,14 +5,19 @@ disruption budgets and who the NetworkPolicies let reach whom."""
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
+import yaml
+from cryptography import x509
 
-from services.common.config import load_settings
+from services.common.config import SecuritySettings, load_settings
+from services.common.tokens import TokenVerifier
 from services.orchestrator.config import GatewaySettings
 from services.orchestrator.gateway import make_app
+from tests.deploy.conftest import ClusterObjects
 from tests.deploy.kube import (
     COMPONENT,
     K8S,
@@ -25,13 +30,22 @@ from tests.deploy.kube import (
     admitted,
     by_name,
     environment,
+    mounted_environment,
+    mounted_objects,
     objects,
     render,
     selects,
     workload,
     workloads,
 )
-from tests.deploy.parts import ADDRESS_TARGETS, IMAGE_VARIABLES, PARTS, part_of_command, runnable
+from tests.deploy.parts import (
+    ADDRESS_TARGETS,
+    IMAGE_VARIABLES,
+    PARTS,
+    health_check_command,
+    part_of_command,
+    runnable,
+)
 
 # The oldest Kubernetes these files are meant for (native gRPC probes are GA since 1.27) and
 # the newest that kubernetes-validate 1.37 ships schemas for.
@@ -84,24 +98,151 @@ PARTS_BY_OVERLAY = [
     for component in sorted(PARTS)
     if component != "seed" or overlay == "dev"
 ]
+# Every part but the seed Job, which talks to PostgreSQL only.
+TLS_PARTS_BY_OVERLAY = [
+    (overlay, component) for overlay, component in PARTS_BY_OVERLAY if component != "seed"
+]
+
+
+def use_environment(
+    variables: dict[str, str], names: frozenset[str], mp: pytest.MonkeyPatch
+) -> None:
+    for name in names:
+        mp.delenv(name, raising=False)
+    for name, value in variables.items():
+        mp.setenv(name, value)
 
 
 @pytest.mark.parametrize(("overlay", "component"), PARTS_BY_OVERLAY)
 def test_variables_are_the_codes_and_their_values_load(
-    overlay: str, component: str, monkeypatch: pytest.MonkeyPatch
+    overlay: str, component: str, cluster_objects: ClusterObjects, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     part = PARTS[component]
-    variables = environment(rendered(overlay), workload(rendered(overlay), component))
-    unknown = set(variables) - part.variables() - IMAGE_VARIABLES
+    item = workload(rendered(overlay), component)
+    unknown = set(environment(rendered(overlay), item)) - part.variables() - IMAGE_VARIABLES
     assert not unknown, f"{component} reads no such variable: {sorted(unknown)}"
-    # The values load through the service's own settings classes (a Secret's value is a
-    # stand-in): a bad port, number or choice fails here as it would at start-up.
-    for name in part.variables():
-        monkeypatch.delenv(name, raising=False)
-    for variable in variables.values():
-        monkeypatch.setenv(variable.name, variable.value or SECRET_STAND_IN)
+    # The values load through the part's own settings classes, with the files the Secrets and
+    # ConfigMaps it mounts hold (a Secret no script makes gives a stand-in value): a bad port,
+    # number, choice or path fails here as it would at start-up.
+    variables = mounted_environment(rendered(overlay), item, cluster_objects.files, SECRET_STAND_IN)
+    use_environment(variables, part.variables(), monkeypatch)
     for settings_cls in part.settings:
         load_settings(settings_cls)  # raises ConfigError naming the variable
+
+
+def _certificate(path: Path) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+def _common_name(certificate: x509.Certificate) -> str:
+    return str(certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value)
+
+
+def _dns_names(certificate: x509.Certificate) -> list[str]:
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return list(names.get_values_for_type(x509.DNSName))
+
+
+@pytest.mark.parametrize(("overlay", "component"), TLS_PARTS_BY_OVERLAY)
+def test_every_part_speaks_tls_as_itself_and_servers_authenticate_callers(
+    overlay: str, component: str, cluster_objects: ClusterObjects, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    item = workload(rendered(overlay), component)
+    variables = mounted_environment(rendered(overlay), item, cluster_objects.files, SECRET_STAND_IN)
+    use_environment(variables, PARTS[component].variables(), monkeypatch)
+    security = load_settings(SecuritySettings)
+    assert security.tls_cert_file and security.tls_ca_file, "TLS, with a certificate of its own"
+    assert _common_name(_certificate(security.tls_cert_file)) == component
+    assert not security.allow_insecure
+    if PARTS[component].port_variable:
+        # Listening on 0.0.0.0 needs both (services.common.exposure).
+        assert security.tls_server and security.auth
+    for mount in item.container["volumeMounts"]:
+        assert mount["mountPath"] == "/tmp" or mount.get("readOnly") is True, mount
+    for volume in item.pod["volumes"]:
+        if "secret" in volume:
+            assert volume["secret"]["defaultMode"] == 0o440, "keys: not world-readable"
+            assert item.pod["securityContext"]["fsGroup"] == 10001
+
+
+def test_the_ingest_job_token_passes_the_retrievers_check_with_guidelines_write(
+    cluster_objects: ClusterObjects, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = rendered("dev")
+    token = mounted_environment(docs, workload(docs, "ingest"), cluster_objects.files, "")
+    retriever = mounted_environment(
+        docs, workload(docs, "retriever"), cluster_objects.files, SECRET_STAND_IN
+    )
+    use_environment(retriever, PARTS["retriever"].variables(), monkeypatch)
+    verifier = TokenVerifier.from_settings(load_settings(SecuritySettings))
+    assert verifier is not None
+    assert "guidelines:write" in verifier.verify(token["AUTH_TOKEN"]).scopes
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_server_certificate_is_valid_for_the_names_its_clients_dial(
+    overlay: str, cluster_objects: ClusterObjects
+) -> None:
+    """In dev the certificates create-secrets.sh makes; in prod, those cert-manager.yaml asks
+    for. Either way the same CA signs the caller's and the server's."""
+    docs = rendered(overlay)
+    dialled: dict[str, set[str]] = {}
+    for item in ours(overlay):
+        for variable in environment(docs, item).values():
+            if variable.name in ADDRESS_TARGETS:
+                host = urlsplit(variable.value or "").path.lstrip("/").rsplit(":", 1)[0]
+                dialled.setdefault(ADDRESS_TARGETS[variable.name], set()).add(host)
+    assert set(dialled) == {"embedder", "retriever", "orchestrator"}
+    if overlay == "dev":
+        files = cluster_objects.files
+        for component, hosts in dialled.items():
+            [(kind, name)] = [
+                source
+                for path, source in mounted_objects(workload(docs, component)).items()
+                if path == "/etc/briefing/tls"
+            ]
+            certificate = _certificate(files.folder(kind, name) / "tls.crt")
+            assert hosts <= set(_dns_names(certificate)), f"{component}: {hosts}"
+        return
+    certificates = {doc["spec"]["secretName"]: doc["spec"] for doc in cert_manager_certificates()}
+    for component, hosts in dialled.items():
+        [secret] = [
+            name
+            for path, (_, name) in mounted_objects(workload(docs, component)).items()
+            if path == "/etc/briefing/tls"
+        ]
+        assert hosts <= set(certificates[secret]["dnsNames"]), f"{component}: {hosts}"
+
+
+def cert_manager_certificates() -> list[Doc]:
+    path = K8S / "overlays" / "prod" / "cert-manager.yaml"
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def test_cert_manager_makes_every_tls_secret_prod_mounts_under_its_identity() -> None:
+    docs = rendered("prod")
+    mounted = {
+        name: item.component
+        for item in ours("prod")
+        for path, (kind, name) in mounted_objects(item).items()
+        if kind == "Secret" and path == "/etc/briefing/tls"
+    }
+    ingress = by_name(docs, "Ingress", "gateway")["metadata"]["annotations"]
+    upstream = ingress["nginx.ingress.kubernetes.io/proxy-ssl-secret"].split("/")[1]
+    mounted[upstream] = "ingress"
+    certificates = {doc["spec"]["secretName"]: doc["spec"] for doc in cert_manager_certificates()}
+    assert set(certificates) == set(mounted)
+    for secret, component in mounted.items():
+        spec = certificates[secret]
+        assert spec["commonName"] == component  # the identity AUTH_CERTIFICATE_SCOPES maps
+        assert "client auth" in spec["usages"]
+        if PARTS.get(component) and PARTS[component].port_variable:
+            assert "server auth" in spec["usages"]
+            assert component in spec["dnsNames"]
+    # The ingress controller checks the gateway's certificate for the name it is told.
+    name = ingress["nginx.ingress.kubernetes.io/proxy-ssl-name"]
+    assert name in certificates["briefing-tls-gateway"]["dnsNames"]
+    assert ingress["nginx.ingress.kubernetes.io/backend-protocol"] == "HTTPS"
 
 
 def _server_port(item: Workload, variables: dict[str, Variable], port_variable: str) -> int:
@@ -112,7 +253,7 @@ def _server_port(item: Workload, variables: dict[str, Variable], port_variable: 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 @pytest.mark.parametrize("component", SERVERS)
-def test_grpc_probes_ask_the_servers_health_service(overlay: str, component: str) -> None:
+def test_probes_ask_the_part_itself_over_tls(overlay: str, component: str) -> None:
     part = PARTS[component]
     assert part.port_variable and part.grpc_service
     item = workload(rendered(overlay), component)
@@ -120,23 +261,33 @@ def test_grpc_probes_ask_the_servers_health_service(overlay: str, component: str
     port = _server_port(item, variables, part.port_variable)
     assert item.container_ports["grpc"] == port
     assert variables[part.port_variable.replace("_PORT", "_HOST")].value == "0.0.0.0"
-    # Startup and liveness: the port is open. Readiness: this service serves, which its health
-    # says only while the dependencies it cannot serve without answer (a dependency's outage
-    # must not restart every pod).
-    for kind in ("startup", "liveness"):
-        assert item.container[f"{kind}Probe"]["tcpSocket"]["port"] == "grpc", kind
-    readiness = item.container["readinessProbe"]["grpc"]
-    assert readiness["port"] == port
-    assert readiness["service"] == part.grpc_service
+    probes = {kind: item.container[f"{kind}Probe"] for kind in ("startup", "liveness", "readiness")}
+    # The kubelet's gRPC probes speak no TLS, which the port requires: startup and liveness ask
+    # whether the port takes connections (it opens once setup is done).
+    assert probes["startup"]["tcpSocket"]["port"] == "grpc"
+    assert probes["liveness"]["tcpSocket"]["port"] == "grpc"
+    # Readiness: the part's own health check, which probes the port of its *_PORT (above) on
+    # loopback as the part itself (tests/deploy/test_health_checks.py runs it against a real
+    # server). It costs seconds of CPU per run: not often, and given time.
+    readiness = probes["readiness"]
+    assert readiness["exec"]["command"] == health_check_command(component)
+    assert readiness["periodSeconds"] >= 30 and readiness["timeoutSeconds"] >= 10
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_the_gateway_probes_its_health_route(overlay: str) -> None:
+def test_no_probe_speaks_plaintext_grpc(overlay: str) -> None:
+    for item in workloads(rendered(overlay)):
+        for kind in ("startup", "liveness", "readiness"):
+            assert "grpc" not in item.container.get(f"{kind}Probe", {}), f"{item.name} {kind}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_gateway_probes_its_health_route_over_https(overlay: str) -> None:
     item = workload(rendered(overlay), "gateway")
     variables = environment(rendered(overlay), item)
     assert PARTS["gateway"].port_variable
     port = _server_port(item, variables, PARTS["gateway"].port_variable)
-    assert item.container_ports["http"] == port
+    assert item.container_ports["https"] == port
     assert variables["GATEWAY_HOST"].value == "0.0.0.0"
     readiness = item.container["readinessProbe"]["httpGet"]
     routes = {
@@ -145,8 +296,10 @@ def test_the_gateway_probes_its_health_route(overlay: str) -> None:
         if route.resource is not None
     }
     assert ("GET", readiness["path"]) in routes
-    assert readiness["port"] == "http"
-    assert item.container["livenessProbe"]["tcpSocket"]["port"] == "http"
+    assert readiness["port"] == "https" and readiness["scheme"] == "HTTPS"
+    assert item.container["livenessProbe"]["tcpSocket"]["port"] == "https"
+    service = by_name(rendered(overlay), "Service", "gateway")
+    assert [port["targetPort"] for port in service["spec"]["ports"]] == ["https"]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -262,6 +415,8 @@ def test_network_policies_let_only_the_callers_in(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_secrets_are_referenced_and_documented_never_committed(overlay: str) -> None:
+    """Every Secret, and every ConfigMap the manifests do not make, is named in the README's
+    table; none is rendered."""
     docs = rendered(overlay)
     assert objects(docs, "Secret") == []
     documented = (K8S / "README.md").read_text(encoding="utf-8")
@@ -271,10 +426,15 @@ def test_secrets_are_referenced_and_documented_never_committed(overlay: str) -> 
         for variable in environment(docs, item).values()
         if variable.secret
     }
-    referenced |= {
-        tls["secretName"] for ingress in objects(docs, "Ingress") for tls in ingress["spec"]["tls"]
-    }
-    assert referenced
+    referenced |= {name for item in workloads(docs) for _, name in mounted_objects(item).values()}
+    for ingress in objects(docs, "Ingress"):
+        referenced |= {tls["secretName"] for tls in ingress["spec"]["tls"]}
+        upstream = ingress["metadata"]["annotations"][
+            "nginx.ingress.kubernetes.io/proxy-ssl-secret"
+        ]
+        referenced.add(upstream.split("/")[1])
+    generated = {doc["metadata"]["name"] for doc in objects(docs, "ConfigMap")}
+    assert referenced and not referenced & generated
     for name in referenced:
         assert f"`{name}`" in documented, f"deploy/k8s/README.md does not say what {name} holds"
 

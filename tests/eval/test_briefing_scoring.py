@@ -259,6 +259,17 @@ def test_a_definition_advises_nothing() -> None:
     assert verdict.reasons == ["advises nothing (a definition or a description)"]
 
 
+def test_a_referral_is_advice_not_a_definition() -> None:
+    # "refers to" defines; the imperative "Refer to nephrology" advises.
+    referral = "Refer to nephrology: specialist kidney care is recommended when eGFR is below 30."
+    result = scored("pt-0014", recommendations=(referral,))
+    assert result.recommendations[0].fits_patient
+    assert "nephrology" in result.found
+    definition = "CKD G4 refers to an eGFR of 15–29 mL/min/1.73 m²."
+    verdict = scored("pt-0014", recommendations=(definition,)).recommendations[0]
+    assert verdict.reasons == ["advises nothing (a definition or a description)"]
+
+
 @pytest.mark.parametrize(
     ("patient_id", "text", "reason"),
     [

@@ -8,24 +8,30 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from briefing.v1 import retriever_pb2
 
 from eval.retrieval.chunks import Chunk
 from eval.retrieval.engine import (
-    CONTRACT_MODES,
-    ENGINE_MODES,
+    MODES,
     EvalError,
     ingest_with_cli,
     running_embedder,
     search_request,
 )
-from eval.retrieval.harness import BM25, FUSED, SystemRun, evaluate_set, score_run
+from eval.retrieval.harness import (
+    SYNONYM_MODES,
+    WITHOUT_SYNONYMS,
+    SystemRun,
+    evaluate_set,
+    score_run,
+)
 from eval.retrieval.sets import GUIDELINES, LabelledSet, Query, guidelines_set
 from services.launcher import ServiceProcess
 
 CHUNKS = (
-    Chunk(("doc-a", 0), ("Doc A", "Dosing"), "Doc A > Dosing\napixaban dose"),
-    Chunk(("doc-a", 1), ("Doc A", "Dosing"), "Doc A > Dosing\nmore dosing"),
-    Chunk(("doc-b", 0), ("Doc B", "Monitoring"), "Doc B > Monitoring\ncheck potassium"),
+    Chunk(("doc-a", 0), ("Doc A", "Dosing"), "apixaban dose"),
+    Chunk(("doc-a", 1), ("Doc A", "Dosing"), "more dosing"),
+    Chunk(("doc-b", 0), ("Doc B", "Monitoring"), "check potassium"),
 )
 
 
@@ -48,7 +54,7 @@ SMALL = LabelledSet(
 
 
 def test_scores_by_kind_and_misses() -> None:
-    run = SystemRun("dense", "engine")
+    run = SystemRun("dense")
     run.record("apixaban dose?", (("doc-a", 0), ("doc-b", 0), ("doc-a", 1)), round_trip=10.0)
     run.record("Eliquis dose?", (("doc-b", 0), ("doc-a", 1)), round_trip=30.0)
     run.record("K check?", (("doc-a", 0), ("doc-a", 1)), round_trip=20.0)
@@ -74,19 +80,22 @@ def test_scores_by_kind_and_misses() -> None:
 
 
 def test_a_ranking_with_an_unknown_chunk_is_an_error() -> None:
-    run = SystemRun("dense", "engine")
+    run = SystemRun("dense")
     for query in SMALL.queries:
         run.record(query.text, (("doc-z", 0),))
     with pytest.raises(EvalError, match="chunks the set does not hold"):
         score_run(SMALL, run)
 
 
-def test_only_contract_modes_can_be_requested() -> None:
-    assert set(CONTRACT_MODES) <= set(ENGINE_MODES)
+def test_each_mode_goes_into_the_request() -> None:
+    assert MODES == ("dense", "sparse", "hybrid")
     request = search_request("metformin and eGFR", "dense", 50)
     assert (request.query, request.limit) == ("metformin and eGFR", 50)
-    with pytest.raises(ValueError, match="'hybrid' is not in the contract yet"):
-        search_request("metformin and eGFR", "hybrid", 50)
+    assert request.mode == retriever_pb2.SEARCH_MODE_DENSE
+    assert search_request("x", "sparse", 5).mode == retriever_pb2.SEARCH_MODE_SPARSE
+    assert search_request("x", "hybrid", 5).mode == retriever_pb2.SEARCH_MODE_HYBRID
+    with pytest.raises(ValueError, match="'bm25' is not one of"):
+        search_request("metformin and eGFR", "bm25", 50)
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +126,7 @@ async def test_a_small_set_through_the_cli_and_search(
     corpus.mkdir()
     for name in ("acc-aha-2023-af-rate-rhythm-control.md", "ehra-2021-doac-dosing-kidney.md"):
         shutil.copy(GUIDELINES / name, corpus / name)
+    (corpus / "synonyms.yaml").write_text("brands:\n  Eliquis: apixaban\n", encoding="utf-8")
     questions = tmp_path / "questions.yaml"
     questions.write_text(QUESTIONS, encoding="utf-8")
     labelled = guidelines_set(corpus, questions)
@@ -125,17 +135,20 @@ async def test_a_small_set_through_the_cli_and_search(
 
     assert result["documents"] == 2 and result["chunks"] == len(labelled.chunks)
     assert result["questions"] == 2
-    assert list(result["modes"]) == [*CONTRACT_MODES, BM25, FUSED]
-    assert result["not_in_contract"] == [m for m in ENGINE_MODES if m not in CONTRACT_MODES]
+    # The set's synonym file: every mode, then the modes it expands again without it.
+    assert result["synonyms"] == "synonyms.yaml"
+    names = [*MODES, *(mode + WITHOUT_SYNONYMS for mode in SYNONYM_MODES)]
+    assert list(result["modes"]) == names
     assert "written" in result["ingest_summaries"][0]
-    dense = result["modes"]["dense"]
-    assert dense["latency"]["round_trip"]["queries"] == 2
-    assert dense["latency"]["round_trip"]["p50_ms"] > 0
-    # The plain question names the drug and the section's own words: every system finds it.
-    for mode in result["modes"].values():
+    for name, mode in result["modes"].items():
+        assert mode["latency"]["round_trip"]["queries"] == 2
+        assert mode["latency"]["round_trip"]["p50_ms"] > 0
+        # The plain question names the drug and the section's own words: every mode finds it.
         assert mode["by_kind"]["plain"]["recall_at_10"] == 1.0
-    assert result["modes"][BM25]["latency"]["in_process"]["queries"] == 2
-    assert "latency" in result["modes"][FUSED] and not result["modes"][FUSED]["latency"]
+        # Only the Eliquis question is expanded, and only where the lexical side is.
+        expanded = name in {"sparse", "hybrid"}
+        assert mode["queries_with_synonyms"] == (1 if expanded else 0), name
+    assert result["modes"]["sparse"]["latency"]["embed"]["p50_ms"] < 1.0  # nothing embedded
 
 
 async def test_a_failing_ingestion_is_reported(tmp_path: Path) -> None:

@@ -120,12 +120,14 @@ def test_a_small_medquad_set_is_judged_by_shared_text(tmp_path: Path) -> None:
         "nhlbi-0000042-3",
     ]
     keys = {chunk.key for chunk in labelled.chunks}
-    # Both pages hold the same answers, so each answer's chunks on both pages are relevant,
-    # while the title chunks (title and Source line only) are relevant to nothing.
-    for query in labelled.queries:
-        assert {key[0] for key in query.relevant} == {
-            "medquad-niddk-0000042",
-            "medquad-nhlbi-0000042",
+    # No chunk of title and Source line alone: the Source line opens the first answer's chunk.
+    assert len(keys) == 4
+    assert all(
+        chunk.text.startswith("Source: ") == (chunk.key[1] == 0) for chunk in labelled.chunks
+    )
+    # Both pages hold the same answers, so each answer's chunk on both pages is relevant.
+    for query, position in zip(labelled.queries, [0, 1, 0, 1], strict=True):
+        assert query.relevant == {
+            ("medquad-niddk-0000042", position),
+            ("medquad-nhlbi-0000042", position),
         }
-        assert query.relevant < keys
-        assert all(key[1] != 0 for key in query.relevant)

@@ -13,7 +13,6 @@ from eval.retrieval.metrics import (
     ndcg_at,
     recall_at,
     reciprocal_rank,
-    reciprocal_rank_fusion,
     score,
 )
 
@@ -64,22 +63,6 @@ def test_score_and_mean_over_questions() -> None:
     assert mean.recall_at_10 == pytest.approx(2 / 3)
     assert mean.mrr_at_10 == pytest.approx((1 + 1 / 3 + 0) / 3)
     assert mean_scores([]) == Scores(0.0, 0.0, 0.0, 0.0, 0.0)
-
-
-def test_reciprocal_rank_fusion_with_k_60() -> None:
-    dense = ["a", "b", "c"]
-    lexical = ["c", "d", "a"]
-    # a: 1/61 + 1/63; c: 1/63 + 1/61 (tie, a seen first); b: 1/62; d: 1/62 (tie, b first).
-    assert reciprocal_rank_fusion([dense, lexical]) == ["a", "c", "b", "d"]
-    # With k=0, rank 1 of one list (1.0) beats ranks 2 and 3 of both (1/2 + 1/3).
-    assert reciprocal_rank_fusion([["x", "y", "z"], ["w", "z", "y"]], k=0)[0] == "x"
-
-
-def test_fusion_lifts_an_item_both_lists_rank_moderately() -> None:
-    first = ["p", "q", "shared"]
-    second = ["r", "s", "shared"]
-    # shared: 2/63 = 0.0317 beats p and r at 1/61 = 0.0164 each.
-    assert reciprocal_rank_fusion([first, second])[0] == "shared"
 
 
 def test_latency_summary() -> None:

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 
 from services.orchestrator.agent.clinical import read_facts
 from services.orchestrator.agent.planning import plan_searches
+from services.orchestrator.agent.rules import record_findings
 from services.orchestrator.patients.models import (
     Allergy,
     Coding,
@@ -27,6 +28,7 @@ LOINC = "http://loinc.org"
 
 RICH_ID = "brief-rich-001"
 PLAIN_ID = "brief-plain-002"
+NAMED_ID = "brief-named-003"
 
 
 def _obs(kind: str, code: str, value: float, unit: str, when: str) -> Observation:
@@ -119,12 +121,28 @@ PLAIN = PatientRecord(
     ],
 )
 
-RECORDS = (RICH, PLAIN)
+#: A patient named with drug words: a search about her must name her drugs, never her.
+NAMED = PatientRecord(
+    patient_id=NAMED_ID,
+    given_name="Warfarin",
+    family_name="Metformin",
+    birth_date=date(1961, 7, 9),
+    sex="female",
+    conditions=[_condition("59621000", "Essential hypertension (disorder)", "2018-03-01")],
+    medications=[_med("29046", "lisinopril 10 MG Oral Tablet", "10 mg once daily")],
+    observations=[
+        _obs("potassium", "2823-3", 5.6, "mmol/L", "2026-09-01T09:00:00"),
+        _obs("egfr", "62238-1", 41, "mL/min/1.73m2", "2026-09-01T09:00:00"),
+    ],
+)
+
+RECORDS = (RICH, PLAIN, NAMED)
 
 
 def patient_values(record: PatientRecord, today: date | None = None) -> list[str]:
     """Values of the record that must never reach a log, a span or an error message: names,
-    birth date, condition, medication and allergy displays, and the queries written about it."""
+    birth date, condition, medication and allergy displays, and the queries written about it
+    (those backing the rules' actions too)."""
     values = [record.given_name, record.family_name]
     if record.birth_date is not None:
         values.append(record.birth_date.isoformat())
@@ -132,5 +150,6 @@ def patient_values(record: PatientRecord, today: date | None = None) -> list[str
     values += [m.coding.display for m in record.medications]
     values += [a.substance.display for a in record.allergies]
     facts = read_facts(record, today or date.today())
-    values += [search.query for search in plan_searches(record, facts)]
+    findings = record_findings(record, facts)
+    values += [search.query for search in plan_searches(record, facts, findings)]
     return [value for value in values if value]

@@ -1,4 +1,8 @@
-"""The offline agent's plan, rules and extraction, on made-up records (no services needed)."""
+"""The offline agent's plan, rules and extraction, on made-up records (no services needed).
+
+The fixes of issue 18 (advice that fits the patient) have their own tests beside this file:
+test_offline_fit.py (sentences, populations, drugs) and test_offline_rules.py (the rules and
+the recommendations made from their actions)."""
 
 from __future__ import annotations
 
@@ -20,7 +24,8 @@ TODAY = date(2026, 11, 25)
 
 
 def _alerts(record: PatientRecord) -> list[tuple[Severity, str]]:
-    return [(f.alert.severity, f.alert.message) for f in record_findings(record, _facts(record))]
+    findings = record_findings(record, _facts(record))
+    return [(f.alert.severity, f.alert.message) for f in findings if f.alert is not None]
 
 
 def _facts(record: PatientRecord):  # type: ignore[no-untyped-def]
@@ -95,9 +100,11 @@ def test_a_well_controlled_record_raises_no_alert() -> None:
     assert _alerts(PLAIN) == []
 
 
-HEADING = "Diabetes in CKD > Metformin dose adjustment when eGFR falls"
+SECTION = ("Diabetes in CKD", "Metformin dose adjustment when eGFR falls")
+HEADING = " > ".join(SECTION)
+LEAD_IN = "KDIGO gives a practical dosing scheme for metformin as kidney function declines:"
 PASSAGE = f"""{HEADING}
-KDIGO gives a practical dosing scheme for metformin as kidney function declines:
+{LEAD_IN}
 - **eGFR ≥60**: usual full dose (up to 2,000–2,550 mg/day); monitor eGFR at least **annually**.
 - **eGFR 30–44**: **halve the dose** (maximum about **1,000 mg/day**) and monitor eGFR every 3–6 \
 months. Starting metformin in this range is generally not advised.
@@ -107,36 +114,46 @@ months. Starting metformin in this range is generally not advised.
 """
 
 
-def test_sentences_skip_the_breadcrumb_headings_tables_and_lead_ins() -> None:
+def test_sentences_skip_the_breadcrumb_headings_and_tables_and_keep_lead_ins() -> None:
     found = sentences(PASSAGE, HEADING)
-    assert found[0].startswith("eGFR ≥60: usual full dose")
-    assert not any(s.startswith(("#", "|", "Diabetes in CKD")) or s.endswith(":") for s in found)
-    assert "eGFR <30: stop metformin." in found
-    assert not any("**" in s for s in found)
+    # Each list item is one unit with the lead-in it completes (it used to lose it, and with it
+    # the drug: "eGFR <30: stop metformin." named no drug).
+    assert [s.lead_in for s in found] == [LEAD_IN] * 3
+    assert found[0].text.startswith("eGFR ≥60: usual full dose")
+    assert (
+        found[2].full
+        == f"{LEAD_IN} eGFR <30: stop metformin. Metformin is not used in people on dialysis."
+    )
+    assert not any(s.text.startswith(("#", "|", "Diabetes in CKD")) for s in found)
+    assert not any("**" in s.full for s in found)
 
 
 def test_best_sentences_prefer_the_range_the_query_value_falls_in() -> None:
-    in_range = best_sentences(PASSAGE, "metformin dosing eGFR 34", limit=1, heading=HEADING)
+    in_range = best_sentences(PASSAGE, "metformin dosing eGFR 34", limit=1, section=SECTION)
     assert in_range.text == (
-        "eGFR 30–44: halve the dose (maximum about 1,000 mg/day) and monitor eGFR every 3–6 months."
+        f"{LEAD_IN} eGFR 30–44: halve the dose (maximum about 1,000 mg/day) and monitor eGFR "
+        "every 3–6 months. Starting metformin in this range is generally not advised."
     )
-    below = best_sentences(PASSAGE, "metformin dosing eGFR 25", limit=1, heading=HEADING)
-    assert below.text == "eGFR <30: stop metformin."
+    below = best_sentences(PASSAGE, "metformin dosing eGFR 25", limit=1, section=SECTION)
+    assert below.text.endswith(
+        "eGFR <30: stop metformin. Metformin is not used in people on dialysis."
+    )
     assert below.score > 0
-    none = best_sentences(PASSAGE, "warfarin INR", heading=HEADING)
+    none = best_sentences(PASSAGE, "warfarin INR", section=SECTION)
     assert (none.text, none.score) == ("", 0.0)
-    two = best_sentences(PASSAGE, "metformin dosing eGFR 34", limit=2, heading=HEADING)
-    assert two.text.startswith(in_range.text) and len(two.text) > len(in_range.text)
+    # A band the value is outside of does not qualify: at eGFR 34, the "≥60" and "<30" rows.
+    two = best_sentences(PASSAGE, "metformin dosing eGFR 34", limit=2, section=SECTION)
+    assert two.text == in_range.text
 
 
-def test_topic_terms_filter_sentences_unless_the_heading_names_the_topic() -> None:
+def test_topic_terms_filter_sentences_unless_the_own_section_names_the_topic() -> None:
     query = "metformin dosing eGFR 34"
-    off_topic = best_sentences(PASSAGE, query, heading=HEADING, terms=("apixaban",))
+    off_topic = best_sentences(PASSAGE, query, section=SECTION, terms=("apixaban",))
     assert off_topic.text == ""
-    on_topic_heading = best_sentences(PASSAGE, query, heading=HEADING, terms=("metformin",))
-    assert on_topic_heading.text.startswith("eGFR 30–44")  # the heading names metformin
-    by_sentence = best_sentences(PASSAGE, query, terms=("dialysis",))
-    assert by_sentence.text == "Metformin is not used in people on dialysis."
+    on_topic_heading = best_sentences(PASSAGE, query, section=SECTION, terms=("metformin",))
+    assert "eGFR 30–44" in on_topic_heading.text  # the section's heading names metformin
+    by_sentence = best_sentences(PASSAGE, "metformin dialysis", terms=("dialysis",))
+    assert by_sentence.text.endswith("Metformin is not used in people on dialysis.")
 
 
 PATIENTS = Path(__file__).resolve().parents[2] / "data" / "patients"
@@ -144,14 +161,15 @@ PATIENTS = Path(__file__).resolve().parents[2] / "data" / "patients"
 EXPECTED_ALERTS = {
     "pt-0001": (Severity.WARNING, "Metformin is active with eGFR 34"),
     "pt-0002": (Severity.WARNING, "without an ACE inhibitor or ARB"),
-    "pt-0004": (Severity.WARNING, "on sacubitril, spironolactone"),
+    "pt-0004": (Severity.WARNING, "on sacubitril/valsartan and spironolactone"),
     "pt-0005": (Severity.WARNING, "Potassium 5.6 mmol/L (>5.5)"),
     "pt-0006": (Severity.WARNING, "Apixaban 5.0 mg with 3 of 3 dose-reduction criteria"),
     "pt-0007": (Severity.WARNING, "Rivaroxaban 20 mg with creatinine clearance"),
     "pt-0008": (Severity.WARNING, "Labile INR on warfarin: 6 of 8 values outside"),
     "pt-0009": (Severity.WARNING, "above the 130/80 target"),
     "pt-0010": (Severity.WARNING, "with documented statin intolerance"),
-    "pt-0013": (Severity.WARNING, "without an ACE inhibitor or ARB"),
+    "pt-0011": (Severity.WARNING, "Allergy to Penicillin recorded (anaphylaxis"),
+    "pt-0013": (Severity.WARNING, "without RAS blockade, after ACE-inhibitor angioedema"),
     "pt-0014": (Severity.CRITICAL, "Potassium 6.1 mmol/L (≥6.0)"),
     "pt-0015": (Severity.CRITICAL, "NSAID (ibuprofen) in chronic kidney disease with a RAAS"),
     "pt-0016": (Severity.WARNING, "Glyburide in an older adult"),

@@ -19,7 +19,7 @@ from google.protobuf import json_format
 
 from services.launcher import start_service
 from services.orchestrator.gateway import HTTP_STATUS
-from tests.orchestrator.brief_support import RICH_ID
+from tests.orchestrator.brief_support import NAMED_ID, PLAIN_ID, RICH_ID
 from tests.orchestrator.conftest import BASE_ENV, BriefingStack, serve_gateway
 
 
@@ -143,3 +143,41 @@ def test_the_status_table_covers_the_briefing_errors() -> None:
         grpc.StatusCode.DEADLINE_EXCEEDED: 504,
     }
     assert {code: HTTP_STATUS[code] for code in expected} == expected
+
+
+async def test_get_patients_lists_who_can_be_briefed(
+    gateway_url: str, http: aiohttp.ClientSession
+) -> None:
+    async with http.get(f"{gateway_url}/api/v1/patients", params={"page_size": "2"}) as response:
+        assert response.status == 200
+        first = await response.json()
+    assert [p["patient_id"] for p in first["patients"]] == [NAMED_ID, PLAIN_ID]
+    params = {"page_size": "2", "page_token": first["next_page_token"]}
+    async with http.get(f"{gateway_url}/api/v1/patients", params=params) as response:
+        second = await response.json()
+    assert second == {
+        "patients": [
+            {
+                "patient_id": RICH_ID,
+                "given_name": "Margarethe",
+                "family_name": "Quillfeather",
+                "birth_date": "1943-05-14",
+            }
+        ],
+        "next_page_token": "",
+    }
+    async with http.get(f"{gateway_url}/api/v1/patients?prefix=tobiah") as response:
+        assert [p["patient_id"] for p in (await response.json())["patients"]] == [PLAIN_ID]
+
+
+@pytest.mark.parametrize(
+    "query", ["page_size=ten", "page_size=999", "page_token=xyz", "patient=Tobiah"]
+)
+async def test_get_patients_refuses_a_bad_query_with_400(
+    gateway_url: str, http: aiohttp.ClientSession, query: str
+) -> None:
+    async with http.get(f"{gateway_url}/api/v1/patients?{query}") as response:
+        assert response.status == 400
+        body = await response.json()
+    assert body["error"]["code"] == "INVALID_ARGUMENT"
+    assert body["error"]["message"] and "Tobiah" not in body["error"]["message"]

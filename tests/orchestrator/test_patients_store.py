@@ -204,7 +204,10 @@ async def test_get_reads_a_patient_with_exactly_one_query(seeded_dsn: str) -> No
 async def test_an_unknown_patient_is_not_found(store: PatientStore) -> None:
     with pytest.raises(NotFound) as caught:
         await store.get("pt-9999")
-    assert str(caught.value) == "patient not found"
+    message = str(caught.value)
+    assert message.startswith("patient not found")
+    assert "make seed" in message and "ListPatients" in message  # how to load, how to list
+    assert "pt-9999" not in message
     assert not await store.exists("pt-9999")
     assert await store.exists("pt-0001")
 
@@ -268,3 +271,36 @@ async def test_a_value_the_database_refuses_rolls_the_whole_patient_back(
             await store.upsert(poisoned)
         assert await table_counts(pool) == before
         assert (await store.get("pt-0001")).given_name == "Margaret"
+
+
+async def test_list_page_filters_by_id_or_name_prefix_ignoring_case(store: PatientStore) -> None:
+    by_family = await store.list_page("CASTELLAN", "", 10)
+    assert [(p.patient_id, p.family_name) for p in by_family] == [
+        ("pt-0003", "Castellanos"),
+        ("pt-0024", "Castellano"),
+    ]
+    assert [p.patient_id for p in await store.list_page("pt-002", "", 10)] == [
+        "pt-0020",
+        "pt-0021",
+        "pt-0022",
+        "pt-0023",
+        "pt-0024",
+    ]
+    assert [p.patient_id for p in await store.list_page("linh cast", "", 10)] == ["pt-0003"]
+    assert [p.patient_id for p in await store.list_page("margaret", "", 10)] == ["pt-0001"]
+    first = (await store.list_page("", "", 1))[0]
+    assert first.given_name == "Margaret" and first.birth_date is not None
+
+
+async def test_list_page_takes_a_typed_wildcard_literally(store: PatientStore) -> None:
+    assert await store.list_page("%", "", 10) == []
+    assert await store.list_page("pt-00_1", "", 10) == []
+
+
+async def test_list_page_continues_after_the_last_id(store: PatientStore) -> None:
+    pages: list[str] = []
+    after = ""
+    while batch := await store.list_page("pt-", after, 7):
+        pages.extend(p.patient_id for p in batch)
+        after = batch[-1].patient_id
+    assert pages == [f"pt-{n:04d}" for n in range(1, 25)]

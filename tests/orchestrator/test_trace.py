@@ -85,6 +85,7 @@ async def test_one_brief_is_one_trace_across_the_services(
     assert all(
         t.attributes["tool.ok"] is True and t.attributes["tool.hit_count"] > 0 for t in tools
     )
+    assert {t.attributes["tool.search_mode"] for t in tools} == {"hybrid"}  # the default
     # The searches of the turn overlap in time.
     assert max(t.start_ns for t in tools) < min(t.end_ns for t in tools)
 

@@ -1,5 +1,5 @@
 """Fixtures for the Retriever tests: a real Embedder for the session, a real Retriever per module
-(Qdrant local mode in a temporary folder), and helpers to ingest files through them."""
+(the embedded store in a temporary folder), and helpers to ingest files through them."""
 
 from __future__ import annotations
 
@@ -64,8 +64,9 @@ async def start_retriever(
     return await start_service("retriever", env)
 
 
-def open_local_store(qdrant_path: Path) -> ChunkStore:
-    """The store a Retriever opens with ``RETRIEVER_QDRANT_PATH`` set to ``qdrant_path``."""
+def open_folder_store(qdrant_path: Path) -> ChunkStore:
+    """The store a Retriever opens with ``RETRIEVER_QDRANT_PATH`` set to ``qdrant_path`` (the
+    edge engine for a new folder)."""
     return open_store(load_settings(RetrieverSettings, qdrant_path=qdrant_path))
 
 
@@ -73,7 +74,7 @@ def open_local_store(qdrant_path: Path) -> ChunkStore:
 async def retriever(
     embedder: ServiceProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[ServiceProcess]:
-    """A Retriever for one test module, with its own empty Qdrant folder."""
+    """A Retriever for one test module, with its own empty store folder."""
     process = await start_retriever(tmp_path_factory.mktemp("qdrant"), embedder.address)
     yield process
     await process.stop()

@@ -1,4 +1,5 @@
-"""Chunking with the model's tokenizer: within the window, by section, with overlap."""
+"""Chunking with the model's tokenizer: within the window, by section, with overlap, each chunk
+a passage with body text and the context line it is embedded under."""
 
 from __future__ import annotations
 
@@ -35,12 +36,16 @@ def test_no_chunk_exceeds_the_model_window(path: Path, chunker: Chunker, tokeniz
     chunks = chunker.chunk(document)
     assert chunks
     for chunk in chunks:
-        ids = tokenizer(chunk.text, truncation=False, verbose=False)["input_ids"]
+        ids = tokenizer(chunk.embedded_text, truncation=False, verbose=False)["input_ids"]
         assert len(ids) <= 256, (chunk.section_path, len(ids))
         assert len(ids) == chunk.token_count
-        # Every chunk starts with its context line: title, then its section headings.
-        assert chunk.text.startswith(document.metadata.title)
-        assert chunk.section_path[-1] in chunk.text.splitlines()[0]
+        # The context line is the title, then the section headings; the passage is kept apart.
+        assert chunk.embedded_text == f"{chunk.context}\n{chunk.text}"
+        assert chunk.context.startswith(document.metadata.title)
+        assert chunk.section_path[-1] in chunk.context
+        assert not chunk.text.startswith(document.metadata.title), chunk.text[:80]
+        # No chunk is a heading alone: each has a passage of its own words.
+        assert len(chunk.text.split()) >= 5, chunk
 
 
 def _long_document(sentences: int) -> Document:
@@ -62,15 +67,16 @@ def test_long_section_is_split_with_overlap_and_nothing_lost(chunker: Chunker) -
     chunks = chunker.chunk(document)
     short, *pieces = chunks
     assert short.section_path == ("Long guideline", "Short part")
-    assert short.text == "Long guideline > Short part\nOnly one sentence."
+    assert (short.context, short.text) == ("Long guideline > Short part", "Only one sentence.")
     assert len(pieces) >= 5
     for piece in pieces:
         assert piece.section_path == ("Long guideline", "Dosing", "Many drugs")
-        assert piece.text.startswith("Long guideline > Dosing > Many drugs\n")
+        assert piece.context == "Long guideline > Dosing > Many drugs"
+        assert piece.text.startswith("Sentence number")
         assert piece.token_count <= chunker.window
         # Pieces end at sentence ends (a boundary exists every ~25 tokens).
         assert piece.text.endswith(".")
-    bodies = [piece.text.split("\n", 1)[1] for piece in pieces]
+    bodies = [piece.text for piece in pieces]
     for earlier, later in itertools.pairwise(bodies):
         first_sentence = later.splitlines()[0]
         assert first_sentence in earlier, "consecutive pieces should overlap"
@@ -88,3 +94,43 @@ def test_a_sentence_longer_than_the_window_is_cut_at_words(chunker: Chunker) -> 
     assert len(chunks) >= 3
     assert all(chunk.token_count <= chunker.window for chunk in chunks)
     assert "word599" in chunks[-1].text
+
+
+def _page(lead: str) -> Document:
+    """A MedQuAD-like page: a title, a lead, then question sections."""
+    return Document(
+        metadata=Metadata(document_id="page", title="Kidney Stones"),
+        sections=(
+            Section(path=("Kidney Stones",), blocks=(lead,)),
+            Section(
+                path=("Kidney Stones", "What are kidney stones?"),
+                blocks=("A kidney stone is a solid piece of material that forms in a kidney.",),
+            ),
+            Section(
+                path=("Kidney Stones", "How are they treated?"),
+                blocks=("Most small stones pass with water and pain medicine.",),
+            ),
+        ),
+    )
+
+
+def test_a_short_lead_opens_the_next_section_instead_of_standing_alone(chunker: Chunker) -> None:
+    chunks = chunker.chunk(_page("Source: National Institute of Diabetes."))
+    assert [chunk.section_path[-1] for chunk in chunks] == [
+        "What are kidney stones?",
+        "How are they treated?",
+    ]
+    first = chunks[0]
+    assert first.context == "Kidney Stones > What are kidney stones?"
+    assert first.text == (
+        "Source: National Institute of Diabetes.\n"
+        "A kidney stone is a solid piece of material that forms in a kidney."
+    )
+
+
+def test_a_long_lead_stays_a_chunk_of_its_own(chunker: Chunker) -> None:
+    lead = " ".join(f"Stones form when urine holds too much mineral number {i}." for i in range(20))
+    chunks = chunker.chunk(_page(lead))
+    assert chunks[0].section_path == ("Kidney Stones",)
+    assert chunks[0].text == lead
+    assert len(chunks) == 3

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 from services.launcher import ServiceProcess
-from tests.retriever.conftest import GUIDELINES, open_local_store, run_cli
+from tests.retriever.conftest import GUIDELINES, open_folder_store, run_cli
 
 
 async def test_cli_ingests_a_folder_through_a_running_retriever(
@@ -17,10 +18,18 @@ async def test_cli_ingests_a_folder_through_a_running_retriever(
     shutil.copy(GUIDELINES / "kdigo-2024-ckd-anemia-mineral.html", folder)
     (folder / "memo.txt").write_text("Memo\nCheck potassium after starting an ACE inhibitor.\n")
     (folder / "ignored.csv").write_text("not,a,guideline\n")
-    run = await run_cli(str(folder), env={"RETRIEVER_ADDR": retriever.address})
+    # One Ingest call per file: the bar moves as each is stored.
+    run = await run_cli(
+        str(folder), "--piece-chunks", "1", env={"RETRIEVER_ADDR": retriever.address}
+    )
     assert run.code == 0, run.stderr
     assert "documents  2 (unchanged 0, written 2)" in run.stdout
     assert "failed     0 file(s)" in run.stdout
+    # The bar counts chunks the Retriever has stored, against the total known up front.
+    chunks = int(re.search(r"chunks +(\d+)", run.stdout).group(1))  # type: ignore[union-attr]
+    counts = [int(n) for n in re.findall(rf"ingest: .*?\| (\d+)/{chunks} \[", run.stderr)]
+    assert counts[0] == 0 and counts[-1] == chunks
+    assert any(0 < count < chunks for count in counts), counts
     again = await run_cli(str(folder), env={"RETRIEVER_ADDR": retriever.address})
     assert again.code == 0, again.stderr
     assert "documents  2 (unchanged 2, written 0)" in again.stdout
@@ -38,10 +47,11 @@ async def test_corrupt_pdf_is_named_the_rest_goes_in_and_exit_code_is_1(tmp_path
     assert "starting an embedder and a retriever" in run.stderr
     assert "broken-scan.pdf" in run.stderr
     assert "not a readable PDF" in run.stderr
+    assert "EOF marker not found" not in run.stderr  # pypdf's own warning stays quiet
     assert "documents  1 (unchanged 0, written 1)" in run.stdout
     assert "failed     1 file(s)" in run.stdout
     # The services are gone (the folder lock is free): look at what was stored.
-    store = open_local_store(qdrant)
+    store = open_folder_store(qdrant)
     try:
         stored = await store.count("kdigo-2022-diabetes-in-ckd")
         assert stored > 5

@@ -10,12 +10,18 @@ from services.common.config import ConfigError, load_settings
 from services.retriever.config import RetrieverSettings
 
 
-def test_defaults_use_local_mode_in_var_qdrant(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_defaults_use_the_embedded_store_in_var_qdrant(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     for name in ("QDRANT_URL", "RETRIEVER_QDRANT_PATH", "RETRIEVER_COLLECTION", "EMBEDDER_ADDR"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("RETRIEVER_STORE", raising=False)
+    monkeypatch.chdir(tmp_path)  # a checkout without var/: a new folder gets the edge engine
     settings = load_settings(RetrieverSettings)
     assert settings.collection == "clinical_guidelines"
-    assert settings.store_description == f"local:{Path('var/qdrant').resolve()}"
+    assert settings.qdrant_path == Path("var/qdrant")
+    assert settings.store_description == f"edge:{tmp_path.resolve() / 'var' / 'qdrant'}"
+    assert settings.store_searches_in_flight == 2
     assert (settings.ingest_batch_size, settings.ingest_concurrency) == (32, 4)
 
 

@@ -10,14 +10,15 @@ import pytest
 from services.common.errors import FailedPrecondition, Unavailable
 from services.launcher import LaunchError, ServiceProcess
 from services.retriever.client import RetrieverClient
-from tests.retriever.conftest import free_port, open_local_store, start_retriever
+from services.retriever.lexical import ANALYZER
+from tests.retriever.conftest import free_port, open_folder_store, start_retriever
 
 
 async def test_dimension_mismatch_is_a_failed_precondition(
     embedder: ServiceProcess, tmp_path: Path
 ) -> None:
-    store = open_local_store(tmp_path)
-    await store.ensure_collection(8, "an 8-dimensional model")
+    store = open_folder_store(tmp_path)
+    await store.ensure_collection(8, "an 8-dimensional model", ANALYZER)
     await store.close()
     retriever = await start_retriever(tmp_path, embedder.address)
     try:
@@ -61,3 +62,15 @@ async def test_a_second_retriever_on_the_same_folder_fails_clearly(
             await start_retriever(tmp_path, embedder.address)
     finally:
         await first.stop()
+
+
+async def test_a_bad_synonym_file_stops_the_retriever_naming_the_setting(
+    embedder: ServiceProcess, tmp_path: Path
+) -> None:
+    synonyms = tmp_path / "synonyms.yaml"
+    synonyms.write_text("equivalents:\n  - [AF]\n", encoding="utf-8")
+    with pytest.raises(LaunchError, match="RETRIEVER_SYNONYMS") as raised:
+        await start_retriever(
+            tmp_path / "qdrant", embedder.address, {"RETRIEVER_SYNONYMS": str(synonyms)}
+        )
+    assert "two different terms" in str(raised.value)

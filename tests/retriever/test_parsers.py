@@ -135,3 +135,17 @@ async def test_a_second_file_with_the_same_document_id_fails(
     assert isinstance(results[0], PreparedFile)
     assert isinstance(results[1], FailedFile)
     assert "also used by" in results[1].reason
+
+
+def test_an_empty_top_heading_falls_back_to_the_file_name(tmp_path: Path) -> None:
+    path = tmp_path / "af-rate-control.md"
+    path.write_text(
+        "#\n\nRate control first.\n\n## Beta blockers\n\nMetoprolol.\n", encoding="utf-8"
+    )
+    document = parse_file(path)
+    assert document.metadata.document_id == "af-rate-control"
+    assert document.metadata.title == "af-rate-control"
+    assert [(s.path, s.blocks) for s in document.sections] == [
+        (("af-rate-control",), ("Rate control first.",)),
+        (("af-rate-control", "Beta blockers"), ("Metoprolol.",)),
+    ]

@@ -14,6 +14,7 @@ from briefing.v1 import common_pb2, retriever_pb2
 from services.common.errors import InvalidArgument, ServiceError
 from services.retriever.client import RetrieverClient
 from services.retriever.ingest.chunking import Chunker
+from services.retriever.lexical import ANALYZER
 from services.retriever.store.base import chunk_id
 from tests.retriever.conftest import copy_guidelines, ingest_files
 
@@ -81,6 +82,49 @@ async def test_known_queries_find_their_section_in_the_top_3(
     assert response.search_ms > 0
 
 
+async def test_each_mode_runs_when_asked_and_hybrid_is_the_default(
+    corpus: object, client: RetrieverClient
+) -> None:
+    query = "ivabradine for a resting heart rate of 70 or more"
+    default = await client.search(query, limit=5)
+    assert default.mode == retriever_pb2.SEARCH_MODE_HYBRID
+    ran = {}
+    for mode in (
+        retriever_pb2.SEARCH_MODE_DENSE,
+        retriever_pb2.SEARCH_MODE_SPARSE,
+        retriever_pb2.SEARCH_MODE_HYBRID,
+    ):
+        response = await client.search(query, limit=5, mode=mode)
+        assert response.mode == mode
+        ran[mode] = [hit.chunk_id for hit in response.hits]
+        # A drug named once in the corpus is matched by its exact name.
+        if mode != retriever_pb2.SEARCH_MODE_DENSE:
+            assert "Ivabradine" in response.hits[0].text
+    assert ran[retriever_pb2.SEARCH_MODE_HYBRID] == [hit.chunk_id for hit in default.hits]
+    assert ran[retriever_pb2.SEARCH_MODE_DENSE] != ran[retriever_pb2.SEARCH_MODE_SPARSE]
+    # Sparse search embeds nothing; with a threshold and no mode, dense runs.
+    sparse = await client.search(query, mode=retriever_pb2.SEARCH_MODE_SPARSE)
+    assert sparse.embed_ms < 1.0
+    thresholded = await client.search(query, score_threshold=0.1)
+    assert thresholded.mode == retriever_pb2.SEARCH_MODE_DENSE
+
+
+async def test_brand_names_reach_the_generic_through_the_synonym_file(
+    corpus: object, client: RetrieverClient
+) -> None:
+    query = "Lokelma to keep a RAAS inhibitor going"
+    sparse = await client.search(query, limit=3, mode=retriever_pb2.SEARCH_MODE_SPARSE)
+    assert [(e.matched, list(e.added)) for e in sparse.expansions] == [
+        ("Lokelma", ["sodium zirconium cyclosilicate"])
+    ]
+    assert sparse.hits[0].source.section_path[-1] == "Sodium zirconium cyclosilicate (SZC)"
+    hybrid = await client.search(query, limit=3)
+    assert [e.matched for e in hybrid.expansions] == ["Lokelma"]
+    # Dense search embeds the query as written: no synonyms.
+    dense = await client.search(query, limit=3, mode=retriever_pb2.SEARCH_MODE_DENSE)
+    assert list(dense.expansions) == []
+
+
 async def test_concurrent_searches_each_get_their_own_hits(
     corpus: object, client: RetrieverClient
 ) -> None:
@@ -113,7 +157,9 @@ async def test_hits_carry_text_and_full_source(corpus: object, client: Retriever
     assert source.url == "https://kdigo.org/guidelines/diabetes-ckd/"
     assert list(source.topics) == ["diabetes", "ckd", "drug-kidney", "hyperkalemia"]
     assert source.guideline.startswith("KDIGO 2022")
-    assert hit.text.startswith(" > ".join(source.section_path))
+    # The passage is the clean text; the heading line it was embedded under is not part of it.
+    assert not hit.text.startswith(source.title)
+    assert len(hit.text.split()) >= 5
     assert hit.chunk_id == chunk_id(source.document_id, source.chunk_index)
 
 
@@ -161,6 +207,11 @@ async def test_score_threshold_drops_weaker_hits(corpus: object, client: Retriev
         ({"query": "ok", "limit": -1}, "limit"),
         ({"query": "ok", "score_threshold": 1.5}, "score_threshold"),
         ({"query": "ok", "score_threshold": float("nan")}, "score_threshold"),
+        ({"query": "ok", "mode": 7}, "SEARCH_MODE_HYBRID"),
+        (
+            {"query": "ok", "score_threshold": 0.3, "mode": retriever_pb2.SEARCH_MODE_HYBRID},
+            "dense search only",
+        ),
     ],
 )
 async def test_bad_search_requests_are_invalid_arguments(
@@ -182,6 +233,12 @@ async def test_collection_info_describes_the_store(
     assert info.store.startswith("local:")
     assert info.points_count >= response.chunks_upserted
     assert info.documents_count >= len(CORPUS)
+    assert list(info.search_modes) == [
+        retriever_pb2.SEARCH_MODE_DENSE,
+        retriever_pb2.SEARCH_MODE_SPARSE,
+        retriever_pb2.SEARCH_MODE_HYBRID,
+    ]
+    assert info.lexical_analyzer == ANALYZER
 
 
 async def test_reingesting_changes_nothing(

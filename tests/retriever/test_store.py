@@ -1,12 +1,17 @@
-"""The chunk store through its interface, for every engine (Qdrant local mode for now).
+"""The chunk store through its interface, for every engine (:mod:`.store_engines`: edge, Qdrant
+local mode, and the Qdrant server code path over local mode).
 
 Each engine is opened on an empty temporary folder. A new engine joins by adding its opener to
-``ENGINES``; every test here then runs against it too.
+``ENGINES``; every test here then runs against it too, including a crash (SIGKILL) in the middle
+of writing, followed by a re-run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
+import signal
+import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from functools import partial
@@ -15,20 +20,26 @@ from pathlib import Path
 import pytest
 
 from services.common.errors import FailedPrecondition
+from services.retriever.lexical import Analyzer
 from services.retriever.store.base import (
     ChunkRecord,
     ChunkStore,
     SearchFilter,
+    SearchMode,
     SearchQuery,
+    SparseVector,
     StoredChunk,
     chunk_id,
 )
-from tests.retriever.conftest import open_local_store
+from tests.retriever import store_writer
+from tests.retriever.conftest import ROOT
+from tests.retriever.store_engines import ENGINES
 
-ENGINES: dict[str, Callable[[Path], ChunkStore]] = {"qdrant-local": open_local_store}
 DIMENSION = 4
 MODEL = "a 4-dimensional test model"
+ANALYZER_NAME = "test-analyzer-v1"
 UNFILTERED = SearchFilter()
+ANALYZER = Analyzer()
 
 
 def unit(*values: float) -> list[float]:
@@ -49,13 +60,32 @@ def chunk(document_id: str, index: int, count: int = 1, content_hash: str = "h1"
     )
 
 
+def record(stored: StoredChunk, vector: list[float]) -> ChunkRecord:
+    """What ingestion writes for a chunk: its vector and the lexical vector of its text."""
+    return ChunkRecord(stored, vector, ANALYZER.document_vector(stored.indexed_text))
+
+
 def search(
     vector: list[float],
     limit: int = 10,
     score_threshold: float | None = None,
     where: SearchFilter = UNFILTERED,
 ) -> SearchQuery:
-    return SearchQuery("a query", vector, limit, score_threshold, where)
+    return SearchQuery(
+        SearchMode.DENSE, limit, vector=vector, score_threshold=score_threshold, where=where
+    )
+
+
+def words(
+    text: str,
+    vector: list[float] | None = None,
+    limit: int = 10,
+    where: SearchFilter = UNFILTERED,
+) -> SearchQuery:
+    """A sparse search for ``text``; hybrid when a dense ``vector`` is given too."""
+    mode = SearchMode.SPARSE if vector is None else SearchMode.HYBRID
+    lexical = ANALYZER.query_vector(ANALYZER.text_terms(text))
+    return SearchQuery(mode, limit, vector=vector, lexical=lexical, where=where)
 
 
 @pytest.fixture(params=sorted(ENGINES))
@@ -68,7 +98,7 @@ def open_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], 
 async def store(open_engine: Callable[[], ChunkStore]) -> AsyncIterator[ChunkStore]:
     """An open store whose collection exists with ``DIMENSION``-sized vectors."""
     opened = open_engine()
-    await opened.ensure_collection(DIMENSION, MODEL)
+    await opened.ensure_collection(DIMENSION, MODEL, ANALYZER_NAME)
     yield opened
     await opened.close()
 
@@ -89,11 +119,13 @@ async def test_a_new_store_has_no_collection(open_engine: Callable[[], ChunkStor
 
 
 async def test_the_collection_keeps_its_dimension(store: ChunkStore) -> None:
-    await store.ensure_collection(DIMENSION, MODEL)  # the same size again is fine
+    await store.ensure_collection(DIMENSION, MODEL, "another-analyzer")  # the same size is fine
     info = await store.info()
     assert (info.dimension, info.distance) == (DIMENSION, "Dot")
+    # The analyzer recorded when the collection was made stays until a re-index.
+    assert info.lexical_analyzer == await store.lexical_analyzer() == ANALYZER_NAME
     with pytest.raises(FailedPrecondition) as raised:
-        await store.ensure_collection(8, "an 8-dimensional model")
+        await store.ensure_collection(8, "an 8-dimensional model", ANALYZER_NAME)
     message = str(raised.value)
     assert f"{store.collection} has 4-dimensional vectors" in message
     assert "(an 8-dimensional model) makes 8" in message
@@ -108,9 +140,10 @@ async def test_a_chunk_comes_back_with_every_field(store: ChunkStore) -> None:
         url="https://kdigo.org/guidelines/diabetes-ckd/",
         topics=("diabetes", "ckd"),
         guideline="KDIGO 2022 Diabetes in CKD",
+        context="Diabetes in CKD > Metformin",
     )
     vector = unit(1, 2, 3, 4)
-    await store.upsert([ChunkRecord(full, vector)])
+    await store.upsert([record(full, vector)])
     [hit] = await store.search(search(vector))
     assert hit.chunk == full
     assert hit.chunk_id == full.id == chunk_id("kdigo-2022", 3)
@@ -121,9 +154,9 @@ async def test_hits_are_best_first_and_cut_by_limit_and_threshold(store: ChunkSt
     near, middle, far = unit(1, 0.1, 0, 0), unit(1, 1, 0, 0), unit(0, 1, 0, 0)
     await store.upsert(
         [
-            ChunkRecord(chunk("far", 0), far),
-            ChunkRecord(chunk("near", 0), near),
-            ChunkRecord(chunk("middle", 0), middle),
+            record(chunk("far", 0), far),
+            record(chunk("near", 0), near),
+            record(chunk("middle", 0), middle),
         ]
     )
     query = unit(1, 0, 0, 0)
@@ -139,9 +172,9 @@ async def test_a_filter_needs_every_field_and_any_value_within_one(store: ChunkS
     vector = unit(1, 1, 1, 1)
     await store.upsert(
         [
-            ChunkRecord(replace(chunk("a", 0), issuer="KDIGO", topics=("ckd",)), vector),
-            ChunkRecord(replace(chunk("b", 0), issuer="KDIGO", topics=("hf", "lipids")), vector),
-            ChunkRecord(replace(chunk("c", 0), issuer="ADA", topics=("diabetes",)), vector),
+            record(replace(chunk("a", 0), issuer="KDIGO", topics=("ckd",)), vector),
+            record(replace(chunk("b", 0), issuer="KDIGO", topics=("hf", "lipids")), vector),
+            record(replace(chunk("c", 0), issuer="ADA", topics=("diabetes",)), vector),
         ]
     )
 
@@ -158,8 +191,7 @@ async def test_a_filter_needs_every_field_and_any_value_within_one(store: ChunkS
 async def test_counts_are_per_document_and_per_version(store: ChunkStore) -> None:
     vector = unit(1, 0, 0, 0)
     await store.upsert(
-        [ChunkRecord(chunk("a", i, count=3), vector) for i in range(3)]
-        + [ChunkRecord(chunk("b", 0), vector)]
+        [record(chunk("a", i, count=3), vector) for i in range(3)] + [record(chunk("b", 0), vector)]
     )
     assert await store.count("a") == 3
     assert await store.count("a", "h1") == 3
@@ -170,9 +202,9 @@ async def test_counts_are_per_document_and_per_version(store: ChunkStore) -> Non
 
 
 async def test_a_chunk_written_again_is_overwritten(store: ChunkStore) -> None:
-    await store.upsert([ChunkRecord(chunk("a", 0, content_hash="h1"), unit(1, 0, 0, 0))])
+    await store.upsert([record(chunk("a", 0, content_hash="h1"), unit(1, 0, 0, 0))])
     newer = chunk("a", 0, content_hash="h2")
-    await store.upsert([ChunkRecord(newer, unit(0, 1, 0, 0))])
+    await store.upsert([record(newer, unit(0, 1, 0, 0))])
     assert await store.count("a") == 1
     [hit] = await store.search(search(unit(0, 1, 0, 0)))
     assert hit.chunk == newer
@@ -180,9 +212,9 @@ async def test_a_chunk_written_again_is_overwritten(store: ChunkStore) -> None:
 
 async def test_deleting_stale_chunks_keeps_the_current_version(store: ChunkStore) -> None:
     vector = unit(1, 0, 0, 0)
-    await store.upsert([ChunkRecord(chunk("a", i, 3, "old"), vector) for i in range(3)])
-    await store.upsert([ChunkRecord(chunk("b", 0, 1, "old"), vector)])
-    await store.upsert([ChunkRecord(chunk("a", i, 2, "new"), vector) for i in range(2)])
+    await store.upsert([record(chunk("a", i, 3, "old"), vector) for i in range(3)])
+    await store.upsert([record(chunk("b", 0, 1, "old"), vector)])
+    await store.upsert([record(chunk("a", i, 2, "new"), vector) for i in range(2)])
     assert await store.delete_stale("a", "new") == 1  # position 2 is gone from the new version
     assert await store.count("a") == await store.count("a", "new") == 2
     assert await store.count("b") == 1
@@ -191,23 +223,193 @@ async def test_deleting_stale_chunks_keeps_the_current_version(store: ChunkStore
 
 async def test_deleting_a_document_removes_all_its_chunks(store: ChunkStore) -> None:
     vector = unit(1, 0, 0, 0)
-    await store.upsert([ChunkRecord(chunk(d, i, 2), vector) for d in ("a", "b") for i in range(2)])
+    await store.upsert([record(chunk(d, i, 2), vector) for d in ("a", "b") for i in range(2)])
     assert await store.delete_document("a") == 2
     assert await store.delete_document("a") == 0
     assert await store.count("a") == 0
     assert {hit.chunk.document_id for hit in await store.search(search(vector))} == {"b"}
 
 
+async def test_every_record_comes_back_once_with_its_vectors(store: ChunkStore) -> None:
+    written = {
+        chunk("a", i, 120).id: record(chunk("a", i, 120), unit(1, i, 0, 1)) for i in range(120)
+    } | {chunk("b", 0).id: record(replace(chunk("b", 0), topics=("t",)), unit(0, 0, 1, 0))}
+    await store.upsert(list(written.values()))
+    batches = [batch async for batch in store.records(50)]
+    assert max(len(batch) for batch in batches) == 50
+    read = [stored for batch in batches for stored in batch]
+    assert sorted(stored.chunk.id for stored in read) == sorted(written)
+    for stored in read:
+        expected = written[stored.chunk.id]
+        assert stored.chunk == expected.chunk
+        assert list(stored.vector) == pytest.approx(expected.vector, abs=1e-6)
+        assert stored.lexical.indices == expected.lexical.indices
+        assert stored.lexical.values == pytest.approx(expected.lexical.values, rel=1e-5)
+
+
+async def test_no_collection_has_no_records(open_engine: Callable[[], ChunkStore]) -> None:
+    store = open_engine()
+    try:
+        assert [batch async for batch in store.records(10)] == []
+        assert await store.is_healthy()
+    finally:
+        await store.close()
+
+
 async def test_chunks_outlive_the_store_that_wrote_them(
     open_engine: Callable[[], ChunkStore],
 ) -> None:
     first = open_engine()
-    await first.ensure_collection(DIMENSION, MODEL)
-    await first.upsert([ChunkRecord(chunk("a", 0), unit(1, 0, 0, 0))])
+    await first.ensure_collection(DIMENSION, MODEL, ANALYZER_NAME)
+    await first.upsert(
+        [
+            record(replace(chunk("a", 0), text="Apixaban dosing."), unit(1, 0, 0, 0)),
+            record(chunk("b", 0), unit(0, 1, 0, 0)),
+        ]
+    )
+    await first.delete_document("b")
     await first.close()
     again = open_engine()
     try:
-        assert await again.count("a") == 1
-        assert (await again.info()).dimension == DIMENSION
+        await again.ensure_collection(DIMENSION, MODEL, "another-analyzer")
+        assert (await again.count("a"), await again.count("b")) == (1, 0)
+        info = await again.info()
+        assert (info.points_count, info.dimension, info.documents_count) == (1, DIMENSION, 1)
+        assert info.lexical_analyzer == await again.lexical_analyzer() == ANALYZER_NAME
+        [hit] = await again.search(search(unit(1, 0, 0, 0)))
+        assert hit.chunk.document_id == "a"
+        assert [h.chunk.document_id for h in await again.search(words("apixaban"))] == ["a"]
+        with pytest.raises(FailedPrecondition, match="4-dimensional"):
+            await again.ensure_collection(8, "an 8-dimensional model", ANALYZER_NAME)
     finally:
         await again.close()
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+async def test_a_crash_mid_ingestion_then_a_rerun_leaves_every_chunk_once(
+    engine: str, tmp_path: Path
+) -> None:
+    writer = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.retriever.store_writer",
+        engine,
+        str(tmp_path),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert writer.stdout is not None
+    line = await asyncio.wait_for(writer.stdout.readline(), 60)
+    assert line.decode().strip() == store_writer.HALFWAY, "the writer never got halfway"
+    writer.send_signal(signal.SIGKILL)
+    assert await writer.wait() == -signal.SIGKILL
+
+    store = ENGINES[engine](tmp_path)
+    try:
+        crashed = (await store.info()).points_count
+        assert store_writer.HALFWAY_CHUNKS <= crashed < store_writer.TOTAL_CHUNKS
+        await store_writer.write_everything(store)  # the re-run, as after a crash
+        info = await store.info()
+        assert info.points_count == store_writer.TOTAL_CHUNKS
+        assert info.documents_count == store_writer.DOCUMENTS
+        ids = [stored.chunk.id async for batch in store.records(100) for stored in batch]
+        assert len(ids) == len(set(ids)) == store_writer.TOTAL_CHUNKS
+        assert set(ids) == store_writer.expected_ids()
+    finally:
+        await store.close()
+
+
+def texts(*passages: str) -> list[ChunkRecord]:
+    """One single-chunk document per passage (ids d0, d1, ...), all with the same dense vector."""
+    return [
+        record(replace(chunk(f"d{i}", 0), text=passage), unit(1, 1, 1, 1))
+        for i, passage in enumerate(passages)
+    ]
+
+
+async def test_sparse_search_weighs_rare_terms_by_the_collection(store: ChunkStore) -> None:
+    await store.upsert(
+        texts(
+            "Warfarin needs INR checks; it interacts with many foods and drugs, and its "
+            "effect varies between patients over weeks of treatment.",
+            "The dose is reviewed, and the dose is written down.",
+            "Dose of metformin.",
+            "Dose of insulin.",
+        )
+    )
+    hits = await store.search(words("warfarin dose"))
+    # Without the collection's inverse document frequency the short chunk saying "dose" twice
+    # would win; "warfarin" is in one chunk of four, "dose" in three.
+    assert [hit.chunk.document_id for hit in hits][:2] == ["d0", "d1"]
+    assert {hit.chunk.document_id for hit in hits} == {"d0", "d1", "d2", "d3"}
+    assert all(hit.score > 0 for hit in hits)
+    assert [h.chunk.document_id for h in await store.search(words("insulins"))] == ["d3"]
+    assert await store.search(words("apixaban")) == []
+
+
+async def test_hybrid_search_fuses_both_rankings(store: ChunkStore) -> None:
+    query = unit(1, 0, 0, 0)
+    await store.upsert(
+        [
+            record(replace(chunk("by-meaning", 0), text="Blood thinners."), unit(1, 0.05, 0, 0)),
+            record(replace(chunk("by-words", 0), text="Apixaban dosing."), unit(0, 0, 1, 0)),
+            record(replace(chunk("both", 0), text="Apixaban in CKD."), unit(1, 0.1, 0, 0)),
+            record(replace(chunk("neither", 0), text="Statins."), unit(0, 1, 0, 0)),
+        ]
+    )
+    dense = [h.chunk.document_id for h in await store.search(search(query, limit=2))]
+    sparse = [h.chunk.document_id for h in await store.search(words("apixaban"))]
+    assert dense == ["by-meaning", "both"]
+    assert sparse[0] in {"by-words", "both"}
+    hits = await store.search(words("apixaban", query, limit=3))
+    found = [hit.chunk.document_id for hit in hits]
+    # Second in the dense ranking and first or second in the lexical one: first when fused.
+    assert found[0] == "both"
+    assert set(found) == {"both", "by-meaning", "by-words"}
+    scores = [hit.score for hit in hits]
+    assert scores == sorted(scores, reverse=True)
+    only_kdigo = SearchFilter(document_ids=("by-words", "neither"))
+    assert [
+        h.chunk.document_id for h in await store.search(words("apixaban", query, where=only_kdigo))
+    ] == ["by-words", "neither"]
+    assert [
+        h.chunk.document_id for h in await store.search(words("apixaban", where=only_kdigo))
+    ] == ["by-words"]
+
+
+async def test_add_lexical_redoes_every_chunk_in_place(store: ChunkStore) -> None:
+    vector = unit(1, 0, 0, 0)
+    stale = [
+        ChunkRecord(replace(chunk(f"d{i}", 0), text=f"Passage {i} on edoxaban."), vector, lexical)
+        for i, lexical in enumerate([ANALYZER.document_vector("unrelated words")] * 3)
+    ]
+    await store.upsert(stale)
+    assert await store.search(words("edoxaban")) == []
+    seen: list[int] = []
+
+    def vectorize(stored: StoredChunk) -> SparseVector:
+        return ANALYZER.document_vector(stored.indexed_text)
+
+    done = await store.add_lexical(
+        vectorize, "test-analyzer-v2", batch_size=2, progress=seen.append
+    )
+    assert done == 3
+    assert seen == [2, 3]
+    assert await store.lexical_analyzer() == (await store.info()).lexical_analyzer
+    assert (await store.info()).lexical_analyzer == "test-analyzer-v2"
+    hits = await store.search(words("edoxaban"))
+    assert {hit.chunk.document_id for hit in hits} == {"d0", "d1", "d2"}
+    # Dense vectors and payloads are untouched.
+    [dense] = await store.search(search(vector, limit=1, where=SearchFilter(document_ids=("d1",))))
+    assert dense.chunk == stale[1].chunk
+    assert dense.score == pytest.approx(1.0)
+
+
+def test_a_query_carries_what_its_mode_needs() -> None:
+    lexical = ANALYZER.query_vector(["dose"])
+    with pytest.raises(ValueError, match="vector"):
+        SearchQuery(SearchMode.HYBRID, 5, lexical=lexical)
+    with pytest.raises(ValueError, match="lexical"):
+        SearchQuery(SearchMode.SPARSE, 5, vector=unit(1, 0, 0, 0))
+    with pytest.raises(ValueError, match="dense search only"):
+        SearchQuery(SearchMode.SPARSE, 5, lexical=lexical, score_threshold=0.5)

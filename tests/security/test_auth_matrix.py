@@ -34,6 +34,7 @@ SCOPES = {
     "briefing.v1.Orchestrator": {
         "Brief": "briefing:read",
         "BriefStream": "briefing:read",
+        "ListPatients": "briefing:read",
         "ListAuditEvents": "audit:read",
     },
 }

@@ -43,7 +43,9 @@ def test_scopes_may_come_as_a_scp_list(mint: TokenMint, verifier: TokenVerifier)
     assert verifier.verify(token).scopes == {"embeddings", "audit:read"}
 
 
-@pytest.mark.parametrize("bad", [b for b in BAD_TOKENS if b.name != "no token"], ids=str)
+@pytest.mark.parametrize(
+    "bad", [b for b in BAD_TOKENS if b.name != "no token"], ids=lambda bad: bad.name
+)
 def test_each_bad_token_is_refused_saying_why(
     bad: BadToken, mint: TokenMint, verifier: TokenVerifier
 ) -> None:

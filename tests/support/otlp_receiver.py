@@ -123,17 +123,24 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
 class OtlpReceiver:
     """Collects spans exported over OTLP/gRPC; start with :meth:`start`, end with :meth:`stop`."""
 
-    def __init__(self, server: grpc.aio.Server, port: int) -> None:
+    def __init__(self, server: grpc.aio.Server, port: int, scheme: str = "http") -> None:
         self._server = server
         self.port = port
+        self.scheme = scheme
         self.spans: list[ReceivedSpan] = []
         self._changed = asyncio.Condition()
 
     @classmethod
-    async def start(cls, host: str = "127.0.0.1") -> OtlpReceiver:
+    async def start(
+        cls, host: str = "127.0.0.1", credentials: grpc.ServerCredentials | None = None
+    ) -> OtlpReceiver:
+        """A receiver on a free port of ``host``: plaintext, or TLS with ``credentials``."""
         server = grpc.aio.server()
-        port = server.add_insecure_port(f"{host}:0")
-        receiver = cls(server, port)
+        address = f"{host}:0"
+        if credentials is None:
+            receiver = cls(server, server.add_insecure_port(address))
+        else:
+            receiver = cls(server, server.add_secure_port(address, credentials), "https")
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(  # type: ignore[no-untyped-call]
             _TraceService(receiver.spans, receiver._changed), server
         )
@@ -143,7 +150,7 @@ class OtlpReceiver:
     @property
     def endpoint(self) -> str:
         """The value for OTEL_EXPORTER_OTLP_ENDPOINT."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def trace(self, trace_id: str) -> list[ReceivedSpan]:
         return [span for span in self.spans if span.trace_id == trace_id]

@@ -23,58 +23,67 @@ _sym_db = _symbol_database.Default()
 
 
 from briefing.v1 import common_pb2 as briefing_dot_v1_dot_common__pb2
+from briefing.v1 import retriever_pb2 as briefing_dot_v1_dot_retriever__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x62riefing/v1/orchestrator.proto\x12\x0b\x62riefing.v1\x1a\x18\x62riefing/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"g\n\x0c\x42riefOptions\x12$\n\x04mode\x18\x01 \x01(\x0e\x32\x16.briefing.v1.AgentMode\x12\x11\n\tmax_turns\x18\x02 \x01(\x05\x12\x1e\n\x16max_results_per_search\x18\x03 \x01(\x05\"N\n\x0c\x42riefRequest\x12\x12\n\npatient_id\x18\x01 \x01(\t\x12*\n\x07options\x18\x02 \x01(\x0b\x32\x19.briefing.v1.BriefOptions\"?\n\rBriefResponse\x12.\n\x08\x62riefing\x18\x01 \x01(\x0b\x32\x1c.briefing.v1.PatientBriefing\"T\n\x12\x42riefStreamRequest\x12\x12\n\npatient_id\x18\x01 \x01(\t\x12*\n\x07options\x18\x02 \x01(\x0b\x32\x19.briefing.v1.BriefOptions\"\x80\x01\n\x13\x42riefStreamResponse\x12.\n\x08progress\x18\x01 \x01(\x0b\x32\x1a.briefing.v1.ProgressEventH\x00\x12\x30\n\x08\x62riefing\x18\x02 \x01(\x0b\x32\x1c.briefing.v1.PatientBriefingH\x00\x42\x07\n\x05\x65vent\"\x94\x01\n\rProgressEvent\x12,\n\x04type\x18\x01 \x01(\x0e\x32\x1e.briefing.v1.ProgressEventType\x12\x0c\n\x04turn\x18\x02 \x01(\x05\x12\x14\n\x0ctool_call_id\x18\x03 \x01(\t\x12\x12\n\nelapsed_ms\x18\x04 \x01(\x01\x12\n\n\x02ok\x18\x05 \x01(\x08\x12\x11\n\thit_count\x18\x06 \x01(\x05\"Q\n\x07Problem\x12\x0f\n\x07\x64isplay\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x13\n\x0b\x63ode_system\x18\x03 \x01(\t\x12\x12\n\nonset_date\x18\x04 \x01(\t\"K\n\nMedication\x12\x0f\n\x07\x64isplay\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0e\n\x06\x64osage\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\"Z\n\x05\x41lert\x12,\n\x08severity\x18\x01 \x01(\x0e\x32\x1a.briefing.v1.AlertSeverity\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x12\n\nsource_ids\x18\x03 \x03(\t\"a\n\x0eRecommendation\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x12\n\nsource_ids\x18\x02 \x03(\t\x12\x1a\n\x12invalid_source_ids\x18\x03 \x03(\t\x12\x11\n\trationale\x18\x04 \x01(\t\"w\n\x0b\x43itedSource\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hunk_id\x18\x02 \x01(\t\x12#\n\x06source\x18\x03 \x01(\x0b\x32\x13.briefing.v1.Source\x12\x0f\n\x07\x65xcerpt\x18\x04 \x01(\t\x12\r\n\x05score\x18\x05 \x01(\x02\"g\n\x0bStageTiming\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0c\n\x04turn\x18\x02 \x01(\x05\x12\x14\n\x0ctool_call_id\x18\x03 \x01(\t\x12\x10\n\x08start_ms\x18\x04 \x01(\x01\x12\x13\n\x0b\x64uration_ms\x18\x05 \x01(\x01\"\x7f\n\nTokenUsage\x12\x14\n\x0cinput_tokens\x18\x01 \x01(\x03\x12\x15\n\routput_tokens\x18\x02 \x01(\x03\x12#\n\x1b\x63\x61\x63he_creation_input_tokens\x18\x03 \x01(\x03\x12\x1f\n\x17\x63\x61\x63he_read_input_tokens\x18\x04 \x01(\x03\"V\n\tTurnUsage\x12\x0c\n\x04turn\x18\x01 \x01(\x05\x12&\n\x05usage\x18\x02 \x01(\x0b\x32\x17.briefing.v1.TokenUsage\x12\x13\n\x0bstop_reason\x18\x03 \x01(\t\"\xc2\x04\n\x0fPatientBriefing\x12\x12\n\npatient_id\x18\x01 \x01(\t\x12\x0f\n\x07summary\x18\x02 \x01(\t\x12-\n\x0f\x61\x63tive_problems\x18\x03 \x03(\x0b\x32\x14.briefing.v1.Problem\x12,\n\x0bmedications\x18\x04 \x03(\x0b\x32\x17.briefing.v1.Medication\x12\"\n\x06\x61lerts\x18\x05 \x03(\x0b\x32\x12.briefing.v1.Alert\x12\x34\n\x0frecommendations\x18\x06 \x03(\x0b\x32\x1b.briefing.v1.Recommendation\x12)\n\x07sources\x18\x07 \x03(\x0b\x32\x18.briefing.v1.CitedSource\x12)\n\x07timings\x18\x08 \x03(\x0b\x32\x18.briefing.v1.StageTiming\x12$\n\x04mode\x18\t \x01(\x0e\x32\x16.briefing.v1.AgentMode\x12\x12\n\nturns_used\x18\n \x01(\x05\x12&\n\x05usage\x18\x0b \x01(\x0b\x32\x17.briefing.v1.TokenUsage\x12*\n\nturn_usage\x18\x0c \x03(\x0b\x32\x16.briefing.v1.TurnUsage\x12\x1c\n\x14guidelines_available\x18\r \x01(\x08\x12\x10\n\x08warnings\x18\x0e \x03(\t\x12\r\n\x05model\x18\x0f \x01(\t\x12\x30\n\x0cgenerated_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"d\n\x16ListAuditEventsRequest\x12\x12\n\npatient_id\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"[\n\x17ListAuditEventsResponse\x12\'\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x17.briefing.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xa5\x02\n\nAuditEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\x03\x12.\n\nstarted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x64uration_ms\x18\x03 \x01(\x01\x12\x0e\n\x06method\x18\x04 \x01(\t\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12\x12\n\npatient_id\x18\x06 \x01(\t\x12\x0f\n\x07outcome\x18\x07 \x01(\t\x12*\n\nagent_mode\x18\x08 \x01(\x0e\x32\x16.briefing.v1.AgentMode\x12\r\n\x05model\x18\t \x01(\t\x12\x17\n\x0f\x63ited_chunk_ids\x18\n \x03(\t\x12\x14\n\x0c\x64ocument_ids\x18\x0b \x03(\t\x12\x10\n\x08trace_id\x18\x0c \x01(\t*V\n\tAgentMode\x12\x1a\n\x16\x41GENT_MODE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41GENT_MODE_OFFLINE\x10\x01\x12\x15\n\x11\x41GENT_MODE_CLAUDE\x10\x02*\x81\x01\n\rAlertSeverity\x12\x1e\n\x1a\x41LERT_SEVERITY_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41LERT_SEVERITY_INFO\x10\x01\x12\x1a\n\x16\x41LERT_SEVERITY_WARNING\x10\x02\x12\x1b\n\x17\x41LERT_SEVERITY_CRITICAL\x10\x03*\x85\x02\n\x11ProgressEventType\x12#\n\x1fPROGRESS_EVENT_TYPE_UNSPECIFIED\x10\x00\x12&\n\"PROGRESS_EVENT_TYPE_PATIENT_LOADED\x10\x01\x12$\n PROGRESS_EVENT_TYPE_TURN_STARTED\x10\x02\x12)\n%PROGRESS_EVENT_TYPE_TOOL_CALL_STARTED\x10\x03\x12*\n&PROGRESS_EVENT_TYPE_TOOL_CALL_FINISHED\x10\x04\x12&\n\"PROGRESS_EVENT_TYPE_BRIEFING_READY\x10\x05\x32\x80\x02\n\x0cOrchestrator\x12>\n\x05\x42rief\x12\x19.briefing.v1.BriefRequest\x1a\x1a.briefing.v1.BriefResponse\x12R\n\x0b\x42riefStream\x12\x1f.briefing.v1.BriefStreamRequest\x1a .briefing.v1.BriefStreamResponse0\x01\x12\\\n\x0fListAuditEvents\x12#.briefing.v1.ListAuditEventsRequest\x1a$.briefing.v1.ListAuditEventsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x62riefing/v1/orchestrator.proto\x12\x0b\x62riefing.v1\x1a\x18\x62riefing/v1/common.proto\x1a\x1b\x62riefing/v1/retriever.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"g\n\x0c\x42riefOptions\x12$\n\x04mode\x18\x01 \x01(\x0e\x32\x16.briefing.v1.AgentMode\x12\x11\n\tmax_turns\x18\x02 \x01(\x05\x12\x1e\n\x16max_results_per_search\x18\x03 \x01(\x05\"N\n\x0c\x42riefRequest\x12\x12\n\npatient_id\x18\x01 \x01(\t\x12*\n\x07options\x18\x02 \x01(\x0b\x32\x19.briefing.v1.BriefOptions\"?\n\rBriefResponse\x12.\n\x08\x62riefing\x18\x01 \x01(\x0b\x32\x1c.briefing.v1.PatientBriefing\"T\n\x12\x42riefStreamRequest\x12\x12\n\npatient_id\x18\x01 \x01(\t\x12*\n\x07options\x18\x02 \x01(\x0b\x32\x19.briefing.v1.BriefOptions\"\x80\x01\n\x13\x42riefStreamResponse\x12.\n\x08progress\x18\x01 \x01(\x0b\x32\x1a.briefing.v1.ProgressEventH\x00\x12\x30\n\x08\x62riefing\x18\x02 \x01(\x0b\x32\x1c.briefing.v1.PatientBriefingH\x00\x42\x07\n\x05\x65vent\"\xd1\x01\n\rProgressEvent\x12,\n\x04type\x18\x01 \x01(\x0e\x32\x1e.briefing.v1.ProgressEventType\x12\x0c\n\x04turn\x18\x02 \x01(\x05\x12\x14\n\x0ctool_call_id\x18\x03 \x01(\t\x12\x12\n\nelapsed_ms\x18\x04 \x01(\x01\x12\n\n\x02ok\x18\x05 \x01(\x08\x12\x11\n\thit_count\x18\x06 \x01(\x05\x12\r\n\x05query\x18\x07 \x01(\t\x12,\n\x0bsearch_mode\x18\x08 \x01(\x0e\x32\x17.briefing.v1.SearchMode\"\x8a\x01\n\x0fGuidelineSearch\x12\x0c\n\x04turn\x18\x01 \x01(\x05\x12\x14\n\x0ctool_call_id\x18\x02 \x01(\t\x12\r\n\x05query\x18\x03 \x01(\t\x12%\n\x04mode\x18\x04 \x01(\x0e\x32\x17.briefing.v1.SearchMode\x12\x11\n\thit_count\x18\x05 \x01(\x05\x12\n\n\x02ok\x18\x06 \x01(\x08\"Q\n\x07Problem\x12\x0f\n\x07\x64isplay\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x13\n\x0b\x63ode_system\x18\x03 \x01(\t\x12\x12\n\nonset_date\x18\x04 \x01(\t\"K\n\nMedication\x12\x0f\n\x07\x64isplay\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0e\n\x06\x64osage\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\"Z\n\x05\x41lert\x12,\n\x08severity\x18\x01 \x01(\x0e\x32\x1a.briefing.v1.AlertSeverity\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x12\n\nsource_ids\x18\x03 \x03(\t\"a\n\x0eRecommendation\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x12\n\nsource_ids\x18\x02 \x03(\t\x12\x1a\n\x12invalid_source_ids\x18\x03 \x03(\t\x12\x11\n\trationale\x18\x04 \x01(\t\"w\n\x0b\x43itedSource\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hunk_id\x18\x02 \x01(\t\x12#\n\x06source\x18\x03 \x01(\x0b\x32\x13.briefing.v1.Source\x12\x0f\n\x07\x65xcerpt\x18\x04 \x01(\t\x12\r\n\x05score\x18\x05 \x01(\x02\"g\n\x0bStageTiming\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0c\n\x04turn\x18\x02 \x01(\x05\x12\x14\n\x0ctool_call_id\x18\x03 \x01(\t\x12\x10\n\x08start_ms\x18\x04 \x01(\x01\x12\x13\n\x0b\x64uration_ms\x18\x05 \x01(\x01\"\x7f\n\nTokenUsage\x12\x14\n\x0cinput_tokens\x18\x01 \x01(\x03\x12\x15\n\routput_tokens\x18\x02 \x01(\x03\x12#\n\x1b\x63\x61\x63he_creation_input_tokens\x18\x03 \x01(\x03\x12\x1f\n\x17\x63\x61\x63he_read_input_tokens\x18\x04 \x01(\x03\"V\n\tTurnUsage\x12\x0c\n\x04turn\x18\x01 \x01(\x05\x12&\n\x05usage\x18\x02 \x01(\x0b\x32\x17.briefing.v1.TokenUsage\x12\x13\n\x0bstop_reason\x18\x03 \x01(\t\"\xf2\x04\n\x0fPatientBriefing\x12\x12\n\npatient_id\x18\x01 \x01(\t\x12\x0f\n\x07summary\x18\x02 \x01(\t\x12-\n\x0f\x61\x63tive_problems\x18\x03 \x03(\x0b\x32\x14.briefing.v1.Problem\x12,\n\x0bmedications\x18\x04 \x03(\x0b\x32\x17.briefing.v1.Medication\x12\"\n\x06\x61lerts\x18\x05 \x03(\x0b\x32\x12.briefing.v1.Alert\x12\x34\n\x0frecommendations\x18\x06 \x03(\x0b\x32\x1b.briefing.v1.Recommendation\x12)\n\x07sources\x18\x07 \x03(\x0b\x32\x18.briefing.v1.CitedSource\x12)\n\x07timings\x18\x08 \x03(\x0b\x32\x18.briefing.v1.StageTiming\x12$\n\x04mode\x18\t \x01(\x0e\x32\x16.briefing.v1.AgentMode\x12\x12\n\nturns_used\x18\n \x01(\x05\x12&\n\x05usage\x18\x0b \x01(\x0b\x32\x17.briefing.v1.TokenUsage\x12*\n\nturn_usage\x18\x0c \x03(\x0b\x32\x16.briefing.v1.TurnUsage\x12\x1c\n\x14guidelines_available\x18\r \x01(\x08\x12\x10\n\x08warnings\x18\x0e \x03(\t\x12\r\n\x05model\x18\x0f \x01(\t\x12\x30\n\x0cgenerated_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x08searches\x18\x11 \x03(\x0b\x32\x1c.briefing.v1.GuidelineSearch\"d\n\x16ListAuditEventsRequest\x12\x12\n\npatient_id\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"[\n\x17ListAuditEventsResponse\x12\'\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x17.briefing.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xa5\x02\n\nAuditEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\x03\x12.\n\nstarted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x64uration_ms\x18\x03 \x01(\x01\x12\x0e\n\x06method\x18\x04 \x01(\t\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12\x12\n\npatient_id\x18\x06 \x01(\t\x12\x0f\n\x07outcome\x18\x07 \x01(\t\x12*\n\nagent_mode\x18\x08 \x01(\x0e\x32\x16.briefing.v1.AgentMode\x12\r\n\x05model\x18\t \x01(\t\x12\x17\n\x0f\x63ited_chunk_ids\x18\n \x03(\t\x12\x14\n\x0c\x64ocument_ids\x18\x0b \x03(\t\x12\x10\n\x08trace_id\x18\x0c \x01(\t\"L\n\x13ListPatientsRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"^\n\x14ListPatientsResponse\x12-\n\x08patients\x18\x01 \x03(\x0b\x32\x1b.briefing.v1.PatientSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"a\n\x0ePatientSummary\x12\x12\n\npatient_id\x18\x01 \x01(\t\x12\x12\n\ngiven_name\x18\x02 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x03 \x01(\t\x12\x12\n\nbirth_date\x18\x04 \x01(\t*V\n\tAgentMode\x12\x1a\n\x16\x41GENT_MODE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41GENT_MODE_OFFLINE\x10\x01\x12\x15\n\x11\x41GENT_MODE_CLAUDE\x10\x02*\x81\x01\n\rAlertSeverity\x12\x1e\n\x1a\x41LERT_SEVERITY_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41LERT_SEVERITY_INFO\x10\x01\x12\x1a\n\x16\x41LERT_SEVERITY_WARNING\x10\x02\x12\x1b\n\x17\x41LERT_SEVERITY_CRITICAL\x10\x03*\x85\x02\n\x11ProgressEventType\x12#\n\x1fPROGRESS_EVENT_TYPE_UNSPECIFIED\x10\x00\x12&\n\"PROGRESS_EVENT_TYPE_PATIENT_LOADED\x10\x01\x12$\n PROGRESS_EVENT_TYPE_TURN_STARTED\x10\x02\x12)\n%PROGRESS_EVENT_TYPE_TOOL_CALL_STARTED\x10\x03\x12*\n&PROGRESS_EVENT_TYPE_TOOL_CALL_FINISHED\x10\x04\x12&\n\"PROGRESS_EVENT_TYPE_BRIEFING_READY\x10\x05\x32\xd5\x02\n\x0cOrchestrator\x12>\n\x05\x42rief\x12\x19.briefing.v1.BriefRequest\x1a\x1a.briefing.v1.BriefResponse\x12R\n\x0b\x42riefStream\x12\x1f.briefing.v1.BriefStreamRequest\x1a .briefing.v1.BriefStreamResponse0\x01\x12\\\n\x0fListAuditEvents\x12#.briefing.v1.ListAuditEventsRequest\x1a$.briefing.v1.ListAuditEventsResponse\x12S\n\x0cListPatients\x12 .briefing.v1.ListPatientsRequest\x1a!.briefing.v1.ListPatientsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'briefing.v1.orchestrator_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_AGENTMODE']._serialized_start=2590
-  _globals['_AGENTMODE']._serialized_end=2676
-  _globals['_ALERTSEVERITY']._serialized_start=2679
-  _globals['_ALERTSEVERITY']._serialized_end=2808
-  _globals['_PROGRESSEVENTTYPE']._serialized_start=2811
-  _globals['_PROGRESSEVENTTYPE']._serialized_end=3072
-  _globals['_BRIEFOPTIONS']._serialized_start=106
-  _globals['_BRIEFOPTIONS']._serialized_end=209
-  _globals['_BRIEFREQUEST']._serialized_start=211
-  _globals['_BRIEFREQUEST']._serialized_end=289
-  _globals['_BRIEFRESPONSE']._serialized_start=291
-  _globals['_BRIEFRESPONSE']._serialized_end=354
-  _globals['_BRIEFSTREAMREQUEST']._serialized_start=356
-  _globals['_BRIEFSTREAMREQUEST']._serialized_end=440
-  _globals['_BRIEFSTREAMRESPONSE']._serialized_start=443
-  _globals['_BRIEFSTREAMRESPONSE']._serialized_end=571
-  _globals['_PROGRESSEVENT']._serialized_start=574
-  _globals['_PROGRESSEVENT']._serialized_end=722
-  _globals['_PROBLEM']._serialized_start=724
-  _globals['_PROBLEM']._serialized_end=805
-  _globals['_MEDICATION']._serialized_start=807
-  _globals['_MEDICATION']._serialized_end=882
-  _globals['_ALERT']._serialized_start=884
-  _globals['_ALERT']._serialized_end=974
-  _globals['_RECOMMENDATION']._serialized_start=976
-  _globals['_RECOMMENDATION']._serialized_end=1073
-  _globals['_CITEDSOURCE']._serialized_start=1075
-  _globals['_CITEDSOURCE']._serialized_end=1194
-  _globals['_STAGETIMING']._serialized_start=1196
-  _globals['_STAGETIMING']._serialized_end=1299
-  _globals['_TOKENUSAGE']._serialized_start=1301
-  _globals['_TOKENUSAGE']._serialized_end=1428
-  _globals['_TURNUSAGE']._serialized_start=1430
-  _globals['_TURNUSAGE']._serialized_end=1516
-  _globals['_PATIENTBRIEFING']._serialized_start=1519
-  _globals['_PATIENTBRIEFING']._serialized_end=2097
-  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=2099
-  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=2199
-  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=2201
-  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=2292
-  _globals['_AUDITEVENT']._serialized_start=2295
-  _globals['_AUDITEVENT']._serialized_end=2588
-  _globals['_ORCHESTRATOR']._serialized_start=3075
-  _globals['_ORCHESTRATOR']._serialized_end=3331
+  _globals['_AGENTMODE']._serialized_start=3142
+  _globals['_AGENTMODE']._serialized_end=3228
+  _globals['_ALERTSEVERITY']._serialized_start=3231
+  _globals['_ALERTSEVERITY']._serialized_end=3360
+  _globals['_PROGRESSEVENTTYPE']._serialized_start=3363
+  _globals['_PROGRESSEVENTTYPE']._serialized_end=3624
+  _globals['_BRIEFOPTIONS']._serialized_start=135
+  _globals['_BRIEFOPTIONS']._serialized_end=238
+  _globals['_BRIEFREQUEST']._serialized_start=240
+  _globals['_BRIEFREQUEST']._serialized_end=318
+  _globals['_BRIEFRESPONSE']._serialized_start=320
+  _globals['_BRIEFRESPONSE']._serialized_end=383
+  _globals['_BRIEFSTREAMREQUEST']._serialized_start=385
+  _globals['_BRIEFSTREAMREQUEST']._serialized_end=469
+  _globals['_BRIEFSTREAMRESPONSE']._serialized_start=472
+  _globals['_BRIEFSTREAMRESPONSE']._serialized_end=600
+  _globals['_PROGRESSEVENT']._serialized_start=603
+  _globals['_PROGRESSEVENT']._serialized_end=812
+  _globals['_GUIDELINESEARCH']._serialized_start=815
+  _globals['_GUIDELINESEARCH']._serialized_end=953
+  _globals['_PROBLEM']._serialized_start=955
+  _globals['_PROBLEM']._serialized_end=1036
+  _globals['_MEDICATION']._serialized_start=1038
+  _globals['_MEDICATION']._serialized_end=1113
+  _globals['_ALERT']._serialized_start=1115
+  _globals['_ALERT']._serialized_end=1205
+  _globals['_RECOMMENDATION']._serialized_start=1207
+  _globals['_RECOMMENDATION']._serialized_end=1304
+  _globals['_CITEDSOURCE']._serialized_start=1306
+  _globals['_CITEDSOURCE']._serialized_end=1425
+  _globals['_STAGETIMING']._serialized_start=1427
+  _globals['_STAGETIMING']._serialized_end=1530
+  _globals['_TOKENUSAGE']._serialized_start=1532
+  _globals['_TOKENUSAGE']._serialized_end=1659
+  _globals['_TURNUSAGE']._serialized_start=1661
+  _globals['_TURNUSAGE']._serialized_end=1747
+  _globals['_PATIENTBRIEFING']._serialized_start=1750
+  _globals['_PATIENTBRIEFING']._serialized_end=2376
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=2378
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=2478
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=2480
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=2571
+  _globals['_AUDITEVENT']._serialized_start=2574
+  _globals['_AUDITEVENT']._serialized_end=2867
+  _globals['_LISTPATIENTSREQUEST']._serialized_start=2869
+  _globals['_LISTPATIENTSREQUEST']._serialized_end=2945
+  _globals['_LISTPATIENTSRESPONSE']._serialized_start=2947
+  _globals['_LISTPATIENTSRESPONSE']._serialized_end=3041
+  _globals['_PATIENTSUMMARY']._serialized_start=3043
+  _globals['_PATIENTSUMMARY']._serialized_end=3140
+  _globals['_ORCHESTRATOR']._serialized_start=3627
+  _globals['_ORCHESTRATOR']._serialized_end=3968
 # @@protoc_insertion_point(module_scope)

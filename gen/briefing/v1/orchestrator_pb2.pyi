@@ -1,6 +1,7 @@
 import datetime
 
 from briefing.v1 import common_pb2 as _common_pb2
+from briefing.v1 import retriever_pb2 as _retriever_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -87,20 +88,40 @@ class BriefStreamResponse(_message.Message):
     def __init__(self, progress: _Optional[_Union[ProgressEvent, _Mapping]] = ..., briefing: _Optional[_Union[PatientBriefing, _Mapping]] = ...) -> None: ...
 
 class ProgressEvent(_message.Message):
-    __slots__ = ("type", "turn", "tool_call_id", "elapsed_ms", "ok", "hit_count")
+    __slots__ = ("type", "turn", "tool_call_id", "elapsed_ms", "ok", "hit_count", "query", "search_mode")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     TURN_FIELD_NUMBER: _ClassVar[int]
     TOOL_CALL_ID_FIELD_NUMBER: _ClassVar[int]
     ELAPSED_MS_FIELD_NUMBER: _ClassVar[int]
     OK_FIELD_NUMBER: _ClassVar[int]
     HIT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    SEARCH_MODE_FIELD_NUMBER: _ClassVar[int]
     type: ProgressEventType
     turn: int
     tool_call_id: str
     elapsed_ms: float
     ok: bool
     hit_count: int
-    def __init__(self, type: _Optional[_Union[ProgressEventType, str]] = ..., turn: _Optional[int] = ..., tool_call_id: _Optional[str] = ..., elapsed_ms: _Optional[float] = ..., ok: _Optional[bool] = ..., hit_count: _Optional[int] = ...) -> None: ...
+    query: str
+    search_mode: _retriever_pb2.SearchMode
+    def __init__(self, type: _Optional[_Union[ProgressEventType, str]] = ..., turn: _Optional[int] = ..., tool_call_id: _Optional[str] = ..., elapsed_ms: _Optional[float] = ..., ok: _Optional[bool] = ..., hit_count: _Optional[int] = ..., query: _Optional[str] = ..., search_mode: _Optional[_Union[_retriever_pb2.SearchMode, str]] = ...) -> None: ...
+
+class GuidelineSearch(_message.Message):
+    __slots__ = ("turn", "tool_call_id", "query", "mode", "hit_count", "ok")
+    TURN_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    HIT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    turn: int
+    tool_call_id: str
+    query: str
+    mode: _retriever_pb2.SearchMode
+    hit_count: int
+    ok: bool
+    def __init__(self, turn: _Optional[int] = ..., tool_call_id: _Optional[str] = ..., query: _Optional[str] = ..., mode: _Optional[_Union[_retriever_pb2.SearchMode, str]] = ..., hit_count: _Optional[int] = ..., ok: _Optional[bool] = ...) -> None: ...
 
 class Problem(_message.Message):
     __slots__ = ("display", "code", "code_system", "onset_date")
@@ -199,7 +220,7 @@ class TurnUsage(_message.Message):
     def __init__(self, turn: _Optional[int] = ..., usage: _Optional[_Union[TokenUsage, _Mapping]] = ..., stop_reason: _Optional[str] = ...) -> None: ...
 
 class PatientBriefing(_message.Message):
-    __slots__ = ("patient_id", "summary", "active_problems", "medications", "alerts", "recommendations", "sources", "timings", "mode", "turns_used", "usage", "turn_usage", "guidelines_available", "warnings", "model", "generated_at")
+    __slots__ = ("patient_id", "summary", "active_problems", "medications", "alerts", "recommendations", "sources", "timings", "mode", "turns_used", "usage", "turn_usage", "guidelines_available", "warnings", "model", "generated_at", "searches")
     PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_PROBLEMS_FIELD_NUMBER: _ClassVar[int]
@@ -216,6 +237,7 @@ class PatientBriefing(_message.Message):
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     GENERATED_AT_FIELD_NUMBER: _ClassVar[int]
+    SEARCHES_FIELD_NUMBER: _ClassVar[int]
     patient_id: str
     summary: str
     active_problems: _containers.RepeatedCompositeFieldContainer[Problem]
@@ -232,7 +254,8 @@ class PatientBriefing(_message.Message):
     warnings: _containers.RepeatedScalarFieldContainer[str]
     model: str
     generated_at: _timestamp_pb2.Timestamp
-    def __init__(self, patient_id: _Optional[str] = ..., summary: _Optional[str] = ..., active_problems: _Optional[_Iterable[_Union[Problem, _Mapping]]] = ..., medications: _Optional[_Iterable[_Union[Medication, _Mapping]]] = ..., alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., recommendations: _Optional[_Iterable[_Union[Recommendation, _Mapping]]] = ..., sources: _Optional[_Iterable[_Union[CitedSource, _Mapping]]] = ..., timings: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., mode: _Optional[_Union[AgentMode, str]] = ..., turns_used: _Optional[int] = ..., usage: _Optional[_Union[TokenUsage, _Mapping]] = ..., turn_usage: _Optional[_Iterable[_Union[TurnUsage, _Mapping]]] = ..., guidelines_available: _Optional[bool] = ..., warnings: _Optional[_Iterable[str]] = ..., model: _Optional[str] = ..., generated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    searches: _containers.RepeatedCompositeFieldContainer[GuidelineSearch]
+    def __init__(self, patient_id: _Optional[str] = ..., summary: _Optional[str] = ..., active_problems: _Optional[_Iterable[_Union[Problem, _Mapping]]] = ..., medications: _Optional[_Iterable[_Union[Medication, _Mapping]]] = ..., alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., recommendations: _Optional[_Iterable[_Union[Recommendation, _Mapping]]] = ..., sources: _Optional[_Iterable[_Union[CitedSource, _Mapping]]] = ..., timings: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., mode: _Optional[_Union[AgentMode, str]] = ..., turns_used: _Optional[int] = ..., usage: _Optional[_Union[TokenUsage, _Mapping]] = ..., turn_usage: _Optional[_Iterable[_Union[TurnUsage, _Mapping]]] = ..., guidelines_available: _Optional[bool] = ..., warnings: _Optional[_Iterable[str]] = ..., model: _Optional[str] = ..., generated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., searches: _Optional[_Iterable[_Union[GuidelineSearch, _Mapping]]] = ...) -> None: ...
 
 class ListAuditEventsRequest(_message.Message):
     __slots__ = ("patient_id", "subject", "page_size", "page_token")
@@ -281,3 +304,33 @@ class AuditEvent(_message.Message):
     document_ids: _containers.RepeatedScalarFieldContainer[str]
     trace_id: str
     def __init__(self, event_id: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_ms: _Optional[float] = ..., method: _Optional[str] = ..., subject: _Optional[str] = ..., patient_id: _Optional[str] = ..., outcome: _Optional[str] = ..., agent_mode: _Optional[_Union[AgentMode, str]] = ..., model: _Optional[str] = ..., cited_chunk_ids: _Optional[_Iterable[str]] = ..., document_ids: _Optional[_Iterable[str]] = ..., trace_id: _Optional[str] = ...) -> None: ...
+
+class ListPatientsRequest(_message.Message):
+    __slots__ = ("prefix", "page_size", "page_token")
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    prefix: str
+    page_size: int
+    page_token: str
+    def __init__(self, prefix: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListPatientsResponse(_message.Message):
+    __slots__ = ("patients", "next_page_token")
+    PATIENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    patients: _containers.RepeatedCompositeFieldContainer[PatientSummary]
+    next_page_token: str
+    def __init__(self, patients: _Optional[_Iterable[_Union[PatientSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class PatientSummary(_message.Message):
+    __slots__ = ("patient_id", "given_name", "family_name", "birth_date")
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    GIVEN_NAME_FIELD_NUMBER: _ClassVar[int]
+    FAMILY_NAME_FIELD_NUMBER: _ClassVar[int]
+    BIRTH_DATE_FIELD_NUMBER: _ClassVar[int]
+    patient_id: str
+    given_name: str
+    family_name: str
+    birth_date: str
+    def __init__(self, patient_id: _Optional[str] = ..., given_name: _Optional[str] = ..., family_name: _Optional[str] = ..., birth_date: _Optional[str] = ...) -> None: ...

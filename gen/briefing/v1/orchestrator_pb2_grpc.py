@@ -50,6 +50,11 @@ class OrchestratorStub:
                 request_serializer=briefing_dot_v1_dot_orchestrator__pb2.ListAuditEventsRequest.SerializeToString,
                 response_deserializer=briefing_dot_v1_dot_orchestrator__pb2.ListAuditEventsResponse.FromString,
                 _registered_method=True)
+        self.ListPatients = channel.unary_unary(
+                '/briefing.v1.Orchestrator/ListPatients',
+                request_serializer=briefing_dot_v1_dot_orchestrator__pb2.ListPatientsRequest.SerializeToString,
+                response_deserializer=briefing_dot_v1_dot_orchestrator__pb2.ListPatientsResponse.FromString,
+                _registered_method=True)
 
 
 class OrchestratorServicer:
@@ -78,6 +83,14 @@ class OrchestratorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPatients(self, request, context):
+        """Lists the patients who can be briefed, by patient id, a page at a time, optionally those
+        whose id, given name or family name starts with a prefix. Needs the scope briefing:read.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrchestratorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +108,11 @@ def add_OrchestratorServicer_to_server(servicer, server):
                     servicer.ListAuditEvents,
                     request_deserializer=briefing_dot_v1_dot_orchestrator__pb2.ListAuditEventsRequest.FromString,
                     response_serializer=briefing_dot_v1_dot_orchestrator__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
+            'ListPatients': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPatients,
+                    request_deserializer=briefing_dot_v1_dot_orchestrator__pb2.ListPatientsRequest.FromString,
+                    response_serializer=briefing_dot_v1_dot_orchestrator__pb2.ListPatientsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -179,6 +197,33 @@ class Orchestrator:
             '/briefing.v1.Orchestrator/ListAuditEvents',
             briefing_dot_v1_dot_orchestrator__pb2.ListAuditEventsRequest.SerializeToString,
             briefing_dot_v1_dot_orchestrator__pb2.ListAuditEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPatients(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/briefing.v1.Orchestrator/ListPatients',
+            briefing_dot_v1_dot_orchestrator__pb2.ListPatientsRequest.SerializeToString,
+            briefing_dot_v1_dot_orchestrator__pb2.ListPatientsResponse.FromString,
             options,
             channel_credentials,
             insecure,

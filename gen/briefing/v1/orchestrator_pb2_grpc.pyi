@@ -41,6 +41,10 @@ class OrchestratorStub:
     """Lists the access audit trail (every Brief, BriefStream, Ingest and DeleteDocument), newest
     first, by patient or by caller, a page at a time. Needs the scope audit:read.
     """
+    ListPatients: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.ListPatientsRequest, _orchestrator_pb2.ListPatientsResponse]
+    """Lists the patients who can be briefed, by patient id, a page at a time, optionally those
+    whose id, given name or family name starts with a prefix. Needs the scope briefing:read.
+    """
 
 @_typing.type_check_only
 class OrchestratorAsyncStub(OrchestratorStub):
@@ -54,6 +58,10 @@ class OrchestratorAsyncStub(OrchestratorStub):
     ListAuditEvents: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.ListAuditEventsRequest, _orchestrator_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
     """Lists the access audit trail (every Brief, BriefStream, Ingest and DeleteDocument), newest
     first, by patient or by caller, a page at a time. Needs the scope audit:read.
+    """
+    ListPatients: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.ListPatientsRequest, _orchestrator_pb2.ListPatientsResponse]  # type: ignore[assignment]
+    """Lists the patients who can be briefed, by patient id, a page at a time, optionally those
+    whose id, given name or family name starts with a prefix. Needs the scope briefing:read.
     """
 
 class OrchestratorServicer(metaclass=_abc_1.ABCMeta):
@@ -83,6 +91,16 @@ class OrchestratorServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_orchestrator_pb2.ListAuditEventsResponse, _abc.Awaitable[_orchestrator_pb2.ListAuditEventsResponse]]:
         """Lists the access audit trail (every Brief, BriefStream, Ingest and DeleteDocument), newest
         first, by patient or by caller, a page at a time. Needs the scope audit:read.
+        """
+
+    @_abc_1.abstractmethod
+    def ListPatients(
+        self,
+        request: _orchestrator_pb2.ListPatientsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_pb2.ListPatientsResponse, _abc.Awaitable[_orchestrator_pb2.ListPatientsResponse]]:
+        """Lists the patients who can be briefed, by patient id, a page at a time, optionally those
+        whose id, given name or family name starts with a prefix. Needs the scope briefing:read.
         """
 
 def add_OrchestratorServicer_to_server(servicer: OrchestratorServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -25,35 +25,39 @@ _sym_db = _symbol_database.Default()
 from briefing.v1 import common_pb2 as briefing_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x62riefing/v1/retriever.proto\x12\x0b\x62riefing.v1\x1a\x18\x62riefing/v1/common.proto\"E\n\x0cSearchFilter\x12\x14\n\x0c\x64ocument_ids\x18\x01 \x03(\t\x12\x0e\n\x06topics\x18\x02 \x03(\t\x12\x0f\n\x07issuers\x18\x03 \x03(\t\"q\n\rSearchRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x17\n\x0fscore_threshold\x18\x03 \x01(\x02\x12)\n\x06\x66ilter\x18\x04 \x01(\x0b\x32\x19.briefing.v1.SearchFilter\"_\n\tSearchHit\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x0c\n\x04text\x18\x03 \x01(\t\x12#\n\x06source\x18\x04 \x01(\x0b\x32\x13.briefing.v1.Source\"[\n\x0eSearchResponse\x12$\n\x04hits\x18\x01 \x03(\x0b\x32\x16.briefing.v1.SearchHit\x12\x10\n\x08\x65mbed_ms\x18\x02 \x01(\x01\x12\x11\n\tsearch_ms\x18\x03 \x01(\x01\"k\n\x0bIngestChunk\x12#\n\x06source\x18\x01 \x01(\x0b\x32\x13.briefing.v1.Source\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontent_hash\x18\x03 \x01(\t\x12\x13\n\x0b\x63hunk_count\x18\x04 \x01(\x05\"8\n\rIngestRequest\x12\'\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x18.briefing.v1.IngestChunk\"\xd3\x01\n\x0eIngestResponse\x12\x1a\n\x12\x64ocuments_received\x18\x01 \x01(\x05\x12\x1b\n\x13\x64ocuments_unchanged\x18\x02 \x01(\x05\x12\x19\n\x11\x64ocuments_written\x18\x03 \x01(\x05\x12\x17\n\x0f\x63hunks_received\x18\x04 \x01(\x05\x12\x17\n\x0f\x63hunks_upserted\x18\x05 \x01(\x05\x12\x16\n\x0e\x63hunks_deleted\x18\x06 \x01(\x05\x12\x10\n\x08\x65mbed_ms\x18\x07 \x01(\x01\x12\x11\n\tupsert_ms\x18\x08 \x01(\x01\",\n\x15\x44\x65leteDocumentRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\"0\n\x16\x44\x65leteDocumentResponse\x12\x16\n\x0e\x63hunks_deleted\x18\x01 \x01(\x05\"\x1a\n\x18GetCollectionInfoRequest\"\x92\x01\n\x19GetCollectionInfoResponse\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x14\n\x0cpoints_count\x18\x02 \x01(\x03\x12\x11\n\tdimension\x18\x03 \x01(\x05\x12\x10\n\x08\x64istance\x18\x04 \x01(\t\x12\r\n\x05store\x18\x05 \x01(\t\x12\x17\n\x0f\x64ocuments_count\x18\x06 \x01(\x05\x32\xd2\x02\n\tRetriever\x12\x41\n\x06Search\x12\x1a.briefing.v1.SearchRequest\x1a\x1b.briefing.v1.SearchResponse\x12\x43\n\x06Ingest\x12\x1a.briefing.v1.IngestRequest\x1a\x1b.briefing.v1.IngestResponse(\x01\x12Y\n\x0e\x44\x65leteDocument\x12\".briefing.v1.DeleteDocumentRequest\x1a#.briefing.v1.DeleteDocumentResponse\x12\x62\n\x11GetCollectionInfo\x12%.briefing.v1.GetCollectionInfoRequest\x1a&.briefing.v1.GetCollectionInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x62riefing/v1/retriever.proto\x12\x0b\x62riefing.v1\x1a\x18\x62riefing/v1/common.proto\"E\n\x0cSearchFilter\x12\x14\n\x0c\x64ocument_ids\x18\x01 \x03(\t\x12\x0e\n\x06topics\x18\x02 \x03(\t\x12\x0f\n\x07issuers\x18\x03 \x03(\t\"\x98\x01\n\rSearchRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x17\n\x0fscore_threshold\x18\x03 \x01(\x02\x12)\n\x06\x66ilter\x18\x04 \x01(\x0b\x32\x19.briefing.v1.SearchFilter\x12%\n\x04mode\x18\x05 \x01(\x0e\x32\x17.briefing.v1.SearchMode\"_\n\tSearchHit\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x0c\n\x04text\x18\x03 \x01(\t\x12#\n\x06source\x18\x04 \x01(\x0b\x32\x13.briefing.v1.Source\"\xb5\x01\n\x0eSearchResponse\x12$\n\x04hits\x18\x01 \x03(\x0b\x32\x16.briefing.v1.SearchHit\x12\x10\n\x08\x65mbed_ms\x18\x02 \x01(\x01\x12\x11\n\tsearch_ms\x18\x03 \x01(\x01\x12%\n\x04mode\x18\x04 \x01(\x0e\x32\x17.briefing.v1.SearchMode\x12\x31\n\nexpansions\x18\x05 \x03(\x0b\x32\x1d.briefing.v1.SynonymExpansion\"2\n\x10SynonymExpansion\x12\x0f\n\x07matched\x18\x01 \x01(\t\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x02 \x03(\t\"|\n\x0bIngestChunk\x12#\n\x06source\x18\x01 \x01(\x0b\x32\x13.briefing.v1.Source\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontent_hash\x18\x03 \x01(\t\x12\x13\n\x0b\x63hunk_count\x18\x04 \x01(\x05\x12\x0f\n\x07\x63ontext\x18\x05 \x01(\t\"8\n\rIngestRequest\x12\'\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x18.briefing.v1.IngestChunk\"\xd3\x01\n\x0eIngestResponse\x12\x1a\n\x12\x64ocuments_received\x18\x01 \x01(\x05\x12\x1b\n\x13\x64ocuments_unchanged\x18\x02 \x01(\x05\x12\x19\n\x11\x64ocuments_written\x18\x03 \x01(\x05\x12\x17\n\x0f\x63hunks_received\x18\x04 \x01(\x05\x12\x17\n\x0f\x63hunks_upserted\x18\x05 \x01(\x05\x12\x16\n\x0e\x63hunks_deleted\x18\x06 \x01(\x05\x12\x10\n\x08\x65mbed_ms\x18\x07 \x01(\x01\x12\x11\n\tupsert_ms\x18\x08 \x01(\x01\",\n\x15\x44\x65leteDocumentRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\"0\n\x16\x44\x65leteDocumentResponse\x12\x16\n\x0e\x63hunks_deleted\x18\x01 \x01(\x05\"\x1a\n\x18GetCollectionInfoRequest\"\xdb\x01\n\x19GetCollectionInfoResponse\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x14\n\x0cpoints_count\x18\x02 \x01(\x03\x12\x11\n\tdimension\x18\x03 \x01(\x05\x12\x10\n\x08\x64istance\x18\x04 \x01(\t\x12\r\n\x05store\x18\x05 \x01(\t\x12\x17\n\x0f\x64ocuments_count\x18\x06 \x01(\x05\x12-\n\x0csearch_modes\x18\x07 \x03(\x0e\x32\x17.briefing.v1.SearchMode\x12\x18\n\x10lexical_analyzer\x18\x08 \x01(\t*p\n\nSearchMode\x12\x1b\n\x17SEARCH_MODE_UNSPECIFIED\x10\x00\x12\x15\n\x11SEARCH_MODE_DENSE\x10\x01\x12\x16\n\x12SEARCH_MODE_SPARSE\x10\x02\x12\x16\n\x12SEARCH_MODE_HYBRID\x10\x03\x32\xd2\x02\n\tRetriever\x12\x41\n\x06Search\x12\x1a.briefing.v1.SearchRequest\x1a\x1b.briefing.v1.SearchResponse\x12\x43\n\x06Ingest\x12\x1a.briefing.v1.IngestRequest\x1a\x1b.briefing.v1.IngestResponse(\x01\x12Y\n\x0e\x44\x65leteDocument\x12\".briefing.v1.DeleteDocumentRequest\x1a#.briefing.v1.DeleteDocumentResponse\x12\x62\n\x11GetCollectionInfo\x12%.briefing.v1.GetCollectionInfoRequest\x1a&.briefing.v1.GetCollectionInfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'briefing.v1.retriever_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_SEARCHMODE']._serialized_start=1373
+  _globals['_SEARCHMODE']._serialized_end=1485
   _globals['_SEARCHFILTER']._serialized_start=70
   _globals['_SEARCHFILTER']._serialized_end=139
-  _globals['_SEARCHREQUEST']._serialized_start=141
-  _globals['_SEARCHREQUEST']._serialized_end=254
-  _globals['_SEARCHHIT']._serialized_start=256
-  _globals['_SEARCHHIT']._serialized_end=351
-  _globals['_SEARCHRESPONSE']._serialized_start=353
-  _globals['_SEARCHRESPONSE']._serialized_end=444
-  _globals['_INGESTCHUNK']._serialized_start=446
-  _globals['_INGESTCHUNK']._serialized_end=553
-  _globals['_INGESTREQUEST']._serialized_start=555
-  _globals['_INGESTREQUEST']._serialized_end=611
-  _globals['_INGESTRESPONSE']._serialized_start=614
-  _globals['_INGESTRESPONSE']._serialized_end=825
-  _globals['_DELETEDOCUMENTREQUEST']._serialized_start=827
-  _globals['_DELETEDOCUMENTREQUEST']._serialized_end=871
-  _globals['_DELETEDOCUMENTRESPONSE']._serialized_start=873
-  _globals['_DELETEDOCUMENTRESPONSE']._serialized_end=921
-  _globals['_GETCOLLECTIONINFOREQUEST']._serialized_start=923
-  _globals['_GETCOLLECTIONINFOREQUEST']._serialized_end=949
-  _globals['_GETCOLLECTIONINFORESPONSE']._serialized_start=952
-  _globals['_GETCOLLECTIONINFORESPONSE']._serialized_end=1098
-  _globals['_RETRIEVER']._serialized_start=1101
-  _globals['_RETRIEVER']._serialized_end=1439
+  _globals['_SEARCHREQUEST']._serialized_start=142
+  _globals['_SEARCHREQUEST']._serialized_end=294
+  _globals['_SEARCHHIT']._serialized_start=296
+  _globals['_SEARCHHIT']._serialized_end=391
+  _globals['_SEARCHRESPONSE']._serialized_start=394
+  _globals['_SEARCHRESPONSE']._serialized_end=575
+  _globals['_SYNONYMEXPANSION']._serialized_start=577
+  _globals['_SYNONYMEXPANSION']._serialized_end=627
+  _globals['_INGESTCHUNK']._serialized_start=629
+  _globals['_INGESTCHUNK']._serialized_end=753
+  _globals['_INGESTREQUEST']._serialized_start=755
+  _globals['_INGESTREQUEST']._serialized_end=811
+  _globals['_INGESTRESPONSE']._serialized_start=814
+  _globals['_INGESTRESPONSE']._serialized_end=1025
+  _globals['_DELETEDOCUMENTREQUEST']._serialized_start=1027
+  _globals['_DELETEDOCUMENTREQUEST']._serialized_end=1071
+  _globals['_DELETEDOCUMENTRESPONSE']._serialized_start=1073
+  _globals['_DELETEDOCUMENTRESPONSE']._serialized_end=1121
+  _globals['_GETCOLLECTIONINFOREQUEST']._serialized_start=1123
+  _globals['_GETCOLLECTIONINFOREQUEST']._serialized_end=1149
+  _globals['_GETCOLLECTIONINFORESPONSE']._serialized_start=1152
+  _globals['_GETCOLLECTIONINFORESPONSE']._serialized_end=1371
+  _globals['_RETRIEVER']._serialized_start=1488
+  _globals['_RETRIEVER']._serialized_end=1826
 # @@protoc_insertion_point(module_scope)

@@ -62,7 +62,8 @@ class RetrieverServicer:
     """
 
     def Search(self, request, context):
-        """Finds the chunks nearest to a query. Idempotent.
+        """Finds the chunks that best answer a query: by meaning, by words, or both (SearchMode).
+        Idempotent.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -34,7 +34,9 @@ class RetrieverStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> RetrieverAsyncStub: ...
     Search: _grpc.UnaryUnaryMultiCallable[_retriever_pb2.SearchRequest, _retriever_pb2.SearchResponse]
-    """Finds the chunks nearest to a query. Idempotent."""
+    """Finds the chunks that best answer a query: by meaning, by words, or both (SearchMode).
+    Idempotent.
+    """
     Ingest: _grpc.StreamUnaryMultiCallable[_retriever_pb2.IngestRequest, _retriever_pb2.IngestResponse]
     """Stores chunks sent as a stream. Idempotent per document: chunks of a document whose content
     hash is already stored are skipped; a changed document replaces all of its old chunks.
@@ -50,7 +52,9 @@ class RetrieverAsyncStub(RetrieverStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Search: _aio.UnaryUnaryMultiCallable[_retriever_pb2.SearchRequest, _retriever_pb2.SearchResponse]  # type: ignore[assignment]
-    """Finds the chunks nearest to a query. Idempotent."""
+    """Finds the chunks that best answer a query: by meaning, by words, or both (SearchMode).
+    Idempotent.
+    """
     Ingest: _aio.StreamUnaryMultiCallable[_retriever_pb2.IngestRequest, _retriever_pb2.IngestResponse]  # type: ignore[assignment]
     """Stores chunks sent as a stream. Idempotent per document: chunks of a document whose content
     hash is already stored are skipped; a changed document replaces all of its old chunks.
@@ -69,7 +73,9 @@ class RetrieverServicer(metaclass=_abc_1.ABCMeta):
         request: _retriever_pb2.SearchRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_retriever_pb2.SearchResponse, _abc.Awaitable[_retriever_pb2.SearchResponse]]:
-        """Finds the chunks nearest to a query. Idempotent."""
+        """Finds the chunks that best answer a query: by meaning, by words, or both (SearchMode).
+        Idempotent.
+        """
 
     @_abc_1.abstractmethod
     def Ingest(

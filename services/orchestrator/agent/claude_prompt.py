@@ -62,7 +62,10 @@ SEARCH_TOOL_DEF: ToolParam = {
     "description": (
         "Searches a corpus of clinical practice guidelines (ADA, KDIGO, ACC/AHA, and others) "
         "and returns the most relevant passages as <sources>, each with an id (S1, S2, ...) "
-        "to cite in the briefing. Several calls in one turn run in parallel."
+        "to cite in the briefing. Passages are matched by meaning and by their exact words: "
+        "name the drug (generic or brand), the lab and the number as the record gives them "
+        "(e.g. 'dofetilide', 'Eliquis', 'potassium 5.8'), and common abbreviations are "
+        "expanded. Several calls in one turn run in parallel."
     ),
     "input_schema": {
         "type": "object",

@@ -1,8 +1,5 @@
-"""Facts the offline agent reads from a record: age, latest labs in usual units, drug classes.
-
-Drug classes are recognised from the medication's recorded name (a generic name inside a
-display such as "apixaban 5 MG Oral Tablet"), which is what FHIR bundles reliably carry.
-"""
+"""Facts the offline agent reads from a record: age, latest labs in usual units, the drugs
+(recognised by :mod:`.drugs`)."""
 
 from __future__ import annotations
 
@@ -10,93 +7,10 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from services.orchestrator.patients.models import MedicationStatement, Observation, PatientRecord
+from services.orchestrator.agent.drugs import Drug, recognise
+from services.orchestrator.patients.models import Observation, PatientRecord
 
-# Generic name -> class. Names are matched as whole words in the lower-cased display.
-DRUG_CLASSES: dict[str, str] = {
-    "metformin": "metformin",
-    **dict.fromkeys(["apixaban", "rivaroxaban", "edoxaban", "dabigatran"], "doac"),
-    "warfarin": "warfarin",
-    **dict.fromkeys(
-        [
-            "ibuprofen",
-            "naproxen",
-            "diclofenac",
-            "celecoxib",
-            "meloxicam",
-            "ketorolac",
-            "indomethacin",
-            "etodolac",
-        ],
-        "nsaid",
-    ),
-    **dict.fromkeys(
-        [
-            "lisinopril",
-            "enalapril",
-            "ramipril",
-            "benazepril",
-            "captopril",
-            "perindopril",
-            "quinapril",
-        ],
-        "acei",
-    ),
-    **dict.fromkeys(
-        ["losartan", "valsartan", "irbesartan", "candesartan", "olmesartan", "telmisartan"], "arb"
-    ),
-    **dict.fromkeys(["spironolactone", "eplerenone", "finerenone"], "mra"),
-    **dict.fromkeys(["empagliflozin", "dapagliflozin", "canagliflozin", "ertugliflozin"], "sglt2i"),
-    **dict.fromkeys(["semaglutide", "liraglutide", "dulaglutide", "tirzepatide"], "glp1ra"),
-    **dict.fromkeys(["glipizide", "glimepiride", "glyburide", "gliclazide"], "sulfonylurea"),
-    "insulin": "insulin",
-    **dict.fromkeys(
-        [
-            "atorvastatin",
-            "rosuvastatin",
-            "simvastatin",
-            "pravastatin",
-            "lovastatin",
-            "pitavastatin",
-            "fluvastatin",
-        ],
-        "statin",
-    ),
-    **dict.fromkeys(["ezetimibe", "evolocumab", "alirocumab", "inclisiran"], "nonstatin"),
-    **dict.fromkeys(["furosemide", "torsemide", "bumetanide"], "loop_diuretic"),
-    **dict.fromkeys(["hydrochlorothiazide", "chlorthalidone", "indapamide"], "thiazide"),
-    "digoxin": "digoxin",
-    **dict.fromkeys(["gabapentin", "pregabalin"], "gabapentinoid"),
-    **dict.fromkeys(["sitagliptin", "saxagliptin", "alogliptin", "linagliptin"], "dpp4i"),
-    "sacubitril": "arni",
-    **dict.fromkeys(["aspirin", "clopidogrel", "prasugrel", "ticagrelor"], "antiplatelet"),
-    **dict.fromkeys(["metoprolol", "carvedilol", "bisoprolol", "atenolol"], "beta_blocker"),
-    **dict.fromkeys(["amlodipine", "nifedipine", "diltiazem", "verapamil"], "ccb"),
-}
-RAAS_INHIBITORS = {"acei", "arb", "arni"}
-ANTICOAGULANTS = {"doac", "warfarin"}
-SULFONAMIDE_NONANTIBIOTICS = {"loop_diuretic", "thiazide"}
-_WORD = re.compile(r"[a-z][a-z0-9-]*")
-
-
-@dataclass(frozen=True)
-class Drug:
-    """An active medication with its recognised generic name and class (empty if unknown)."""
-
-    statement: MedicationStatement
-    name: str
-    drug_class: str
-
-
-def recognise(statement: MedicationStatement) -> Drug:
-    words = _WORD.findall(statement.coding.display.lower())
-    for word in words:
-        if word in DRUG_CLASSES:
-            return Drug(statement, word, DRUG_CLASSES[word])
-    name = words[0] if words else ""
-    return Drug(statement, name, "")
-
-
+OLDER_ADULT_AGE = 65  # the Beers Criteria's older adults; guidelines' "older adults"
 _DOSE = re.compile(r"(\d+(?:\.\d+)?)\s*mg\b")
 _TIMES_A_DAY = (
     (re.compile(r"four times|\bqid\b"), 4),
@@ -153,6 +67,29 @@ class Facts:
     systolic_bp: float | None
     diastolic_bp: float | None
     drugs: tuple[Drug, ...]
+    bmi: float | None = None
+    hemoglobin: float | None = None  # g/dL
+    bicarbonate: float | None = None  # mmol/L
+
+    @property
+    def values(self) -> dict[str, float]:
+        """The known values by the label a guideline states a bound on ("egfr", "crcl", ...)."""
+        named = {
+            "age": self.age,
+            "egfr": self.egfr,
+            "crcl": self.creatinine_clearance,
+            "creatinine": self.creatinine_mg_dl,
+            "potassium": self.potassium,
+            "ldl": self.ldl_mg_dl,
+            "hba1c": self.hba1c,
+            "uacr": self.uacr,
+            "weight": self.weight_kg,
+            "sbp": self.systolic_bp,
+            "bmi": self.bmi,
+            "hemoglobin": self.hemoglobin,
+            "bicarbonate": self.bicarbonate,
+        }
+        return {label: float(value) for label, value in named.items() if value is not None}
 
     def drugs_of(self, *classes: str) -> list[Drug]:
         return [drug for drug in self.drugs if drug.drug_class in classes]
@@ -195,6 +132,9 @@ def read_facts(record: PatientRecord, today: date) -> Facts:
         systolic_bp=_value(record.latest("systolic_bp"), {}),
         diastolic_bp=_value(record.latest("diastolic_bp"), {}),
         drugs=tuple(recognise(m) for m in record.active_medications),
+        bmi=_value(record.latest("bmi"), {}),
+        hemoglobin=_value(record.latest("hemoglobin"), {"g/l": 0.1, "mmol/l": 1.611}),
+        bicarbonate=_value(record.latest("bicarbonate"), {}),
     )
 
 

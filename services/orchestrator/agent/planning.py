@@ -1,36 +1,38 @@
-"""The offline agent's search plan: one query per active medication, allergy and problem.
+"""The offline agent's search plan: one query per finding that has an action (to find the
+passage that backs it), then one per active medication, allergy and problem.
 
-Queries carry the values that decide the guidance (e.g. "metformin dosing eGFR 34"), so they
-are written about the patient: they go to the Retriever only, never to logs or spans. Each
-search also names its topic terms: a recommendation quotes only sentences that mention one,
-so a near miss of the vector search (a metformin passage for a metoprolol query) is not cited.
+Queries carry the values that decide the guidance (e.g. "metformin dosing eGFR 34") and the
+patient's risk category ("secondary prevention" with ASCVD, "HFpEF" rather than heart failure at
+large), so they are written about the patient: they go to the Retriever only, never to logs or
+spans. Each search also names its topic terms: a recommendation quotes only sentences that
+mention one, so a near miss of the vector search (a metformin passage for a metoprolol query) is
+not cited.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from services.orchestrator.agent.clinical import (
-    ANTICOAGULANTS,
-    SULFONAMIDE_NONANTIBIOTICS,
-    Drug,
-    Facts,
-    fmt,
-    plain_display,
-)
+from services.orchestrator.agent.clinical import Facts, fmt, plain_display
+from services.orchestrator.agent.drugs import ANTICOAGULANTS, SULFONAMIDE_NONANTIBIOTICS, Drug
+from services.orchestrator.agent.populations import patient_conditions
+from services.orchestrator.agent.rules import Finding
 from services.orchestrator.patients.models import Allergy, Condition, PatientRecord
 
-MAX_SEARCHES = 16
+MAX_SEARCHES = 24
 
 
 @dataclass(frozen=True)
 class PlannedSearch:
-    """A query, why it was asked (the rationale of recommendations drawn from it) and the terms
-    a quoted sentence must mention (any one, case-insensitive)."""
+    """A query, why it was asked (the rationale of recommendations drawn from it), the terms
+    a quoted sentence must mention (any one, case-insensitive), and for an evidence search the
+    finding it is to back."""
 
     query: str
     reason: str
     terms: tuple[str, ...] = ()
+    finding: Finding | None = None  # the finding whose action this search is to back
 
 
 def _with(label: str, value: float | None, decimals: int = 0, unit: str = "") -> str:
@@ -40,9 +42,24 @@ def _with(label: str, value: float | None, decimals: int = 0, unit: str = "") ->
     return " " + " ".join(part for part in (label, f"{fmt(value, decimals)}{unit}") if part)
 
 
-def _problem_topic(lowered: str, facts: Facts) -> tuple[str, tuple[str, ...]] | None:
+def _heart_failure_topic(conditions: frozenset[str], facts: Facts) -> tuple[str, tuple[str, ...]]:
+    """HFrEF and HFpEF have different guidance: the query and terms name the patient's kind."""
+    egfr = _with("eGFR", facts.egfr)
+    if "hfpef" in conditions:
+        query = "heart failure with preserved ejection fraction HFpEF drug therapy" + egfr
+        return query, ("hfpef", "preserved ejection")
+    if "hfref" in conditions:
+        query = "heart failure with reduced ejection fraction HFrEF guideline-directed therapy"
+        return query + egfr, ("hfref", "reduced ejection")
+    return "heart failure drug therapy" + egfr, ("heart failure",)
+
+
+def _problem_topic(
+    lowered: str, facts: Facts, conditions: frozenset[str]
+) -> tuple[str, tuple[str, ...]] | None:
     """(query, terms) for a known kind of problem, else None."""
     ckd = facts.egfr is not None and facts.egfr < 60
+    ascvd = "ascvd" in conditions
     if "diabetes" in lowered and "neuropath" not in lowered:
         query = "type 2 diabetes glycemic target HbA1c" + _with("", facts.hba1c, 1, "%")
         return query + (" CKD" if ckd else ""), ("diabetes", "hba1c", "glyc")
@@ -58,11 +75,11 @@ def _problem_topic(lowered: str, facts: Facts) -> tuple[str, tuple[str, ...]] | 
         query = "atrial fibrillation anticoagulation stroke prevention" + _with("age", facts.age)
         return query, ("atrial fibrillation", "anticoag", "stroke")
     if "heart failure" in lowered:
-        query = "heart failure guideline-directed medical therapy" + _with("eGFR", facts.egfr)
-        return query, ("heart failure", "hfref", "hfpef")
+        return _heart_failure_topic(conditions, facts)
     if any(word in lowered for word in ("lipid", "cholesterol")):
-        query = "LDL cholesterol" + _with("", facts.ldl_mg_dl, 0, " mg/dL") + " goal statin therapy"
-        return query, ("ldl", "statin", "cholesterol")
+        prevention = "secondary prevention ASCVD" if ascvd else "primary prevention"
+        query = f"LDL{_with('', facts.ldl_mg_dl, 0, ' mg/dL')} statin therapy {prevention}"
+        return query + (" CKD" if ckd else ""), ("ldl", "statin", "cholesterol")
     if "hyperkalemia" in lowered or "hyperkalaemia" in lowered:
         query = "hyperkalemia potassium" + _with("", facts.potassium, 1) + " management"
         return query, ("potassium", "hyperkal")
@@ -79,9 +96,9 @@ def _problem_topic(lowered: str, facts: Facts) -> tuple[str, tuple[str, ...]] | 
     return None
 
 
-def _problem_query(condition: Condition, facts: Facts) -> PlannedSearch:
+def _problem_query(condition: Condition, facts: Facts, conditions: frozenset[str]) -> PlannedSearch:
     name = plain_display(condition.coding.display)
-    topic = _problem_topic(name.lower(), facts)
+    topic = _problem_topic(name.lower(), facts, conditions)
     query, terms = topic or (f"{name} management", (name.lower(),))
     return PlannedSearch(query, f"active problem: {name}", terms)
 
@@ -164,13 +181,28 @@ def _allergy_query(allergy: Allergy, facts: Facts) -> PlannedSearch:
     return PlannedSearch(query, f"recorded {allergy.kind}: {substance}", terms)
 
 
-def plan_searches(record: PatientRecord, facts: Facts) -> list[PlannedSearch]:
-    """Distinct queries, medications first (dosing matters most), then allergies and problems;
-    at most :data:`MAX_SEARCHES`."""
+def evidence_searches(findings: Sequence[Finding]) -> list[PlannedSearch]:
+    """One search per finding whose action a guideline can back."""
+    return [
+        PlannedSearch(f.evidence.query, f.message, f.evidence.terms, finding=f)
+        for f in findings
+        if f.action and f.evidence is not None
+    ]
+
+
+def plan_searches(
+    record: PatientRecord, facts: Facts, findings: Sequence[Finding] = ()
+) -> list[PlannedSearch]:
+    """Distinct queries: the findings' evidence first, then medications (dosing matters most)
+    that no finding's action is about, allergies and problems; at most :data:`MAX_SEARCHES`."""
+    conditions = patient_conditions(record, facts)
+    actions = " ".join(f.action for f in findings).lower()
     planned = [
-        *(_medication_query(d, facts) for d in facts.drugs),
+        *evidence_searches(findings),
+        # A drug an action already advises about needs no second recommendation.
+        *(_medication_query(d, facts) for d in facts.drugs if not d.name or d.name not in actions),
         *(_allergy_query(a, facts) for a in record.allergies),
-        *(_problem_query(c, facts) for c in record.active_conditions),
+        *(_problem_query(c, facts, conditions) for c in record.active_conditions),
     ]
     seen: set[str] = set()
     distinct: list[PlannedSearch] = []

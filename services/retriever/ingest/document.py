@@ -43,12 +43,11 @@ class Document:
 def metadata_from(values: Mapping[str, object], path: Path, fallback_title: str = "") -> Metadata:
     """Metadata from a key/value mapping (front matter, HTML meta tags, PDF info).
 
-    The document id falls back to the file stem and the title to ``fallback_title`` (usually the
-    first heading); ``topics`` may be a list or a comma-separated string.
+    The document id falls back to the file stem, the title to ``fallback_title`` (usually the
+    first heading) and then to the file stem (a file whose top heading is empty); ``topics`` may
+    be a list or a comma-separated string.
     """
-    title = _text(values.get("title")) or fallback_title
-    if not title:
-        raise DocumentError("no title (front matter, meta tag, document info or first heading)")
+    title = _text(values.get("title")) or fallback_title or path.stem
     year_value = values.get("year")
     try:
         year = int(str(year_value)) if year_value not in (None, "") else 0
@@ -109,12 +108,15 @@ class SectionBuilder:
         self._blocks = []
 
     def sections(self, title: str) -> tuple[Section, ...]:
-        """All non-empty sections; paths start with the title unless a level-1 heading leads."""
+        """All non-empty sections; paths start with the title unless a level-1 heading leads.
+
+        An empty level-1 heading stands for the title; other empty headings are left out.
+        """
         self._close()
         result = []
         for headings, blocks in self._sections:
-            path = [text for _, text in headings]
+            path = [text or title if level == 1 else text for level, text in headings]
             if not headings or headings[0][0] != 1:
                 path.insert(0, title)
-            result.append(Section(path=tuple(path), blocks=tuple(blocks)))
+            result.append(Section(path=tuple(p for p in path if p), blocks=tuple(blocks)))
         return tuple(result)

@@ -5,10 +5,16 @@ Metadata keys: ``/Title``, ``/Author`` (the issuer), ``/Subject`` (the guideline
 ``/URL``; the document id falls back to the file stem. Headings are the PDF's bookmarks (outline):
 a line of page text that spells the next bookmark title (possibly wrapped over several lines)
 opens a section at the bookmark's depth. A PDF without bookmarks becomes one section.
+
+pypdf logs the repairs it makes to a damaged file ("incorrect startxref pointer", "EOF marker not
+found") as warnings, which Python prints on stderr when nothing else handles them, right through
+the ingestion CLI's progress bar. They are dropped here: a file pypdf cannot read still fails
+with a DocumentError that names it.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +27,10 @@ from services.retriever.ingest.document import (
     SectionBuilder,
     metadata_from,
 )
+
+_PYPDF_LOG = logging.getLogger("pypdf")
+_PYPDF_LOG.addHandler(logging.NullHandler())
+_PYPDF_LOG.propagate = False
 
 BULLETS = ("•", "- ", "– ", "* ")
 INFO_KEYS = {

@@ -81,6 +81,7 @@ def prepare_file(path: Path, chunker: Chunker, parse: Parser = parse_file) -> Pr
                 guideline=meta.guideline,
             ),
             text=chunk.text,
+            context=chunk.context,
             content_hash=digest,
             chunk_count=len(chunks),
         )

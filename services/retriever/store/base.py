@@ -1,17 +1,20 @@
 """The interface every vector-store engine implements, in the Retriever's own types.
 
 The servicer and the ingestion code see only these: a :class:`StoredChunk` (text, source and the
-version of its document), a :class:`ChunkRecord` (a chunk with its vector) to write, a
-:class:`SearchQuery` with its :class:`SearchFilter` to search, a list of :class:`Hit` back, and
-:class:`CollectionInfo`. An engine's own types (Qdrant's points, filters and scored points) stay
+version of its document), a :class:`ChunkRecord` (a chunk with its dense and lexical vectors) to
+write, a :class:`SearchQuery` in a :class:`SearchMode` with its :class:`SearchFilter` to search, a
+list of :class:`Hit` back, and :class:`CollectionInfo`. Both kinds of vector are computed by the
+Retriever (the Embedder's, and :mod:`services.retriever.lexical`'s), so every engine stores and
+searches the same ones. An engine's own types (Qdrant's points, filters and scored points) stay
 in its module, so a new engine slots in behind :class:`ChunkStore` without touching its callers.
 """
 
 from __future__ import annotations
 
 import abc
+import enum
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 # Fixed namespace for chunk ids: the same document id and chunk index always give the same id,
@@ -31,6 +34,7 @@ class StoredChunk:
     document_id: str
     chunk_index: int
     title: str
+    #: The passage, as shown to readers and cited.
     text: str
     #: Hash of the whole document; chunks carrying another hash are an older version.
     content_hash: str
@@ -42,19 +46,47 @@ class StoredChunk:
     url: str = ""
     topics: tuple[str, ...] = ()
     guideline: str = ""
+    #: The heading line (title and section path) embedded and matched in front of the passage;
+    #: empty for chunks stored before it was kept apart, whose text starts with it.
+    context: str = ""
 
     @property
     def id(self) -> str:
         """The chunk's id in the store (:func:`chunk_id`)."""
         return chunk_id(self.document_id, self.chunk_index)
 
+    @property
+    def indexed_text(self) -> str:
+        """What the chunk's vectors are made of: the heading line, then the passage."""
+        return f"{self.context}\n{self.text}" if self.context else self.text
+
+
+@dataclass(frozen=True, slots=True)
+class SparseVector:
+    """Term weights by term index, indices ascending and distinct."""
+
+    indices: tuple[int, ...]
+    values: tuple[float, ...]
+
+
+class SearchMode(enum.StrEnum):
+    """How a search matches: by meaning (dense), by words (sparse), or both fused (hybrid)."""
+
+    DENSE = "dense"
+    SPARSE = "sparse"
+    HYBRID = "hybrid"
+
 
 @dataclass(frozen=True, slots=True)
 class ChunkRecord:
-    """What is written for one chunk: the chunk and its unit-length vector."""
+    """What is written for one chunk: the chunk, its unit-length vector and its lexical vector.
+
+    Engines store the lexical vector only in a collection that has lexical vectors.
+    """
 
     chunk: StoredChunk
     vector: Sequence[float]
+    lexical: SparseVector
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,17 +100,26 @@ class SearchFilter:
 
 @dataclass(frozen=True, slots=True)
 class SearchQuery:
-    """One search: the query's text and vector, how many hits, and which chunks qualify.
+    """One search: its mode and the vectors that mode needs, how many hits, which chunks qualify.
 
-    Dense engines use the vector; engines that also match words (BM25) use the text too.
+    Dense search uses ``vector``, sparse search ``lexical``, hybrid both.
     """
 
-    text: str
-    vector: Sequence[float]
+    mode: SearchMode
     limit: int
-    #: Hits scoring below it are left out; None keeps every hit.
+    vector: Sequence[float] | None = None
+    lexical: SparseVector | None = None
+    #: Dense search only: hits below this cosine similarity are left out; None keeps every hit.
     score_threshold: float | None = None
     where: SearchFilter = field(default_factory=SearchFilter)
+
+    def __post_init__(self) -> None:
+        if self.mode != SearchMode.SPARSE and self.vector is None:
+            raise ValueError(f"a {self.mode} search needs the query's vector")
+        if self.mode != SearchMode.DENSE and self.lexical is None:
+            raise ValueError(f"a {self.mode} search needs the query's lexical vector")
+        if self.mode != SearchMode.DENSE and self.score_threshold is not None:
+            raise ValueError("a score threshold applies to dense search only")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +139,9 @@ class CollectionInfo:
     dimension: int
     distance: str
     documents_count: int
+    #: The analyzer recorded as having made a lexical vector for every chunk; "" when none did
+    #: (a collection made before lexical vectors, or a re-index that has not finished).
+    lexical_analyzer: str = ""
 
 
 class ChunkStore(abc.ABC):
@@ -107,8 +151,9 @@ class ChunkStore(abc.ABC):
     collection: str
 
     @abc.abstractmethod
-    async def ensure_collection(self, dimension: int, model: str) -> None:
-        """Creates the collection for ``dimension``-sized vectors, or checks the existing one.
+    async def ensure_collection(self, dimension: int, model: str, lexical_analyzer: str) -> None:
+        """Creates the collection for ``dimension``-sized vectors and lexical vectors (recorded as
+        made by ``lexical_analyzer``), or checks the existing one, which it leaves as it is.
 
         Raises FailedPrecondition, naming ``model``, when the existing one has another size.
         """
@@ -131,7 +176,29 @@ class ChunkStore(abc.ABC):
 
     @abc.abstractmethod
     async def search(self, query: SearchQuery) -> list[Hit]:
-        """The chunks nearest to the query that pass its filter and threshold, best first."""
+        """The chunks that best match the query in its mode and pass its filter and threshold,
+        best first. Sparse and hybrid need a collection with lexical vectors."""
+
+    @abc.abstractmethod
+    async def lexical_analyzer(self) -> str:
+        """The analyzer recorded for the collection's lexical vectors ("" when there are none
+        for every chunk, or no collection)."""
+
+    @abc.abstractmethod
+    async def add_lexical(
+        self,
+        vectorize: Callable[[StoredChunk], SparseVector],
+        lexical_analyzer: str,
+        batch_size: int,
+        progress: Callable[[int], None] = lambda done: None,
+    ) -> int:
+        """Gives every stored chunk the lexical vector ``vectorize`` makes of it, in place (dense
+        vectors and payloads untouched), then records ``lexical_analyzer``; returns how many.
+
+        Until it finishes the collection records no analyzer, so an interrupted run leaves it
+        serving dense search, and running it again completes it. ``progress`` gets the number
+        of chunks done after each batch.
+        """
 
     @abc.abstractmethod
     async def info(self) -> CollectionInfo:
@@ -141,6 +208,12 @@ class ChunkStore(abc.ABC):
     async def is_healthy(self) -> bool:
         """Whether the engine answers now (the retriever's health check; bounded by the
         caller)."""
+
+    @abc.abstractmethod
+    def records(self, batch_size: int) -> AsyncIterator[list[ChunkRecord]]:
+        """Every stored chunk with its vectors, ``batch_size`` at a time (none without a
+        collection); for copying a store into another engine. A chunk without a lexical vector
+        comes with an empty one."""
 
     @abc.abstractmethod
     async def close(self) -> None:

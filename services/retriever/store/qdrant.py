@@ -3,16 +3,25 @@
 Qdrant's local mode (a folder) locks that folder against every other client and computes on the
 event loop, so every read and write of the collection goes through this process. Every Qdrant
 type (points, payloads, filters) stays in this module.
+
+A collection has one unnamed dense vector and a sparse vector named ``lexical`` with Qdrant's IDF
+modifier, which multiplies each stored BM25 term weight by the term's inverse document frequency
+over the collection at query time. Hybrid search prefetches the best ``HYBRID_CANDIDATES`` of
+each and fuses the two rankings by reciprocal rank in the Query API. The collection's metadata
+records the analyzer that made the lexical vectors once every point has one; a collection made
+before lexical vectors has only the dense vector, and :meth:`QdrantStore.add_lexical` adds the
+sparse one in place (the same layout a new collection has).
 """
 
 from __future__ import annotations
 
+import time
 import warnings
-from collections.abc import Sequence
-from dataclasses import asdict, fields
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from qdrant_client import AsyncQdrantClient, models
+from qdrant_client.conversions.common_types import PointId
 
 from services.common.errors import FailedPrecondition
 from services.common.telemetry import get_tracer
@@ -23,8 +32,22 @@ from services.retriever.store.base import (
     CollectionInfo,
     Hit,
     SearchFilter,
+    SearchMode,
     SearchQuery,
+    SparseVector,
     StoredChunk,
+)
+from services.retriever.store.layout import (
+    CONTENT_HASH,
+    DOCUMENT_ID,
+    HYBRID_CANDIDATES,
+    INDEXED_KEYWORDS,
+    ISSUER,
+    LEXICAL,
+    RRF_K,
+    TOPICS,
+    chunk_payload,
+    payload_chunk,
 )
 
 tracer = get_tracer(__name__)
@@ -32,13 +55,11 @@ tracer = get_tracer(__name__)
 # Upper bound on distinct documents counted by GetCollectionInfo (one facet call).
 MAX_DOCUMENTS_COUNTED = 1_000_000
 
-# Payload keys with a keyword index; search filters and per-document look-ups use them.
-DOCUMENT_ID = "document_id"
-TOPICS = "topics"
-ISSUER = "issuer"
-CONTENT_HASH = "content_hash"
-INDEXED_KEYWORDS = (DOCUMENT_ID, TOPICS, ISSUER, CONTENT_HASH)
-_CHUNK_FIELDS = tuple(field.name for field in fields(StoredChunk))
+# The metadata key recording the analyzer that filled the lexical vectors.
+LEXICAL_ANALYZER = "lexical_analyzer"
+# How long a collection found without lexical vectors is believed to have none (another
+# process may re-index it meanwhile); one found with them is believed for good.
+LEXICAL_RECHECK_S = 30.0
 
 
 def open_client(settings: RetrieverSettings) -> AsyncQdrantClient:
@@ -77,21 +98,30 @@ class QdrantStore(ChunkStore):
         self._client = client
         self.collection = collection
         self._local = local
+        # Whether the collection has the sparse vector (None: not looked at yet), and the
+        # analyzer it records with the time it was read.
+        self._sparse: bool | None = None
+        self._analyzer: tuple[str, float] | None = None
 
-    async def _dimension(self) -> int | None:
-        """The collection's vector size, or None when it does not exist yet."""
+    async def _collection(self) -> models.CollectionInfo | None:
+        """The collection's description, or None when it does not exist yet."""
         if not await self._client.collection_exists(self.collection):
             return None
         info = await self._client.get_collection(self.collection)
-        return _vector_params(info).size
+        self._sparse = LEXICAL in (info.config.params.sparse_vectors or {})
+        return info
 
-    async def ensure_collection(self, dimension: int, model: str) -> None:
-        existing = await self._dimension()
+    async def ensure_collection(self, dimension: int, model: str, lexical_analyzer: str) -> None:
+        info = await self._collection()
+        existing = None if info is None else _vector_params(info).size
         if existing is None:
             await self._client.create_collection(
                 self.collection,
                 vectors_config=models.VectorParams(size=dimension, distance=models.Distance.DOT),
+                sparse_vectors_config={LEXICAL: _SPARSE_PARAMS},
+                metadata={LEXICAL_ANALYZER: lexical_analyzer},
             )
+            self._sparse = True
             await self._create_payload_indexes()
         elif existing != dimension:
             raise FailedPrecondition(
@@ -116,6 +146,7 @@ class QdrantStore(ChunkStore):
             "qdrant.query_points",
             attributes={
                 "retriever.collection": self.collection,
+                "retriever.mode": str(query.mode),
                 "retriever.limit": query.limit,
                 "retriever.filtered": query_filter is not None,
                 "retriever.score_threshold": query.score_threshold or 0.0,
@@ -123,15 +154,13 @@ class QdrantStore(ChunkStore):
         ) as span:
             response = await self._client.query_points(
                 self.collection,
-                query=list(query.vector),
+                **_query_arguments(query, query_filter),
                 limit=query.limit,
-                score_threshold=query.score_threshold,
-                query_filter=query_filter,
                 with_payload=True,
             )
             span.set_attribute("retriever.hits", len(response.points))
         return [
-            Hit(chunk_id=str(point.id), score=point.score, chunk=_chunk(point.payload or {}))
+            Hit(chunk_id=str(point.id), score=point.score, chunk=payload_chunk(point.payload or {}))
             for point in response.points
         ]
 
@@ -142,9 +171,17 @@ class QdrantStore(ChunkStore):
         return result.count
 
     async def upsert(self, records: Sequence[ChunkRecord]) -> None:
+        if self._sparse is None:
+            await self._collection()
         points = [
             models.PointStruct(
-                id=record.chunk.id, vector=list(record.vector), payload=_payload(record.chunk)
+                id=record.chunk.id,
+                vector=(
+                    {"": list(record.vector), LEXICAL: _sparse(record.lexical)}
+                    if self._sparse
+                    else list(record.vector)
+                ),
+                payload=chunk_payload(record.chunk),
             )
             for record in records
         ]
@@ -175,9 +212,9 @@ class QdrantStore(ChunkStore):
         return found.count
 
     async def info(self) -> CollectionInfo:
-        if not await self._client.collection_exists(self.collection):
+        info = await self._collection()
+        if info is None:
             return CollectionInfo(points_count=0, dimension=0, distance="", documents_count=0)
-        info = await self._client.get_collection(self.collection)
         params = _vector_params(info)
         facets = await self._client.facet(
             self.collection, key=DOCUMENT_ID, limit=MAX_DOCUMENTS_COUNTED, exact=True
@@ -187,6 +224,7 @@ class QdrantStore(ChunkStore):
             dimension=params.size,
             distance=str(params.distance.value),
             documents_count=len(facets.hits),
+            lexical_analyzer=self._recorded_analyzer(info),
         )
 
     async def is_healthy(self) -> bool:
@@ -195,8 +233,135 @@ class QdrantStore(ChunkStore):
         await self._client.get_collections()
         return True
 
+    def _recorded_analyzer(self, info: models.CollectionInfo) -> str:
+        recorded = str((info.config.metadata or {}).get(LEXICAL_ANALYZER) or "")
+        analyzer = recorded if self._sparse else ""
+        self._analyzer = (analyzer, time.monotonic())
+        return analyzer
+
+    async def lexical_analyzer(self) -> str:
+        if self._analyzer is not None:
+            analyzer, read_at = self._analyzer
+            if analyzer or time.monotonic() - read_at < LEXICAL_RECHECK_S:
+                return analyzer
+        info = await self._collection()
+        return "" if info is None else self._recorded_analyzer(info)
+
+    async def add_lexical(
+        self,
+        vectorize: Callable[[StoredChunk], SparseVector],
+        lexical_analyzer: str,
+        batch_size: int,
+        progress: Callable[[int], None] = lambda done: None,
+    ) -> int:
+        info = await self._collection()
+        if info is None:
+            raise FailedPrecondition(f"collection {self.collection} does not exist")
+        await self._client.update_collection(self.collection, metadata={LEXICAL_ANALYZER: ""})
+        self._analyzer = None
+        if not self._sparse:
+            await self._client.create_vector_name(
+                self.collection,
+                LEXICAL,
+                models.SparseVectorNameConfig(
+                    sparse=models.SparseVectorConfig(modifier=_SPARSE_PARAMS.modifier)
+                ),
+            )
+            self._sparse = True
+        done = 0
+        offset: PointId | None = None
+        while True:
+            points, offset = await self._client.scroll(
+                self.collection, limit=batch_size, offset=offset, with_payload=True
+            )
+            if points:
+                await self._client.update_vectors(
+                    self.collection,
+                    points=[
+                        models.PointVectors(
+                            id=point.id,
+                            vector={LEXICAL: _sparse(vectorize(_chunk_of(point)))},
+                        )
+                        for point in points
+                    ],
+                    wait=True,
+                )
+                done += len(points)
+                progress(done)
+            if offset is None:
+                break
+        await self._client.update_collection(
+            self.collection, metadata={LEXICAL_ANALYZER: lexical_analyzer}
+        )
+        return done
+
+    async def records(self, batch_size: int) -> AsyncIterator[list[ChunkRecord]]:
+        if not await self._client.collection_exists(self.collection):
+            return
+        offset: PointId | None = None
+        while True:
+            points, offset = await self._client.scroll(
+                self.collection, limit=batch_size, offset=offset, with_vectors=True
+            )
+            yield [_record(point) for point in points]
+            if offset is None:
+                return
+
     async def close(self) -> None:
         await self._client.close()
+
+
+_SPARSE_PARAMS = models.SparseVectorParams(modifier=models.Modifier.IDF)
+
+
+def _sparse(vector: SparseVector) -> models.SparseVector:
+    return models.SparseVector(indices=list(vector.indices), values=list(vector.values))
+
+
+_NO_TERMS = SparseVector((), ())
+
+
+def _chunk_of(point: models.Record) -> StoredChunk:
+    return payload_chunk(point.payload or {})
+
+
+def _record(point: models.Record) -> ChunkRecord:
+    """A stored point as written: its chunk, dense vector and lexical vector (empty if none)."""
+    vector = point.vector
+    named = vector if isinstance(vector, dict) else {"": vector}
+    dense, lexical = named.get(""), named.get(LEXICAL)
+    if not isinstance(dense, list) or (dense and not isinstance(dense[0], float)):
+        raise FailedPrecondition("the collection uses named vectors; the Retriever expects one")
+    terms = (
+        SparseVector(tuple(lexical.indices), tuple(lexical.values))
+        if isinstance(lexical, models.SparseVector)
+        else _NO_TERMS
+    )
+    return ChunkRecord(payload_chunk(point.payload or {}), [float(v) for v in dense], terms)  # type: ignore[arg-type]
+
+
+def _query_arguments(query: SearchQuery, query_filter: models.Filter | None) -> dict[str, Any]:
+    """What ``query_points`` is asked in the query's mode (besides limit and payload)."""
+    if query.mode == SearchMode.DENSE:
+        assert query.vector is not None
+        return {
+            "query": list(query.vector),
+            "score_threshold": query.score_threshold,
+            "query_filter": query_filter,
+        }
+    assert query.lexical is not None
+    lexical = _sparse(query.lexical)
+    if query.mode == SearchMode.SPARSE:
+        return {"query": lexical, "using": LEXICAL, "query_filter": query_filter}
+    assert query.vector is not None
+    candidates = max(query.limit, HYBRID_CANDIDATES)
+    return {
+        "prefetch": [
+            models.Prefetch(query=list(query.vector), filter=query_filter, limit=candidates),
+            models.Prefetch(query=lexical, using=LEXICAL, filter=query_filter, limit=candidates),
+        ],
+        "query": models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
+    }
 
 
 def _vector_params(info: models.CollectionInfo) -> models.VectorParams:
@@ -204,18 +369,6 @@ def _vector_params(info: models.CollectionInfo) -> models.VectorParams:
     if not isinstance(vectors, models.VectorParams):
         raise FailedPrecondition("the collection uses named vectors; the Retriever expects one")
     return vectors
-
-
-def _payload(chunk: StoredChunk) -> dict[str, Any]:
-    """The point's payload: every field of the chunk (lists as JSON arrays)."""
-    return {**asdict(chunk), "section_path": list(chunk.section_path), TOPICS: list(chunk.topics)}
-
-
-def _chunk(payload: dict[str, Any]) -> StoredChunk:
-    values = {name: payload[name] for name in _CHUNK_FIELDS if name in payload}
-    values["section_path"] = tuple(values.get("section_path", ()))
-    values[TOPICS] = tuple(values.get(TOPICS, ()))
-    return StoredChunk(**values)
 
 
 def _matches(key: str, value: str) -> models.FieldCondition:

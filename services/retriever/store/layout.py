@@ -1,0 +1,37 @@
+"""What every Qdrant engine (local mode, server, edge) stores and searches the same way: a chunk as
+a point's payload and back, the keyword-indexed keys, the lexical vector's name and the hybrid
+fusion; so a store copied from one engine to another reads and ranks the same."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from typing import Any
+
+from services.retriever.store.base import StoredChunk
+
+# Payload keys with a keyword index; search filters and per-document look-ups use them.
+DOCUMENT_ID = "document_id"
+TOPICS = "topics"
+ISSUER = "issuer"
+CONTENT_HASH = "content_hash"
+INDEXED_KEYWORDS = (DOCUMENT_ID, TOPICS, ISSUER, CONTENT_HASH)
+_CHUNK_FIELDS = tuple(field.name for field in fields(StoredChunk))
+# The sparse vector's name.
+LEXICAL = "lexical"
+# Candidates each side of a hybrid search brings to the fusion (more when the limit is higher).
+HYBRID_CANDIDATES = 50
+# Fusion of the dense and lexical rankings: Qdrant's reciprocal-rank fusion with k = 60.
+RRF_K = 60
+
+
+def chunk_payload(chunk: StoredChunk) -> dict[str, Any]:
+    """The point's payload: every field of the chunk (lists as JSON arrays)."""
+    return {**asdict(chunk), "section_path": list(chunk.section_path), TOPICS: list(chunk.topics)}
+
+
+def payload_chunk(payload: dict[str, Any]) -> StoredChunk:
+    """The chunk a payload holds (keys the chunk does not have are ignored)."""
+    values = {name: payload[name] for name in _CHUNK_FIELDS if name in payload}
+    values["section_path"] = tuple(values.get("section_path", ()))
+    values[TOPICS] = tuple(values.get(TOPICS, ()))
+    return StoredChunk(**values)
