@@ -5,12 +5,12 @@ a single thread keeps batches from competing with each other. Token counting use
 instance of the model's own tokenizer in its own thread, so that counting a request never
 waits behind a running batch and never touches the tokenizer the model thread is using.
 
-The health check (:meth:`LocalBackend.is_healthy`) runs a one-word forward pass only while the
-model thread is idle. While it works, its batches are the evidence: a probe would queue behind a
-batch that, on a loaded machine, takes longer than the check's timeout, and a busy embedder would
-report NOT_SERVING. So while a model call is in progress the model counts as healthy when the
-last call succeeded and the current one has not run for :data:`STALLED_AFTER_S` (as
-text-embeddings-inference trusts its batches' results and runs a test batch only otherwise).
+The health check (:meth:`LocalBackend.is_healthy`) trusts the model calls' own outcomes, as
+text-embeddings-inference does, and runs a test forward pass only after a call failed. A probe
+of its own would queue behind the batch running on the model thread, which on a loaded machine
+takes longer than the check's timeout, and a busy or merely slow embedder would report
+NOT_SERVING. The model is in this process and changes only through its calls: healthy while the
+last call succeeded (warm-up included) and none has been running for :data:`STALLED_AFTER_S`.
 """
 
 from __future__ import annotations
@@ -147,12 +147,13 @@ class LocalBackend(EmbeddingBackend):
         ]
 
     async def is_healthy(self) -> bool:
-        """Idle: a forward pass of one word (a few ms) on the model thread, which nothing else
-        is using. Busy: the last call succeeded and the oldest one running is not stuck (see
-        the module docstring)."""
+        """Whether the last model call succeeded and none is stuck; after a failure, whether a
+        forward pass of one word succeeds now (see the module docstring)."""
         if self._in_progress:
             oldest = min(self._in_progress.values())
             return self._last_call_ok and time.monotonic() - oldest < STALLED_AFTER_S
+        if self._last_call_ok:
+            return True
         [embedded] = await self.embed([EmbedItem("health", InputKind.QUERY, False, 3)])
         return embedded.values.shape == (self.dimension,)
 
