@@ -33,6 +33,7 @@ from eval.briefings.patient import load_facts
 from eval.briefings.report import ROOT, commit, machine, patient_result, plot, summary, table
 from eval.briefings.scoring import score
 from eval.briefings.statements import from_proto
+from eval.briefings.support import measure
 
 RESULTS = ROOT / "bench" / "results"
 CORPUS = ROOT / "data" / "guidelines"
@@ -50,6 +51,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--rescore", type=Path, help="score briefings saved by --save-briefings (no stack)"
+    )
+    parser.add_argument(
+        "--no-support",
+        action="store_true",
+        help="skip measuring the grounding threshold against wrong pairs (loads the model)",
     )
     return parser.parse_args(argv)
 
@@ -130,6 +136,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             **({"rescored_from": str(args.rescore)} if args.rescore else {}),
         },
     )
+    if not args.no_support:
+        for run in runs:
+            result["modes"][run.mode]["support"] = measure(
+                {pid: b for pid, b in run.briefings.items() if pid in patient_ids}
+            )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "briefings.json").write_text(
         json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
