@@ -65,7 +65,9 @@ async def _similarities(pairs: Sequence[tuple[str, str]]) -> list[float]:
     try:
         texts = list(dict.fromkeys(t for pair in pairs for t in pair))
         counts = await backend.count_tokens(texts)
-        items = [EmbedItem(t, InputKind.DOCUMENT, True, n) for t, n in zip(texts, counts, strict=True)]
+        items = [
+            EmbedItem(t, InputKind.DOCUMENT, True, n) for t, n in zip(texts, counts, strict=True)
+        ]
         vectors = {}
         for start in range(0, len(items), 32):
             batch = items[start : start + 32]

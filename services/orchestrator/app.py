@@ -31,13 +31,13 @@ from services.common.health import Dependency, ServiceHealth
 from services.common.logging import get_logger
 from services.common.scopes import AUDIT_READ, BRIEFING_READ, ServiceAccess
 from services.common.server import Registration
+from services.embedder.client import EmbedderClient
 from services.orchestrator.agent.registry import AgentRegistry
 from services.orchestrator.client import SERVICE_NAME, WITH_GUIDELINES
 from services.orchestrator.config import OrchestratorSettings
 from services.orchestrator.grounding import GroundingChecker
 from services.orchestrator.patients.store import PatientStore
 from services.orchestrator.servicer import OrchestratorServicer
-from services.embedder.client import EmbedderClient
 from services.retriever.client import RetrieverClient
 
 log = get_logger(__name__)
@@ -86,7 +86,7 @@ async def setup(
         retriever,
         agents,
         AuditTrail(database.pool),
-        grounding,
+        grounding=grounding,
     )
     orchestrator_pb2_grpc.add_OrchestratorServicer_to_server(servicer, server)
     postgresql = Dependency("postgresql", database.is_reachable)

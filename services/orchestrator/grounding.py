@@ -5,11 +5,11 @@ A recommendation is flagged, with what was not found, when
 - **a number with its unit** it states ("500 mg", "eGFR < 30", "5.5 mmol/L", "3 months"; read by
   :mod:`services.orchestrator.quantities`) appears in none of its cited passages nor in the
   patient's record (``UNSUPPORTED_NUMBER``);
-- **a drug or drug class** it names (recognised by :func:`services.orchestrator.agent.drugs.mentions`,
-  the offline agent's vocabulary) is named in none of its cited passages nor in the record
-  (``UNSUPPORTED_DRUG``). A class is backed by a member or an overlapping class ("ACE
-  inhibitor" by "lisinopril" or "RAS inhibitor"); a drug by its name or by a class it belongs
-  to ("empagliflozin" by "SGLT2 inhibitors");
+- **a drug or drug class** it names (recognised by
+  :func:`services.orchestrator.agent.drugs.mentions`, the offline agent's vocabulary) is named
+  in none of its cited passages nor in the record (``UNSUPPORTED_DRUG``). A class is backed by
+  a member or an overlapping class ("ACE inhibitor" by "lisinopril" or "RAS inhibitor"); a drug
+  by its name or by a class it belongs to ("empagliflozin" by "SGLT2 inhibitors");
 - **its text is semantically far** from every passage it cites: the best cosine similarity of
   the embedder's vectors is below the threshold (``WEAK_SUPPORT``; ORCHESTRATOR_GROUNDING_MIN_
   SIMILARITY, set from measurement, README "Grounding checks"). A recommendation citing no
@@ -31,9 +31,9 @@ from datetime import date
 from typing import Protocol
 
 from services.common.errors import ServiceError
-from services.orchestrator.agent.domain import Recommendation, RetrievedSource
 from services.embedder.client import InputTypeName
 from services.orchestrator.agent.clinical import age_on
+from services.orchestrator.agent.domain import Recommendation, RetrievedSource
 from services.orchestrator.agent.drugs import Mention, mentions, recognise
 from services.orchestrator.patients.models import PatientRecord
 from services.orchestrator.quantities import Quantity, quantities, stated_in
@@ -148,9 +148,7 @@ def record_evidence(record: PatientRecord) -> Evidence:
 def lexical_flags(text: str, evidence: Evidence) -> list[Flag]:
     """The numbers and the drugs of ``text`` that ``evidence`` does not state."""
     flags = []
-    numbers = [
-        q.written for q in quantities(text) if not stated_in(q, list(evidence.quantities))
-    ]
+    numbers = [q.written for q in quantities(text) if not stated_in(q, list(evidence.quantities))]
     if numbers:
         flags.append(Flag(FlagKind.UNSUPPORTED_NUMBER, tuple(dict.fromkeys(numbers))))
     drugs = [text[m.start : m.end] for m in mentions(text) if not evidence.backs(m)]

@@ -59,9 +59,7 @@ UNITS: dict[str, tuple[str, float]] = {
 # A lab named before a number gives it a unit: its usual one, or its own name when labs
 # report it in more than one ("LDL 70" is mg/dL or mmol/L).
 LABS: dict[str, str] = {
-    **dict.fromkeys(
-        ["egfr", "gfr", "crcl", "creatinine clearance", "estimated gfr"], "mL/min"
-    ),
+    **dict.fromkeys(["egfr", "gfr", "crcl", "creatinine clearance", "estimated gfr"], "mL/min"),
     **dict.fromkeys(["potassium", "k+", "k", "serum potassium", "bicarbonate"], "mmol/L"),
     **dict.fromkeys(["hba1c", "a1c", "haemoglobin a1c", "hemoglobin a1c"], "%"),
     **dict.fromkeys(["hemoglobin", "haemoglobin", "hb"], "g/dL"),
@@ -113,7 +111,9 @@ def normalise(text: str) -> str:
 
 
 def _alternation(words: list[str]) -> str:
-    return "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in sorted(words, key=len, reverse=True))
+    return "|".join(
+        re.escape(w).replace(r"\ ", r"\s+") for w in sorted(words, key=len, reverse=True)
+    )
 
 
 @cache
@@ -162,7 +162,10 @@ def quantities(text: str) -> list[Quantity]:
         comparator = COMPARATORS[" ".join(cmp_word.lower().split())] if cmp_word else ""
         written = " ".join(match.group(0).split())
         if high is not None and high <= low:  # "fell from 52 to 34": two values, not a range
-            found += [Quantity(low, None, unit, comparator, written), Quantity(high, None, unit, "", written)]
+            found += [
+                Quantity(low, None, unit, comparator, written),
+                Quantity(high, None, unit, "", written),
+            ]
         else:
             found.append(Quantity(low, high, unit, comparator, written))
     return found

@@ -2,9 +2,9 @@
 
 One briefing: validate the request, read the record (one round trip), let the agent run with
 the tool path, check its citations and the grounding of its recommendations
-(:mod:`services.orchestrator.grounding`), and answer with per-stage timings. The whole run is bounded
-by one :class:`~services.orchestrator.deadline.Deadline`: the caller's deadline less a small
-margin, and at most ORCHESTRATOR_BRIEF_TIMEOUT_S.
+(:mod:`services.orchestrator.grounding`), and answer with per-stage timings. The whole run is
+bounded by one :class:`~services.orchestrator.deadline.Deadline`: the caller's deadline less a
+small margin, and at most ORCHESTRATOR_BRIEF_TIMEOUT_S.
 
 BriefStream runs the same work in a task that feeds progress events into a queue; the handler
 sends them as they come and the briefing last. Each briefing call, successful or not, is one row
@@ -123,6 +123,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         searcher: GuidelineSearcher,
         agents: AgentRegistry,
         audit: AuditTrail,
+        *,
         grounding: GroundingChecker,
     ) -> None:
         self._settings = settings
