@@ -34,6 +34,7 @@ from eval.briefings.report import ROOT, commit, machine, patient_result, plot, s
 from eval.briefings.scoring import score
 from eval.briefings.statements import from_proto
 from eval.briefings.support import measure
+from services.retriever.ingest.parsers import PARSERS
 
 RESULTS = ROOT / "bench" / "results"
 CORPUS = ROOT / "data" / "guidelines"
@@ -119,7 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"no expected findings for {', '.join(unknown)}", file=sys.stderr)
         return 2
     patient_ids = args.patient_ids or known
-    corpus = sorted(p for p in args.corpus.iterdir() if p.is_file())
+    # The guideline documents only (not data/guidelines/synonyms.yaml, the Retriever's own).
+    corpus = sorted(p for p in args.corpus.iterdir() if p.suffix.lower() in PARSERS)
     if args.rescore:
         runs = load_runs(args.rescore)
     else:
