@@ -171,7 +171,7 @@ class SecuritySettings(BaseSettings):
         default=30.0, ge=0, le=300, description="Clock skew allowed on exp, nbf and iat."
     )
     auth_certificate_scopes: dict[str, list[str]] = Field(
-        default={"orchestrator": [GUIDELINES_READ], "retriever": [EMBEDDINGS]},
+        default={"orchestrator": [GUIDELINES_READ, EMBEDDINGS], "retriever": [EMBEDDINGS]},
         description="JSON: the scopes of a caller that sends no token, by the common name of "
         "its verified client certificate (how the services call each other).",
     )

@@ -384,7 +384,7 @@ def _sources(overlay: str) -> list[Pod]:
 
 
 REACHES = {
-    "embedder": {"retriever"},
+    "embedder": {"retriever", "orchestrator"},
     "retriever": {"orchestrator", "ingest"},
     "orchestrator": {"gateway"},
     "qdrant": {"retriever"},
