@@ -21,7 +21,7 @@ from services.common.rpc_metrics import RpcMetricsInterceptor
 CHECK = "grpc.health.v1.Health/Check"
 
 
-class SlowHealth(health_aio.HealthServicer):
+class SlowHealth(health_aio.HealthServicer):  # type: ignore[misc]
     """Check waits on ``gate`` for the service "slow", fails unexpectedly for "broken", and
     raises NotFound for "missing"."""
 
@@ -75,9 +75,10 @@ def durations(reader: InMemoryMetricReader) -> dict[tuple[str, str], int]:
     counts = {}
     for point in points(reader, "rpc.server.call.duration"):
         assert isinstance(point, HistogramDataPoint)
-        attributes = dict(point.attributes)
+        attributes = dict(point.attributes or {})
         assert attributes["rpc.system.name"] == "grpc"
-        counts[(attributes["rpc.method"], attributes["rpc.response.status_code"])] = point.count
+        method, status = attributes["rpc.method"], attributes["rpc.response.status_code"]
+        counts[(str(method), str(status))] = point.count
     return counts
 
 

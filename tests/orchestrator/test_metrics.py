@@ -130,9 +130,15 @@ async def test_the_work_of_each_service_moved(
     tool_calls = moved(*orchestrator, "agent_tool_calls_total", agent_tool_ok="true")
     assert tool_calls == searches
     audit = "/briefing.v1.Orchestrator/Brief"
-    written = {"audit_method": audit, "audit_written": "true"}
-    assert moved(*orchestrator, "audit_writes_total", audit_outcome="OK", **written) == 1
-    assert moved(*orchestrator, "audit_writes_total", audit_outcome="NOT_FOUND", **written) == 1
+    for outcome in ("OK", "NOT_FOUND"):
+        written = moved(
+            *orchestrator,
+            "audit_writes_total",
+            audit_method=audit,
+            audit_outcome=outcome,
+            audit_written="true",
+        )
+        assert written == 1, outcome
 
     retriever = (before["retriever"], after["retriever"])
     assert moved(*retriever, "retriever_search_duration_seconds_count") == searches
