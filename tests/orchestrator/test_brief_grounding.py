@@ -62,10 +62,12 @@ def _conversation(body: JSON) -> Reply:
     passages = _passages(body)
     if not passages and not forced:
         return message(search(METFORMIN_QUERY), search(APIXABAN_QUERY))
-    metformin = _about(passages, "metformin")
     apixaban = _about(passages, "apixaban")
-    restated = _SENTENCE.search(passages[metformin])
-    assert restated, "the metformin passage states a number"
+    stating_a_number = [
+        (i, found) for i, text in passages.items() if (found := _SENTENCE.search(text))
+    ]
+    assert stating_a_number, "no metformin passage found states a number"
+    metformin, restated = stating_a_number[0]
     return message(
         submit(
             summary="Scripted briefing.",
