@@ -26,7 +26,7 @@ from eval.retrieval.relevance import RUN_CHARS
 from eval.retrieval.report import git_commit, machine, plot, table, write_json
 from eval.retrieval.sets import LabelledSet, guidelines_set, medquad_set
 from services.retriever.lexical import ANALYZER
-from services.retriever.store.qdrant import HYBRID_CANDIDATES, RRF_K
+from services.retriever.store.qdrant import FUSION, HYBRID_CANDIDATES
 
 
 async def run() -> dict[str, Any]:
@@ -40,7 +40,7 @@ async def run() -> dict[str, Any]:
             "scored_depth": DEPTH,
             "lexical_analyzer": ANALYZER,
             "hybrid_candidates_per_side": HYBRID_CANDIDATES,
-            "hybrid_rrf_k": RRF_K,
+            "hybrid_fusion": str(FUSION.value),
             "medquad_relevance_run_chars": RUN_CHARS,
         },
         "load_average_before": os.getloadavg(),

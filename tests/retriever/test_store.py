@@ -22,7 +22,6 @@ from services.retriever.store.base import (
     SearchFilter,
     SearchMode,
     SearchQuery,
-    SparseVector,
     StoredChunk,
     chunk_id,
 )
@@ -56,7 +55,7 @@ def chunk(document_id: str, index: int, count: int = 1, content_hash: str = "h1"
 
 def record(stored: StoredChunk, vector: list[float]) -> ChunkRecord:
     """What ingestion writes for a chunk: its vector and the lexical vector of its text."""
-    return ChunkRecord(stored, vector, ANALYZER.document_vector(stored.indexed_text))
+    return ChunkRecord(stored, vector, ANALYZER.chunk_vector(stored))
 
 
 def search(
@@ -301,17 +300,14 @@ async def test_add_lexical_redoes_every_chunk_in_place(store: ChunkStore) -> Non
     vector = unit(1, 0, 0, 0)
     stale = [
         ChunkRecord(replace(chunk(f"d{i}", 0), text=f"Passage {i} on edoxaban."), vector, lexical)
-        for i, lexical in enumerate([ANALYZER.document_vector("unrelated words")] * 3)
+        for i, lexical in enumerate([ANALYZER.query_vector(["unrelated", "words"])] * 3)
     ]
     await store.upsert(stale)
     assert await store.search(words("edoxaban")) == []
     seen: list[int] = []
 
-    def vectorize(stored: StoredChunk) -> SparseVector:
-        return ANALYZER.document_vector(stored.indexed_text)
-
     done = await store.add_lexical(
-        vectorize, "test-analyzer-v2", batch_size=2, progress=seen.append
+        ANALYZER.chunk_vector, "test-analyzer-v2", batch_size=2, progress=seen.append
     )
     assert done == 3
     assert seen == [2, 3]

@@ -57,7 +57,7 @@ class StoredChunk:
 
     @property
     def indexed_text(self) -> str:
-        """What the chunk's vectors are made of: the heading line, then the passage."""
+        """What the chunk's dense vector is made of: the heading line, then the passage."""
         return f"{self.context}\n{self.text}" if self.context else self.text
 
 
