@@ -25,7 +25,7 @@ from eval.retrieval.metrics import DEPTH
 from eval.retrieval.relevance import RUN_CHARS
 from eval.retrieval.report import git_commit, machine, plot, table, write_json
 from eval.retrieval.sets import LabelledSet, guidelines_set, medquad_set
-from services.retriever.lexical import ANALYZER
+from services.retriever.lexical import ANALYZER, HEADING_WEIGHT
 from services.retriever.store.qdrant import FUSION, HYBRID_CANDIDATES
 
 
@@ -39,6 +39,7 @@ async def run() -> dict[str, Any]:
             "candidates_per_search": CANDIDATES,
             "scored_depth": DEPTH,
             "lexical_analyzer": ANALYZER,
+            "lexical_heading_weight": HEADING_WEIGHT,
             "hybrid_candidates_per_side": HYBRID_CANDIDATES,
             "hybrid_fusion": str(FUSION.value),
             "medquad_relevance_run_chars": RUN_CHARS,
