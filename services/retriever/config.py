@@ -99,6 +99,11 @@ class RetrieverSettings(ServerSettings, ServiceAddresses, DatabaseSettings):
     ingest_concurrency: int = Field(
         default=4, ge=1, le=64, description="Embed-and-upsert batches in flight while ingesting."
     )
+    hybrid_fusion: Literal["dbsf", "rrf"] = Field(
+        default="dbsf",
+        description="How hybrid search fuses its dense and lexical candidates: dbsf (by their "
+        "score distributions) or rrf (by reciprocal rank).",
+    )
     synonyms: OptionalStr = Field(
         default=str(DEFAULT_SYNONYMS),
         description="YAML synonym file for the lexical side of queries (brand to generic names, "
