@@ -1,8 +1,11 @@
-"""An OTLP/gRPC trace receiver for tests: services export their spans to it on a loopback port.
+"""An OTLP/gRPC trace receiver: services export their spans to it on a loopback port.
 
 It implements ``opentelemetry.proto.collector.trace.v1.TraceService/Export`` on a grpc.aio server
-in the test's event loop and keeps every span it receives, flattened into :class:`ReceivedSpan`
-(hex ids, the resource's ``service.name``, attributes and events as plain Python values).
+in the caller's event loop (``make trace``, the tests) and keeps every span it receives,
+flattened into :class:`ReceivedSpan` (hex ids, the resource's ``service.name`` and
+``service.instance.id``, attributes and events as plain Python values). It is the receiving end
+of the OTLP protocol only, with the protocol's own generated messages; a deployment sends its
+spans to an OpenTelemetry collector instead.
 
     receiver = await OtlpReceiver.start()
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "200"}
@@ -56,6 +59,12 @@ class ReceivedSpan:
     status_code: int = 0
     status_message: str = ""
     links: list[str] = field(default_factory=list)  # span ids this span is linked to
+    # The resource's service.instance.id (OTEL_RESOURCE_ATTRIBUTES), naming one replica.
+    instance: str = ""
+
+    @property
+    def duration_ms(self) -> float:
+        return (self.end_ns - self.start_ns) / 1e6
 
     def texts(self) -> list[str]:
         """Every string this span carries (name, attribute and event values, status), to scan
@@ -94,7 +103,9 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
     ) -> trace_service_pb2.ExportTraceServiceResponse:
         received = []
         for resource_spans in request.resource_spans:
-            service = str(attributes(resource_spans.resource.attributes).get("service.name", ""))
+            resource = attributes(resource_spans.resource.attributes)
+            service = str(resource.get("service.name", ""))
+            instance = str(resource.get("service.instance.id", ""))
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
                     received.append(
@@ -112,6 +123,7 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
                             status_code=span.status.code,
                             status_message=span.status.message,
                             links=[link.span_id.hex() for link in span.links],
+                            instance=instance,
                         )
                     )
         async with self._changed:
