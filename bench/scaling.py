@@ -3,8 +3,10 @@
 Starts the real services as subprocesses: N embedders (N = 1, 2) behind the Retriever's static
 address list (``EMBEDDER_ADDR=ipv4:127.0.0.1:P1,127.0.0.1:P2``, round-robin), one retriever
 over a small ingested corpus, one orchestrator (offline agent) over the seeded synthetic
-patients (data/patients). At each concurrency level it keeps that many Brief calls in flight
-for a fixed number of briefings, and reports briefings per second and the p50 / p99 latency.
+patients (data/patients). The Embedder's query cache is off (``EMBEDDER_CACHE_SIZE=0``), so
+every briefing's queries are embedded. At each concurrency level it keeps that many Brief calls
+in flight for a fixed number of briefings, and reports briefings per second and the p50 / p99
+latency.
 
 What 2 cores allow: every process here shares the same two cores, and a briefing's cost is
 mostly CPU (the model's forward passes for the queries, the agent's planning and the gRPC
@@ -77,6 +79,9 @@ async def stack(folder: Path, replicas: int) -> AsyncIterator[ServiceProcess]:
         "ANTHROPIC_API_KEY": "",
         "PG_DATA_DIR": str(folder / "pg"),
         "RETRIEVER_QDRANT_PATH": str(folder / "qdrant"),
+        # Every briefing's queries reach the embedders: with the query-embedding cache, the
+        # patients' repeated queries would be answered from it after the first level.
+        "EMBEDDER_CACHE_SIZE": "0",
         # One Embed batch at a time while ingesting, so that none waits past its deadline on
         # a busy machine (as in the tests).
         "RETRIEVER_INGEST_CONCURRENCY": "1",
@@ -184,6 +189,7 @@ async def run() -> dict[str, Any]:
             "briefings_per_level": BRIEFINGS_PER_LEVEL,
             "agent": "offline",
             "embedder_target": "ipv4:127.0.0.1:P1,127.0.0.1:P2 (round_robin)",
+            "embedder_cache_size": 0,
         },
         "embedder_replicas": curves,
         "best_briefings_per_s": best,

@@ -297,7 +297,7 @@ async def _main(argv: Sequence[str]) -> int:
                 remove_run_file(args.run_file)
         if not died.done():
             died.cancel()
-            return child.returncode or 0 if child else 0
+            return (child.returncode or 0) if child else 0
         finished.cancel()
         _report_exit(died.result(), echo)
         if child:
