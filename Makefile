@@ -13,7 +13,7 @@ PROTOS     := $(wildcard protos/briefing/v1/*.proto)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help install proto lint test demo run seed ingest bench eval eval-briefings token dev-ca clean image image-base image-smoke deploy-check compose-pki
+.PHONY: help install proto lint test demo run trace seed ingest bench eval eval-briefings token dev-ca clean image image-base image-smoke deploy-check compose-pki
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -57,11 +57,14 @@ test: $(STAMP) lint  ## Lint, then run the whole test suite (TEST_WORKERS=0 for 
 run: $(STAMP)  ## Start the three services together (Ctrl-C stops them).
 	$(PY) -m services.launcher --base-port 50051
 
+trace: $(STAMP) seed  ## Trace one briefing (PATIENT=pt-0001) across the services; print its span tree.
+	$(PY) -m services.tracing $(if $(PATIENT),$(PATIENT),pt-0001)
+
 seed: $(STAMP)  ## Load the FHIR bundles in data/patients into PostgreSQL.
 	$(PY) -m services.orchestrator.patients.seed data/patients
 
-ingest: $(STAMP)  ## Ingest data/guidelines (starts the services unless RETRIEVER_ADDR is set).
-	$(PY) -m services.retriever.ingest data/guidelines
+ingest: $(STAMP)  ## Ingest DIR (default data/guidelines); uses the running `make run` if any.
+	$(PY) -m services.retriever.ingest $(if $(DIR),$(DIR),data/guidelines)
 
 demo: $(STAMP) seed  ## Set up everything and print a real briefing for a demo patient.
 	$(PY) -m services.demo

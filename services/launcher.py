@@ -11,6 +11,18 @@ environment sets one.
     python -m services.launcher -- CMD ARGS     # run CMD with *_ADDR set, then stop them
     python -m services.launcher --tls-dir var/dev-ca   # each with its own certificate
 
+The launcher watches its children: when one of them exits on its own, it says which one, its
+process id and its exit code or signal (with the service's last log lines when they were not
+echoed), stops the others and exits 1 (a command it was running is stopped too). It does not
+restart the child: on this one machine a crash is a bug or a broken set-up to see at once, a
+restarted service would come back on another port (``--port 0``) that its callers do not
+know, and a crash loop behind a restart would only hide it. Orchestrators that restart
+services (Kubernetes, compose) do so with their own backoff.
+
+Run without a command (``make run``), it writes the services' addresses and process ids to a
+run file (``var/run/launcher.json``), removed when it stops, so that ``make ingest`` finds the
+running Retriever instead of starting a second one on the same store.
+
 With ``--tls-dir`` (a folder laid out by ``python -m scripts.dev_ca``) each service gets its own
 certificate, ``NAME.pem`` and ``NAME-key.pem``, and the CA bundle ``ca.pem``, so the services
 speak TLS and call each other with mutual TLS; auth follows the AUTH_* variables.
@@ -28,8 +40,11 @@ import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 READY_TIMEOUT_S = 120.0
+RUN_FILE = Path("var/run/launcher.json")
+LAST_LOG_LINES = 10
 
 
 class LaunchError(Exception):
@@ -157,31 +172,137 @@ def stack_env(started: Mapping[str, ServiceProcess]) -> dict[str, str]:
     return {f"{name.upper()}_ADDR": proc.address for name, proc in started.items()}
 
 
+def describe_exit(returncode: int) -> str:
+    """``exited with code 3`` or ``was killed by signal SIGKILL`` (asyncio reports a death by
+    signal N as -N)."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = str(-returncode)
+        return f"was killed by signal {name}"
+    return f"exited with code {returncode}"
+
+
+async def first_exit(started: Mapping[str, ServiceProcess]) -> ServiceProcess:
+    """Waits until one of the services exits, and returns it."""
+    waits = {asyncio.ensure_future(proc.process.wait()): proc for proc in started.values()}
+    try:
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+    return waits[next(iter(done))]
+
+
+def write_run_file(path: Path, started: Mapping[str, ServiceProcess]) -> None:
+    """Records this launcher's process id and its services' addresses and process ids."""
+    record = {
+        "pid": os.getpid(),
+        "services": {
+            name: {"address": proc.address, "pid": proc.process.pid}
+            for name, proc in started.items()
+        },
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(record, indent=2) + "\n")
+    temporary.replace(path)  # readers never see half a file
+
+
+def remove_run_file(path: Path) -> None:
+    """Removes the run file if it is still this launcher's."""
+    with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
+        if json.loads(path.read_text())["pid"] == os.getpid():
+            path.unlink()
+
+
+def running_addresses(path: Path = RUN_FILE) -> dict[str, str]:
+    """The services' addresses from the run file of a launcher that is still running (an empty
+    mapping when there is none, or the file is stale: its launcher is gone)."""
+    try:
+        record = json.loads(path.read_text())
+        os.kill(int(record["pid"]), 0)  # signal 0: only asks whether the process exists
+        return {str(name): str(entry["address"]) for name, entry in record["services"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _report_exit(dead: ServiceProcess, echoed: bool) -> None:
+    returncode = dead.process.returncode
+    assert returncode is not None
+    print(
+        f"launcher: {dead.name} (pid {dead.process.pid}) {describe_exit(returncode)}; "
+        "stopping the other services",
+        file=sys.stderr,
+        flush=True,
+    )
+    if not echoed and dead.log_lines:
+        print(f"launcher: last lines of {dead.name}:", file=sys.stderr)
+        for line in dead.log_lines[-LAST_LOG_LINES:]:
+            print(f"  {line}", file=sys.stderr)
+        sys.stderr.flush()
+
+
+async def _stop_command(child: asyncio.subprocess.Process, timeout_s: float = 10.0) -> None:
+    if child.returncode is None:
+        child.terminate()
+        try:
+            await asyncio.wait_for(child.wait(), timeout_s)
+        except TimeoutError:
+            child.kill()
+            await child.wait()
+
+
 async def _main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.launcher")
     parser.add_argument("--services", default="embedder,retriever,orchestrator")
     parser.add_argument("--base-port", type=int, default=int(os.environ.get("BASE_PORT", "0")))
     parser.add_argument("--tls-dir", type=Path, help="certificates by service (scripts.dev_ca)")
+    parser.add_argument(
+        "--run-file",
+        type=Path,
+        default=RUN_FILE,
+        help="where to record the services' addresses while running without a command",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     names = [n for n in args.services.split(",") if n]
     ports = {n: (args.base_port + i if args.base_port else 0) for i, n in enumerate(names)}
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    echo = not command
     async with running_stack(
-        services=names, ports=ports, echo=not command, tls_dir=args.tls_dir
+        services=names, ports=ports, echo=echo, tls_dir=args.tls_dir
     ) as started:
         env = stack_env(started)
         for name, proc in started.items():
             print(f"{name:<13} {proc.address}", file=sys.stderr, flush=True)
+        died = asyncio.ensure_future(first_exit(started))
+        child: asyncio.subprocess.Process | None = None
         if command:
             child = await asyncio.create_subprocess_exec(*command, env={**os.environ, **env})
-            return await child.wait()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-    return 0
+            finished: asyncio.Future[object] = asyncio.ensure_future(child.wait())
+        else:
+            write_run_file(args.run_file, started)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            finished = asyncio.ensure_future(stop.wait())
+        try:
+            waited: list[asyncio.Future[Any]] = [died, finished]
+            await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not command:
+                remove_run_file(args.run_file)
+        if not died.done():
+            died.cancel()
+            return (child.returncode or 0) if child else 0
+        finished.cancel()
+        _report_exit(died.result(), echo)
+        if child:
+            await _stop_command(child)
+        return 1
 
 
 if __name__ == "__main__":

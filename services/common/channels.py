@@ -2,8 +2,15 @@
 
 Deadlines and retries live in the service config (per method), not in hand-written loops:
 idempotent methods are retried on UNAVAILABLE with exponential backoff. Targets may be plain
-``host:port`` or ``dns:///name:port``; with the latter the channel balances calls round-robin
-over every address the name resolves to, so replicas of a service share the load.
+``host:port``, ``dns:///name:port`` or a static list ``ipv4:ADDR:PORT,ADDR:PORT`` (gRPC's own
+resolvers; validated in services.common.config); with the last two the channel balances calls
+round-robin over every address, so replicas of a service share the load.
+
+When a replica dies, its connection breaks and round-robin leaves it out; a call that was on it
+fails with UNAVAILABLE and, for an idempotent method, is retried (on another replica), so only
+non-idempotent calls in flight on the dead replica fail. A call that never reached the wire is
+retried transparently by gRPC whatever its method. The dead address is tried again at least
+every few seconds (``RECONNECT_OPTIONS``), so a replica that comes back takes calls again.
 """
 
 from __future__ import annotations

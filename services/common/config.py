@@ -8,10 +8,12 @@ live in :class:`CommonSettings` and carry no prefix. A bad value stops start-up 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     Field,
     FilePath,
@@ -249,33 +251,68 @@ class CallerSettings(BaseSettings):
     )
 
 
+_PORT = r"(?P<port>\d{1,5})"
+_HOST_PORT = r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):" + _PORT
+#: The gRPC target forms the services accept (gRPC's own naming syntax, resolved by gRPC):
+#: one address, a DNS name whose every address gets calls in turn, or a static list.
+_TARGETS = (
+    re.compile(_HOST_PORT),
+    re.compile(r"dns://(?:[A-Za-z0-9_.:\[\]-]+)?/[A-Za-z0-9_.-]+:" + _PORT),
+    re.compile(r"ipv4:\d{1,3}(?:\.\d{1,3}){3}:\d{1,5}(?:,\d{1,3}(?:\.\d{1,3}){3}:\d{1,5})*"),
+    re.compile(r"ipv6:\[[0-9A-Fa-f:.]+\]:\d{1,5}(?:,\[[0-9A-Fa-f:.]+\]:\d{1,5})*"),
+    re.compile(r"unix:.+"),
+)
+_TARGET_FORMS = (
+    "host:port, dns:///name:port (calls shared over every address the name resolves to) or "
+    "ipv4:127.0.0.1:50051,127.0.0.1:50061 (calls shared over a static list)"
+)
+
+
+def _grpc_target(value: str) -> str:
+    """Checks that ``value`` is a gRPC target the services support (see ``_TARGETS``), with
+    ports in range, so a typo stops start-up with a message instead of failing every call."""
+    value = value.strip()
+    if not any(form.fullmatch(value) for form in _TARGETS):
+        raise ValueError(f"not a gRPC target: use {_TARGET_FORMS}")
+    ports = [int(port) for port in re.findall(r":(\d{1,5})(?=,|$)", value)]
+    if any(not 0 < port <= 65535 for port in ports):
+        raise ValueError("a port is out of range (1 to 65535)")
+    return value
+
+
+#: A service address (see :class:`ServiceAddresses`).
+GrpcTarget = Annotated[str, AfterValidator(_grpc_target)]
+
+
 class ServiceAddresses(BaseSettings):
     """Where each service is reached, for every program that calls one (services, CLIs, gateway).
 
     Unprefixed: the same variable means the same place to every caller. A target is
-    ``host:port``, or ``dns:///name:port`` to balance calls over every address the name resolves
-    to.
+    ``host:port``; ``dns:///name:port`` to balance calls over every address the name resolves
+    to (compose's and Kubernetes' replicas); or ``ipv4:ADDR:PORT,ADDR:PORT`` (``ipv6:`` with
+    bracketed addresses) to balance them over a static list (replicas on one machine). Calls go
+    round-robin over the addresses (services.common.channels).
     """
 
     model_config = SettingsConfigDict(extra="ignore")
 
-    embedder_addr: str = Field(
+    embedder_addr: GrpcTarget = Field(
         default="127.0.0.1:50051",
-        min_length=1,
         validation_alias="EMBEDDER_ADDR",
-        description="Embedder address: host:port, or dns:///name:port to balance over replicas.",
+        description="Embedder address: host:port, dns:///name:port or ipv4:ADDR:PORT,ADDR:PORT "
+        "(the last two balance over replicas).",
     )
-    retriever_addr: str = Field(
+    retriever_addr: GrpcTarget = Field(
         default="127.0.0.1:50052",
-        min_length=1,
         validation_alias="RETRIEVER_ADDR",
-        description="Retriever address: host:port, or dns:///name:port to balance over replicas.",
+        description="Retriever address: host:port, dns:///name:port or ipv4:ADDR:PORT,ADDR:PORT "
+        "(the last two balance over replicas).",
     )
-    orchestrator_addr: str = Field(
+    orchestrator_addr: GrpcTarget = Field(
         default="127.0.0.1:50053",
-        min_length=1,
         validation_alias="ORCHESTRATOR_ADDR",
-        description="Orchestrator address: host:port, or dns:///name:port.",
+        description="Orchestrator address: host:port, dns:///name:port or "
+        "ipv4:ADDR:PORT,ADDR:PORT (the last two balance over replicas).",
     )
 
 

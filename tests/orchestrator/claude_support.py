@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 from briefing.v1 import common_pb2, retriever_pb2
+from opentelemetry.context import Context
 
 from services.orchestrator.agent.claude import ClaudeAgent
 from services.orchestrator.agent.domain import RetrievedSource, SearchCall, SearchOutcome
@@ -136,6 +137,9 @@ class RecordingProgress:
 
     def turn_started(self, turn: int) -> None:
         self.turns.append(turn)
+
+    def turn_context(self) -> Context | None:
+        return None
 
 
 class BarrierSearcher:

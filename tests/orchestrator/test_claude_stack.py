@@ -203,6 +203,13 @@ async def test_claude_spans_carry_metadata_only(
     )
     calls = sdk_spans(spans)
     assert len(calls) == 2
+    # Each request's span sits under the agent turn that made it.
+    by_id = {s.span_id: s for s in spans if s.trace_id == trace_id}
+    turns = [by_id.get(s.parent_span_id) for s in sorted(calls, key=lambda s: s.start_ns)]
+    assert [(t.name, t.attributes.get("agent.turn")) if t else None for t in turns] == [
+        ("agent.turn", 1),
+        ("agent.turn", 2),
+    ]
     assert all(s.service == "orchestrator" for s in calls)
     assert all(s.attributes.get("gen_ai.request.model") == DEFAULT_MODEL for s in calls)
     assert calls[1].attributes.get("gen_ai.usage.cache_read.input_tokens", 0) > 0

@@ -41,8 +41,14 @@ async def test_corrupt_pdf_is_named_the_rest_goes_in_and_exit_code_is_1(tmp_path
     shutil.copy(GUIDELINES / "kdigo-2022-diabetes-in-ckd.md", folder)
     (folder / "broken-scan.pdf").write_bytes(b"%PDF-1.7\n1 0 obj <<>> garbage")
     qdrant = tmp_path / "qdrant"
-    # No RETRIEVER_ADDR: the CLI starts its own embedder and retriever on this folder.
-    run = await run_cli(str(folder), env={"RETRIEVER_QDRANT_PATH": str(qdrant)})
+    # No RETRIEVER_ADDR and no running launcher (not even a developer's `make run`): the CLI
+    # starts its own embedder and retriever on this folder.
+    run = await run_cli(
+        str(folder),
+        "--launcher-file",
+        str(tmp_path / "no-launcher.json"),
+        env={"RETRIEVER_QDRANT_PATH": str(qdrant)},
+    )
     assert run.code == 1, run.stderr
     assert "starting an embedder and a retriever" in run.stderr
     assert "broken-scan.pdf" in run.stderr

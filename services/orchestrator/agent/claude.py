@@ -57,6 +57,7 @@ from anthropic.types import (
     ToolResultBlockParam,
     ToolUseBlock,
 )
+from opentelemetry import context as otel_context
 from pydantic import ValidationError
 
 from services.common.config import ConfigError
@@ -373,6 +374,10 @@ class _Conversation:
 
     async def _create(self, turn: int, forced: bool, cache_mark: int | None) -> Message:
         timeout = self._request_timeout_s(turn)
+        # The turn's span is not the current span (the observer ends it at the next turn): make
+        # it current for the request, so that the SDK's span sits under the turn it belongs to.
+        turn_context = self.progress.turn_context()
+        attached = otel_context.attach(turn_context) if turn_context is not None else None
         try:
             return await self.client.messages.create(
                 model=self.settings.claude_model,
@@ -387,6 +392,9 @@ class _Conversation:
             error = api_error(exc)
             log.warning("claude_request_failed", turn=turn, code=error.code.name)
             raise error from None
+        finally:
+            if attached is not None:
+                otel_context.detach(attached)
 
     def _record(self, turn: int, response: Message, reason: str) -> None:
         usage = response.usage

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from opentelemetry.context import Context
+
 from services.common.limits import MAX_AGENT_TURNS
 from services.orchestrator.deadline import Deadline
 from services.orchestrator.patients.models import PatientRecord
@@ -88,6 +90,10 @@ class Progress(Protocol):
     """Receives progress notices (BriefStream); carries no patient data."""
 
     def turn_started(self, turn: int) -> None: ...
+
+    def turn_context(self) -> Context | None:
+        """The trace context of the current turn (its span), for work the turn does."""
+        ...
 
 
 @dataclass(frozen=True)

