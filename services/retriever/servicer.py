@@ -22,6 +22,7 @@ import grpc
 from briefing.v1 import retriever_pb2, retriever_pb2_grpc
 
 from services.common.audit import AuditTrail
+from services.common.channels import call_deadline
 from services.common.errors import FailedPrecondition, InvalidArgument
 from services.common.limits import DEFAULT_SEARCH_LIMIT, MAX_QUERY_CHARS, MAX_SEARCH_LIMIT
 from services.embedder.client import EmbedderClient
@@ -136,7 +137,7 @@ class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
         started = time.perf_counter()
         vector = None
         if mode != SearchMode.SPARSE:
-            vector = await self._queries.embed(query)
+            vector = await self._queries.embed(query, call_deadline(context))
             if len(vector) != dimension:
                 raise FailedPrecondition(
                     f"the embedder now makes {len(vector)}-dimensional vectors but collection "
