@@ -28,7 +28,8 @@ POLL_S = 0.25
 async def _search(client: RetrieverClient) -> ServiceError | None:
     """None when one Search succeeds now, else its error."""
     try:
-        await client.search("metformin dose when eGFR falls", timeout_s=2.0)
+        # Long enough for both hops' retries (each retries UNAVAILABLE up to four times).
+        await client.search("metformin dose when eGFR falls", timeout_s=10.0)
     except ServiceError as exc:
         return exc
     return None
