@@ -40,6 +40,7 @@ from services.orchestrator.agent.domain import (
     SearchCall,
     SearchOutcome,
 )
+from services.orchestrator.agent.metrics import count_tool_call
 from services.orchestrator.deadline import Deadline
 from services.orchestrator.progress import RunObserver
 
@@ -181,6 +182,7 @@ class RetrieverTools:
                     call.call_id,
                 )
             ok = raw.error is None
+            count_tool_call(SEARCH_TOOL, ok)
             span.set_attribute("tool.ok", ok)
             span.set_attribute("tool.hit_count", len(raw.hits))
             if not ok:
