@@ -128,6 +128,12 @@ class Batcher:
             unit="{call}",
             description="Embed calls refused because too many texts were queued.",
         )
+        self._dropped = meter.create_counter(
+            "embedder.dropped_texts",
+            unit="{text}",
+            description="Queued texts dropped before the model: their caller went away "
+            "(cancelled) or their deadline passed (deadline).",
+        )
 
     @property
     def queued_texts(self) -> int:
@@ -261,14 +267,17 @@ class Batcher:
         """Drops a text whose caller went away (or whose call already failed), or whose
         deadline has passed; the latter fails its call."""
         self.stats.dropped_texts += 1
-        if not entry.call.done.done():
-            waited_ms = (now - entry.enqueued_at) * 1000
-            entry.call.done.set_exception(
-                DeadlineExceeded(
-                    f"the call's deadline passed after {waited_ms:.0f} ms in the embedding "
-                    "queue, before its texts reached the model"
-                )
+        if entry.call.done.done():
+            self._dropped.add(1, {"embedder.drop_reason": "cancelled"})
+            return
+        self._dropped.add(1, {"embedder.drop_reason": "deadline"})
+        waited_ms = (now - entry.enqueued_at) * 1000
+        entry.call.done.set_exception(
+            DeadlineExceeded(
+                f"the call's deadline passed after {waited_ms:.0f} ms in the embedding queue, "
+                "before its texts reached the model"
             )
+        )
 
     async def _execute(self, batch: list[_Entry]) -> None:
         loop = asyncio.get_running_loop()
