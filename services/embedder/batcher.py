@@ -13,8 +13,13 @@ that queued during the previous batch go at once.
 
 Admission control: when the texts already queued plus the new ones exceed
 ``max_queued_texts``, the call is refused at once with RESOURCE_EXHAUSTED. (A call arriving at
-an empty queue is always admitted, so one large call cannot be starved.) A call whose caller
-went away has its remaining texts dropped from the queue.
+an empty queue is always admitted, so one large call cannot be starved.)
+
+Work outlives no caller: a call whose caller went away (the handler task cancelled, which
+cancels its future), or whose deadline has passed, has its remaining texts dropped when a
+batch is taken, before they reach the model. The deadline is the handler's (see
+:func:`services.common.channels.call_deadline`); a call dropped for it fails with
+DEADLINE_EXCEEDED. ``BatchStats.dropped_texts`` counts the texts dropped either way.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from dataclasses import dataclass
 
 from opentelemetry import metrics, trace
 
-from services.common.errors import ResourceExhausted, Unavailable
+from services.common.errors import DeadlineExceeded, ResourceExhausted, Unavailable
 from services.common.logging import get_logger
 from services.common.metrics import COUNT_BUCKETS
 from services.common.telemetry import PrivateTracer, get_tracer, mark_failed
@@ -47,6 +52,10 @@ class _Call:
     results: list[Embedded | None]
     remaining: int
     span_context: trace.SpanContext
+    deadline: float | None = None  # on the loop's clock
+
+    def expired(self, now: float) -> bool:
+        return self.deadline is not None and now >= self.deadline
 
 
 @dataclass(slots=True)
@@ -65,6 +74,7 @@ class BatchStats:
     model_batches: int = 0
     texts: int = 0
     rejected_calls: int = 0
+    dropped_texts: int = 0
 
 
 class Batcher:
@@ -118,6 +128,12 @@ class Batcher:
             unit="{call}",
             description="Embed calls refused because too many texts were queued.",
         )
+        self._dropped = meter.create_counter(
+            "embedder.dropped_texts",
+            unit="{text}",
+            description="Queued texts dropped before the model: their caller went away "
+            "(cancelled) or their deadline passed (deadline).",
+        )
 
     @property
     def queued_texts(self) -> int:
@@ -151,8 +167,11 @@ class Batcher:
             rejected_calls=self.stats.rejected_calls,
         )
 
-    async def submit(self, items: Sequence[EmbedItem]) -> list[Embedded]:
-        """Embeds ``items`` in some batches; raises ResourceExhausted when overloaded."""
+    async def submit(
+        self, items: Sequence[EmbedItem], deadline: float | None = None
+    ) -> list[Embedded]:
+        """Embeds ``items`` in some batches; raises ResourceExhausted when overloaded, and
+        DeadlineExceeded when ``deadline`` (on the loop's clock) passes before they are taken."""
         if self._closed:
             raise Unavailable("the embedder is shutting down; retry on another replica")
         if not items:
@@ -170,6 +189,7 @@ class Batcher:
             results=[None] * len(items),
             remaining=len(items),
             span_context=trace.get_current_span().get_span_context(),
+            deadline=deadline,
         )
         now = loop.time()
         for position, item in enumerate(items):
@@ -231,16 +251,33 @@ class Batcher:
     def _take_batch(self) -> list[_Entry]:
         batch: list[_Entry] = []
         tokens = 0
+        now = asyncio.get_running_loop().time()
         while self._queue and len(batch) < self._max_batch_size:
             head = self._queue[0]
-            if head.call.done.done():  # the caller went away or the call already failed
-                self._pop()
+            if head.call.done.done() or head.call.expired(now):
+                self._drop(self._pop(), now)
                 continue
             if batch and tokens + head.cost > self._max_batch_tokens:
                 break
             batch.append(self._pop())
             tokens += head.cost
         return batch
+
+    def _drop(self, entry: _Entry, now: float) -> None:
+        """Drops a text whose caller went away (or whose call already failed), or whose
+        deadline has passed; the latter fails its call."""
+        self.stats.dropped_texts += 1
+        if entry.call.done.done():
+            self._dropped.add(1, {"embedder.drop_reason": "cancelled"})
+            return
+        self._dropped.add(1, {"embedder.drop_reason": "deadline"})
+        waited_ms = (now - entry.enqueued_at) * 1000
+        entry.call.done.set_exception(
+            DeadlineExceeded(
+                f"the call's deadline passed after {waited_ms:.0f} ms in the embedding queue, "
+                "before its texts reached the model"
+            )
+        )
 
     async def _execute(self, batch: list[_Entry]) -> None:
         loop = asyncio.get_running_loop()

@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 from briefing.v1 import embedder_pb2, embedder_pb2_grpc
 
+from services.common.channels import call_deadline
 from services.common.errors import InvalidArgument
 from services.embedder.backends.base import Embedded, EmbeddingBackend, EmbedItem, InputKind
 from services.embedder.batcher import Batcher
@@ -59,7 +60,8 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServicer):
                 [counts[i] if hit is None else hit.token_count for i, hit in enumerate(found)]
             )
         items = [EmbedItem(texts[i], kind, request.truncate, counts[i]) for i in missing]
-        for index, embedded in zip(missing, await self._batcher.submit(items), strict=True):
+        embedded_items = await self._batcher.submit(items, call_deadline(context))
+        for index, embedded in zip(missing, embedded_items, strict=True):
             found[index] = embedded
             if kind is InputKind.QUERY:
                 self._cache.put(texts[index], embedded)

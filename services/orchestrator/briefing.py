@@ -5,6 +5,10 @@ then the record's problems and medications, the answer (each recommendation with
 flags, :mod:`services.orchestrator.grounding`), the cited sources, the searches' warnings, token
 usage and stage timings each become their part of the briefing. The briefing's
 ``sources`` are exactly the sources cited by its alerts and recommendations.
+
+A briefing says how complete it is in a field clients can act on, not only in its warnings:
+``completeness`` is COMPLETE when every guideline search succeeded, PARTIAL_GUIDELINES when
+some failed, NO_GUIDELINES when none succeeded or none was made.
 """
 
 from __future__ import annotations
@@ -152,6 +156,16 @@ def search_warnings(outcomes: Sequence[SearchOutcome]) -> list[str]:
     return warnings
 
 
+def completeness(outcomes: Sequence[SearchOutcome]) -> orchestrator_pb2.BriefingCompleteness:
+    """How much of the guidelines the briefing looked for it rests on (see the module doc)."""
+    succeeded = sum(o.ok for o in outcomes)
+    if succeeded == 0:
+        return orchestrator_pb2.BRIEFING_COMPLETENESS_NO_GUIDELINES
+    if succeeded < len(outcomes):
+        return orchestrator_pb2.BRIEFING_COMPLETENESS_PARTIAL_GUIDELINES
+    return orchestrator_pb2.BRIEFING_COMPLETENESS_COMPLETE
+
+
 def search_messages(made: Sequence[SearchRecord]) -> list[orchestrator_pb2.GuidelineSearch]:
     return [
         orchestrator_pb2.GuidelineSearch(
@@ -247,6 +261,7 @@ def build_briefing(
         warnings=[*checked.warnings, *search_warnings(outcomes), *grounding_warnings],
         model=checked.model,
         searches=search_messages(searches),
+        completeness=completeness(outcomes),
     )
     briefing.generated_at.FromDatetime(generated_at)
     return briefing

@@ -145,9 +145,17 @@ def merge_warnings(warnings: Sequence[str]) -> list[str]:
 
 
 def _guidelines_notice(briefing: orchestrator_pb2.PatientBriefing) -> list[str]:
-    if briefing.guidelines_available:
+    """The top line of a briefing that is not complete: what it rests on."""
+    if briefing.completeness == orchestrator_pb2.BRIEFING_COMPLETENESS_PARTIAL_GUIDELINES:
+        failed = sum(not search.ok for search in briefing.searches)
+        notice = (
+            f"Partial guidelines: {failed} of {len(briefing.searches)} guideline searches "
+            "failed, so the briefing rests on the guidelines the others found."
+        )
+    elif briefing.guidelines_available:
         return []
-    notice = NO_SEARCH if not briefing.searches else GUIDELINES_UNAVAILABLE
+    else:
+        notice = NO_SEARCH if not briefing.searches else GUIDELINES_UNAVAILABLE
     return ["", *_wrap(f"!! {notice}", "   ")]
 
 

@@ -8,7 +8,11 @@ Orchestrator.ListPatients.
     GET  /healthz                                 the Orchestrator's health: 200 while it is
                                                   SERVING, 503 otherwise
 
-The briefing comes back as JSON (protobuf JSON mapping, proto field names). A failed call
+The briefing comes back as JSON (protobuf JSON mapping, proto field names), with HTTP 200 and a
+``Briefing-Completeness`` header: ``complete``, ``partial-guidelines`` (some guideline searches
+failed) or ``no-guidelines`` (the briefing rests on the record alone), as the briefing's
+``completeness`` field says. Not 206: that status answers a Range request, and caches and
+clients treat it so. A failed call
 keeps its meaning: gRPC statuses map to HTTP ones (INVALID_ARGUMENT 400, NOT_FOUND 404,
 RESOURCE_EXHAUSTED 429, UNAVAILABLE 503, DEADLINE_EXCEEDED 504, ...) with a JSON body
 ``{"error": {"code": "NOT_FOUND", "message": "..."}}``. The Orchestrator is reached at
@@ -108,6 +112,17 @@ def _options(body: bytes) -> orchestrator_pb2.BriefOptions:
     return options
 
 
+COMPLETENESS_HEADER = "Briefing-Completeness"
+
+
+def completeness_headers(briefing: orchestrator_pb2.PatientBriefing) -> dict[str, str]:
+    """The ``Briefing-Completeness`` header of a briefing, e.g. ``partial-guidelines``."""
+    name = orchestrator_pb2.BriefingCompleteness.Name(briefing.completeness)
+    return {
+        COMPLETENESS_HEADER: name.removeprefix("BRIEFING_COMPLETENESS_").lower().replace("_", "-")
+    }
+
+
 def briefing_json(briefing: orchestrator_pb2.PatientBriefing) -> dict[str, Any]:
     """The briefing as JSON: proto field names, and false/zero/empty fields included."""
     return json_format.MessageToDict(
@@ -203,7 +218,8 @@ async def brief(request: web.Request) -> web.Response:
         )
     except grpc.aio.AioRpcError as exc:
         return _failed("brief", exc)
-    return web.json_response(briefing_json(response.briefing))
+    briefing = response.briefing
+    return web.json_response(briefing_json(briefing), headers=completeness_headers(briefing))
 
 
 async def _health(stub: health_pb2_grpc.HealthStub, service: str) -> str:

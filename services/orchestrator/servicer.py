@@ -197,8 +197,10 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         observer = RunObserver(timings, sink)
         agent = self._agents.get(job.mode)
         record_agent(audit, agent)
-        tools = RetrieverTools(self._searcher, observer, job.limits.max_results_per_search)
         deadline = self._deadline(time_remaining)
+        tools = RetrieverTools(
+            self._searcher, observer, job.limits.max_results_per_search, deadline
+        )
         limits = replace(job.limits, deadline=deadline)
         try:
             async with deadline.enforce():

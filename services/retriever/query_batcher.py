@@ -16,16 +16,25 @@ INVALID_ARGUMENT the batch is asked again one query at a time, so only the bad o
 
 Once closed (at shutdown) the batcher refuses new queries with UNAVAILABLE, which the caller
 retries on another replica.
+
+No Embed work outlives its callers. A query whose caller went away (its Search handler
+cancelled) or whose deadline passed is left out when a batch is sent; an Embed call whose
+callers have all gone is cancelled, which cancels it at the Embedder too; and each call's
+timeout is the latest deadline among its callers, so the Embedder drops what nobody waits for.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from opentelemetry import trace
 
-from services.common.errors import InvalidArgument, Unavailable
+from services.common.channels import seconds_left
+from services.common.errors import DeadlineExceeded, InvalidArgument, Unavailable
 from services.common.telemetry import get_tracer
 from services.embedder.client import EmbedderClient
 
@@ -36,6 +45,7 @@ tracer = get_tracer(__name__)
 class _Waiting:
     query: str
     future: asyncio.Future[list[float]]
+    deadline: float | None  # on the loop's clock
     caller: trace.SpanContext = field(
         default_factory=lambda: trace.get_current_span().get_span_context()
     )
@@ -51,15 +61,17 @@ class QueryBatcher:
         self._max_batch = max_batch
         self._wait_s = wait_s
         self._max_in_flight = max_in_flight
-        self._waiting: list[_Waiting] = []
+        self._waiting: deque[_Waiting] = deque()
         self._flush_timer: asyncio.Handle | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
         self._closed = False
 
-    async def embed(self, query: str) -> list[float]:
-        """The unit-length query vector of ``query`` (truncated to the model's window).
+    async def embed(self, query: str, deadline: float | None = None) -> list[float]:
+        """The unit-length query vector of ``query`` (truncated to the model's window), for a
+        caller whose deadline is ``deadline`` (on the loop's clock; None: none).
 
-        Raises Unavailable once :meth:`close` has been called.
+        Raises Unavailable once :meth:`close` has been called, DeadlineExceeded when the
+        deadline passes before the query is sent.
         """
         if self._closed:
             raise Unavailable(
@@ -67,7 +79,7 @@ class QueryBatcher:
                 "retry on another replica"
             )
         loop = asyncio.get_running_loop()
-        waiting = _Waiting(query, loop.create_future())
+        waiting = _Waiting(query, loop.create_future(), deadline)
         self._waiting.append(waiting)
         if len(self._in_flight) < self._max_in_flight:
             if len(self._waiting) >= self._max_batch:
@@ -86,11 +98,30 @@ class QueryBatcher:
             self._flush_timer = None
         loop = asyncio.get_running_loop()
         while self._waiting and len(self._in_flight) < self._max_in_flight:
-            batch = self._waiting[: self._max_batch]
-            del self._waiting[: self._max_batch]
+            batch = self._take_batch(loop.time())
+            if not batch:
+                break
             task = loop.create_task(self._embed_batch(batch))
             self._in_flight.add(task)
             task.add_done_callback(self._call_done)
+            for waiting in batch:
+                waiting.future.add_done_callback(functools.partial(_abandon, task, batch))
+
+    def _take_batch(self, now: float) -> list[_Waiting]:
+        """Up to ``max_batch`` queries from the head whose callers still wait; the others are
+        left out (and fail with DeadlineExceeded if their deadline has passed)."""
+        batch: list[_Waiting] = []
+        while self._waiting and len(batch) < self._max_batch:
+            waiting = self._waiting.popleft()
+            if waiting.future.done():
+                continue
+            if waiting.deadline is not None and now >= waiting.deadline:
+                waiting.future.set_exception(
+                    DeadlineExceeded("the search's deadline passed before its query was embedded")
+                )
+                continue
+            batch.append(waiting)
+        return batch
 
     def _call_done(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
@@ -109,12 +140,15 @@ class QueryBatcher:
             attributes={"queries": len(batch)},
         ):
             try:
-                vectors = await self._embedder.embed(texts, "query", truncate=True)
+                vectors = await self._embedder.embed(
+                    texts, "query", truncate=True, timeout_s=_timeout(batch)
+                )
             except InvalidArgument as exc:
                 if len(texts) == 1:
                     _fail(batch, exc)
                 else:
-                    await asyncio.gather(*(self._embed_batch([w]) for w in batch))
+                    alone = [w for w in batch if not w.future.done()]
+                    await asyncio.gather(*(self._embed_batch([w]) for w in alone))
                 return
             except Exception as exc:  # every caller gets the Embedder's error as its own
                 _fail(batch, exc)
@@ -130,6 +164,21 @@ class QueryBatcher:
         self._flush()
         while self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+
+def _timeout(batch: Sequence[_Waiting]) -> float | None:
+    """The Embed call's timeout: until the latest of its callers' deadlines (none if one of
+    them has none)."""
+    deadlines = [waiting.deadline for waiting in batch]
+    return None if None in deadlines else seconds_left(max(d for d in deadlines if d is not None))
+
+
+def _abandon(
+    task: asyncio.Task[None], batch: Sequence[_Waiting], _: asyncio.Future[list[float]]
+) -> None:
+    """Cancels an Embed call once none of its callers waits for it."""
+    if all(waiting.future.done() for waiting in batch):
+        task.cancel()
 
 
 def _fail(batch: list[_Waiting], error: Exception) -> None:

@@ -25,6 +25,7 @@ from opentelemetry.semconv.attributes.db_attributes import DB_OPERATION_NAME, DB
 from opentelemetry.semconv.metrics.db_metrics import DB_CLIENT_OPERATION_DURATION
 
 from services.common.audit import AuditTrail
+from services.common.channels import call_deadline
 from services.common.errors import FailedPrecondition, InvalidArgument
 from services.common.limits import DEFAULT_SEARCH_LIMIT, MAX_QUERY_CHARS, MAX_SEARCH_LIMIT
 from services.common.metrics import DURATION_BUCKETS_S
@@ -178,7 +179,7 @@ class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
         started = time.perf_counter()
         vector = None
         if mode != SearchMode.SPARSE:
-            vector = await self._queries.embed(query)
+            vector = await self._queries.embed(query, call_deadline(context))
             if len(vector) != dimension:
                 raise FailedPrecondition(
                     f"the embedder now makes {len(vector)}-dimensional vectors but collection "

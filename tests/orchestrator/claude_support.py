@@ -151,7 +151,9 @@ class BarrierSearcher:
         self.peak_in_flight = 0
         self.queries: list[str] = []
 
-    async def search(self, query: str, *, limit: int = 0) -> retriever_pb2.SearchResponse:
+    async def search(
+        self, query: str, *, limit: int = 0, timeout_s: float | None = None
+    ) -> retriever_pb2.SearchResponse:
         self.queries.append(query)
         number = len(self.queries)
         self.in_flight += 1

@@ -129,6 +129,7 @@ async def test_failed_searches_become_tool_errors_and_the_briefing_comes_back(
 
     assert briefing.patient_id == RICH_ID
     assert not briefing.guidelines_available
+    assert briefing.completeness == pb.BRIEFING_COMPLETENESS_NO_GUIDELINES
     assert GUIDELINES_UNAVAILABLE in briefing.warnings
     failures = [w for w in briefing.warnings if "UNAVAILABLE" in w]
     calls = [t for t in briefing.timings if t.stage == "tool_call"]
@@ -144,6 +145,17 @@ async def test_failed_searches_become_tool_errors_and_the_briefing_comes_back(
         for r in briefing.recommendations
     )
     assert list(briefing.sources) == []
+
+    # Over HTTP: 200, and the header says what the body's completeness says.
+    async with (
+        serve_gateway(degraded.orchestrator.address) as url,
+        aiohttp.ClientSession() as http,
+        http.post(f"{url}/api/v1/patients/{RICH_ID}/briefing") as response,
+    ):
+        assert response.status == 200
+        assert response.headers["Briefing-Completeness"] == "no-guidelines"
+        body = await response.json()
+    assert body["completeness"] == "BRIEFING_COMPLETENESS_NO_GUIDELINES"
 
 
 async def test_database_down_is_unavailable(degraded: Degraded) -> None:

@@ -61,6 +61,7 @@ async def test_post_returns_the_briefing_as_json(
     assert body["patient_id"] == RICH_ID
     assert body["mode"] == "AGENT_MODE_OFFLINE"
     assert body["guidelines_available"] is True
+    assert body["completeness"] == "BRIEFING_COMPLETENESS_COMPLETE"
     assert body["warnings"] == []
     cited = {i for r in body["recommendations"] for i in r["source_ids"]}
     assert cited and cited == {s["source_id"] for s in body["sources"]}

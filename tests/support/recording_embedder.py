@@ -2,10 +2,12 @@
 
 Each text gets a small vector derived from its hash. Texts containing "bad" are refused
 (INVALID_ARGUMENT); while ``down`` is set every call fails with UNAVAILABLE; ``delay_s`` slows
-every call. ``hold_until(texts)`` makes any call with one of ``texts`` wait until every one of
-them has arrived, in whichever calls: a caller that sends them one after another never gets an
-answer, so a test proves they were in flight together. Like the real Embedder it answers health
-checks (SERVING), which its callers' own health follows.
+every call. ``time_remaining`` holds each call's time left when it arrived (None without a
+deadline); ``arrived`` is set by each call, ``cancelled_event`` by each call cancelled while
+being answered (``cancelled`` counts them). ``hold_until(texts)`` makes any call with one of
+``texts`` wait until every one of them has arrived, in whichever calls: a caller that sends them
+one after another never gets an answer, so a test proves they were in flight together. Like the
+real Embedder it answers health checks (SERVING), which its callers' own health follows.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ class RecordingEmbedder(embedder_pb2_grpc.EmbedderServicer):
 
     def __init__(self) -> None:
         self.requests: list[list[str]] = []
+        self.time_remaining: list[float | None] = []
+        self.cancelled = 0
+        self.arrived = asyncio.Event()
+        self.cancelled_event = asyncio.Event()
         self.down = False
         self.delay_s = 0.0
         self._awaited: set[str] = set()
@@ -54,12 +60,19 @@ class RecordingEmbedder(embedder_pb2_grpc.EmbedderServicer):
     ) -> embedder_pb2.EmbedResponse:
         texts = list(request.texts)
         self.requests.append(texts)
-        if self._awaited.intersection(texts):
-            self._seen.update(self._awaited.intersection(texts))
-            if self._seen == self._awaited:
-                self._all_seen.set()
-            await self._all_seen.wait()
-        await asyncio.sleep(self.delay_s)
+        self.time_remaining.append(context.time_remaining())
+        self.arrived.set()
+        try:
+            if self._awaited.intersection(texts):
+                self._seen.update(self._awaited.intersection(texts))
+                if self._seen == self._awaited:
+                    self._all_seen.set()
+                await self._all_seen.wait()
+            await asyncio.sleep(self.delay_s)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            self.cancelled_event.set()
+            raise
         if self.down:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "model is loading")
         if any("bad" in text for text in texts):
@@ -88,16 +101,19 @@ class RecordingEmbedder(embedder_pb2_grpc.EmbedderServicer):
 
 
 @asynccontextmanager
-async def serve_recording_embedder() -> AsyncIterator[tuple[RecordingEmbedder, str]]:
-    """The servicer and its address, on a free loopback port."""
-    servicer = RecordingEmbedder()
+async def serve_recording_embedder(
+    port: int = 0, servicer: RecordingEmbedder | None = None
+) -> AsyncIterator[tuple[RecordingEmbedder, str]]:
+    """The servicer (a new one unless given) and its address, on ``port`` of loopback (0: a
+    free one)."""
+    servicer = servicer or RecordingEmbedder()
     server = grpc.aio.server()
     embedder_pb2_grpc.add_EmbedderServicer_to_server(servicer, server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     name = embedder_pb2.DESCRIPTOR.services_by_name["Embedder"].full_name
     await health.set(name, health_pb2.HealthCheckResponse.SERVING)
-    port = server.add_insecure_port("127.0.0.1:0")
+    port = server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     try:
         yield servicer, f"127.0.0.1:{port}"

@@ -25,6 +25,13 @@ class AlertSeverity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ALERT_SEVERITY_WARNING: _ClassVar[AlertSeverity]
     ALERT_SEVERITY_CRITICAL: _ClassVar[AlertSeverity]
 
+class BriefingCompleteness(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BRIEFING_COMPLETENESS_UNSPECIFIED: _ClassVar[BriefingCompleteness]
+    BRIEFING_COMPLETENESS_COMPLETE: _ClassVar[BriefingCompleteness]
+    BRIEFING_COMPLETENESS_PARTIAL_GUIDELINES: _ClassVar[BriefingCompleteness]
+    BRIEFING_COMPLETENESS_NO_GUIDELINES: _ClassVar[BriefingCompleteness]
+
 class ProgressEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     PROGRESS_EVENT_TYPE_UNSPECIFIED: _ClassVar[ProgressEventType]
@@ -47,6 +54,10 @@ ALERT_SEVERITY_UNSPECIFIED: AlertSeverity
 ALERT_SEVERITY_INFO: AlertSeverity
 ALERT_SEVERITY_WARNING: AlertSeverity
 ALERT_SEVERITY_CRITICAL: AlertSeverity
+BRIEFING_COMPLETENESS_UNSPECIFIED: BriefingCompleteness
+BRIEFING_COMPLETENESS_COMPLETE: BriefingCompleteness
+BRIEFING_COMPLETENESS_PARTIAL_GUIDELINES: BriefingCompleteness
+BRIEFING_COMPLETENESS_NO_GUIDELINES: BriefingCompleteness
 PROGRESS_EVENT_TYPE_UNSPECIFIED: ProgressEventType
 PROGRESS_EVENT_TYPE_PATIENT_LOADED: ProgressEventType
 PROGRESS_EVENT_TYPE_TURN_STARTED: ProgressEventType
@@ -245,7 +256,7 @@ class TurnUsage(_message.Message):
     def __init__(self, turn: _Optional[int] = ..., usage: _Optional[_Union[TokenUsage, _Mapping]] = ..., stop_reason: _Optional[str] = ...) -> None: ...
 
 class PatientBriefing(_message.Message):
-    __slots__ = ("patient_id", "summary", "active_problems", "medications", "alerts", "recommendations", "sources", "timings", "mode", "turns_used", "usage", "turn_usage", "guidelines_available", "warnings", "model", "generated_at", "searches")
+    __slots__ = ("patient_id", "summary", "active_problems", "medications", "alerts", "recommendations", "sources", "timings", "mode", "turns_used", "usage", "turn_usage", "guidelines_available", "warnings", "model", "generated_at", "searches", "completeness")
     PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_PROBLEMS_FIELD_NUMBER: _ClassVar[int]
@@ -263,6 +274,7 @@ class PatientBriefing(_message.Message):
     MODEL_FIELD_NUMBER: _ClassVar[int]
     GENERATED_AT_FIELD_NUMBER: _ClassVar[int]
     SEARCHES_FIELD_NUMBER: _ClassVar[int]
+    COMPLETENESS_FIELD_NUMBER: _ClassVar[int]
     patient_id: str
     summary: str
     active_problems: _containers.RepeatedCompositeFieldContainer[Problem]
@@ -280,7 +292,8 @@ class PatientBriefing(_message.Message):
     model: str
     generated_at: _timestamp_pb2.Timestamp
     searches: _containers.RepeatedCompositeFieldContainer[GuidelineSearch]
-    def __init__(self, patient_id: _Optional[str] = ..., summary: _Optional[str] = ..., active_problems: _Optional[_Iterable[_Union[Problem, _Mapping]]] = ..., medications: _Optional[_Iterable[_Union[Medication, _Mapping]]] = ..., alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., recommendations: _Optional[_Iterable[_Union[Recommendation, _Mapping]]] = ..., sources: _Optional[_Iterable[_Union[CitedSource, _Mapping]]] = ..., timings: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., mode: _Optional[_Union[AgentMode, str]] = ..., turns_used: _Optional[int] = ..., usage: _Optional[_Union[TokenUsage, _Mapping]] = ..., turn_usage: _Optional[_Iterable[_Union[TurnUsage, _Mapping]]] = ..., guidelines_available: _Optional[bool] = ..., warnings: _Optional[_Iterable[str]] = ..., model: _Optional[str] = ..., generated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., searches: _Optional[_Iterable[_Union[GuidelineSearch, _Mapping]]] = ...) -> None: ...
+    completeness: BriefingCompleteness
+    def __init__(self, patient_id: _Optional[str] = ..., summary: _Optional[str] = ..., active_problems: _Optional[_Iterable[_Union[Problem, _Mapping]]] = ..., medications: _Optional[_Iterable[_Union[Medication, _Mapping]]] = ..., alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., recommendations: _Optional[_Iterable[_Union[Recommendation, _Mapping]]] = ..., sources: _Optional[_Iterable[_Union[CitedSource, _Mapping]]] = ..., timings: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., mode: _Optional[_Union[AgentMode, str]] = ..., turns_used: _Optional[int] = ..., usage: _Optional[_Union[TokenUsage, _Mapping]] = ..., turn_usage: _Optional[_Iterable[_Union[TurnUsage, _Mapping]]] = ..., guidelines_available: _Optional[bool] = ..., warnings: _Optional[_Iterable[str]] = ..., model: _Optional[str] = ..., generated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., searches: _Optional[_Iterable[_Union[GuidelineSearch, _Mapping]]] = ..., completeness: _Optional[_Union[BriefingCompleteness, str]] = ...) -> None: ...
 
 class ListAuditEventsRequest(_message.Message):
     __slots__ = ("patient_id", "subject", "page_size", "page_token")

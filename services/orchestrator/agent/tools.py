@@ -9,6 +9,11 @@ not depend on which search finished first.
 Searches ask for no mode, so the Retriever runs its default (hybrid: by meaning and by exact
 words, fused) for the offline agent and Claude alike; the span records the mode that ran.
 
+Each search is bounded by the briefing's :class:`~services.orchestrator.deadline.Deadline`:
+what is left of it is the Retriever call's timeout, so the Retriever (and the Embedder behind
+it) drop the search once the briefing can no longer use it. When the deadline fires, or the
+caller cancels, the awaited calls are cancelled with the briefing's task.
+
 Each call records ``tool_call``, ``tool_call.embed`` and ``tool_call.search`` timings (the last
 two as measured by the Retriever), sends TOOL_CALL_STARTED/FINISHED events, and has a span under
 its turn's span. The query is written about a patient: it goes to the Retriever, and to the
@@ -36,6 +41,7 @@ from services.orchestrator.agent.domain import (
     SearchOutcome,
 )
 from services.orchestrator.agent.metrics import count_tool_call
+from services.orchestrator.deadline import Deadline
 from services.orchestrator.progress import RunObserver
 
 tracer = get_tracer(__name__)
@@ -44,7 +50,9 @@ tracer = get_tracer(__name__)
 class GuidelineSearcher(Protocol):
     """What the tool needs from the Retriever client; errors surface as ServiceErrors."""
 
-    async def search(self, query: str, *, limit: int = 0) -> retriever_pb2.SearchResponse: ...
+    async def search(
+        self, query: str, *, limit: int = 0, timeout_s: float | None = None
+    ) -> retriever_pb2.SearchResponse: ...
 
 
 _ERROR_TEXT: dict[grpc.StatusCode, str] = {
@@ -92,10 +100,15 @@ class RetrieverTools:
     """The orchestrator's :class:`GuidelineTools` for one briefing."""
 
     def __init__(
-        self, searcher: GuidelineSearcher, observer: RunObserver, max_results_cap: int
+        self,
+        searcher: GuidelineSearcher,
+        observer: RunObserver,
+        max_results_cap: int,
+        deadline: Deadline | None = None,
     ) -> None:
         self._searcher = searcher
         self._observer = observer
+        self._deadline = deadline
         self._max_results_cap = max(1, min(max_results_cap, MAX_RESULTS_PER_SEARCH))
         self._by_chunk: dict[str, RetrievedSource] = {}
         self._by_id: dict[str, RetrievedSource] = {}
@@ -127,6 +140,10 @@ class RetrieverTools:
     def _limit(self, requested: int) -> int:
         return max(1, min(requested, self._max_results_cap))
 
+    def _timeout_s(self) -> float | None:
+        """What is left of the briefing's deadline; None (the method's default) without one."""
+        return None if self._deadline is None else max(self._deadline.remaining(), 0.0)
+
     async def _call(self, call: SearchCall, turn: int) -> _Raw:
         observer = self._observer
         timings = observer.timings
@@ -146,7 +163,9 @@ class RetrieverTools:
             # The Retriever validates the query (non-empty, at most MAX_QUERY_CHARS); its
             # INVALID_ARGUMENT becomes a tool error like any other failure.
             try:
-                response = await self._searcher.search(call.query, limit=limit)
+                response = await self._searcher.search(
+                    call.query, limit=limit, timeout_s=self._timeout_s()
+                )
             except ServiceError as exc:
                 raw = _Raw(call, error=error_message(exc.code))
             except grpc.aio.AioRpcError as exc:
