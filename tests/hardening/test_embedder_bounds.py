@@ -28,7 +28,8 @@ DOCUMENT = embedder_pb2.INPUT_TYPE_DOCUMENT
 
 
 class LengthRecorder:
-    """Passes every call through to the real tokenizer, noting the longest text it was given."""
+    """Passes every call through to the real tokenizer (or model call), noting the longest text
+    it was given."""
 
     def __init__(self, tokenize: Any) -> None:
         self._tokenize = tokenize
@@ -52,9 +53,9 @@ async def test_a_huge_text_with_truncate_reaches_the_tokenizer_cut_to_the_budget
     settings = load_settings(EmbedderSettings)
     budget = local.max_input_tokens * settings.truncate_chars_per_token
     counter = LengthRecorder(local._counter)
-    model_tokenizer = LengthRecorder(local._model.tokenize)
+    model_input = LengthRecorder(local._encode)
     local._counter = counter
-    local._model.tokenize = model_tokenizer  # type: ignore[method-assign]
+    local._encode = model_input  # type: ignore[method-assign]
     batcher = Batcher(
         local.embed,
         max_batch_size=8,
@@ -76,7 +77,7 @@ async def test_a_huge_text_with_truncate_reaches_the_tokenizer_cut_to_the_budget
         await batcher.close()
     assert response.embeddings[0].truncated
     assert 0 < counter.longest <= budget
-    assert 0 < model_tokenizer.longest <= budget
+    assert 0 < model_input.longest <= budget
 
 
 def test_the_cache_holds_at_most_its_bytes() -> None:
