@@ -59,10 +59,6 @@ def _scalar(field: FieldDescriptor) -> st.SearchStrategy[Any]:
     return st.one_of(small, st.integers(*INT32))
 
 
-def _repeated(field: Any) -> bool:
-    return bool(field.label == FieldDescriptor.LABEL_REPEATED)
-
-
 def _field(field: FieldDescriptor, depth: int) -> st.SearchStrategy[Any] | None:
     if field.type == FieldDescriptor.TYPE_MESSAGE:
         nested = cast(Descriptor, field.message_type)
@@ -71,7 +67,7 @@ def _field(field: FieldDescriptor, depth: int) -> st.SearchStrategy[Any] | None:
         one: st.SearchStrategy[Any] = _dicts(nested, depth - 1)
     else:
         one = _scalar(field)
-    if _repeated(field):
+    if field.is_repeated:
         few = st.lists(one, max_size=4)
         # Long lists, of cheap values, to cross the list limits.
         if field.type != FieldDescriptor.TYPE_STRING:
@@ -101,13 +97,13 @@ def _fill(message: Message, values: dict[str, Any]) -> None:
         field = message.DESCRIPTOR.fields_by_name[name]
         target = getattr(message, name)
         if field.type == FieldDescriptor.TYPE_MESSAGE:
-            if _repeated(field):
+            if field.is_repeated:
                 for item in value:
                     _fill(target.add(), item)
             else:
                 target.SetInParent()
                 _fill(target, value)
-        elif _repeated(field):
+        elif field.is_repeated:
             target.extend(value)
         else:
             setattr(message, name, value)
