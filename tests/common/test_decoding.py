@@ -13,6 +13,7 @@ from typing import Any
 
 import grpc
 import pytest
+from opentelemetry.instrumentation.grpc import GrpcAioInstrumentorServer
 from grpc_health.v1.health_pb2 import HealthCheckRequest as Request
 from grpc_health.v1.health_pb2 import HealthCheckResponse as Response
 
@@ -64,6 +65,17 @@ BEHAVIOURS: dict[str, Any] = {
 
 
 @contextlib.asynccontextmanager
+async def traced() -> AsyncIterator[None]:
+    """OpenTelemetry's server interceptor installed, outermost, as telemetry.py does."""
+    instrumentor = GrpcAioInstrumentorServer()  # type: ignore[no-untyped-call]
+    instrumentor.instrument()
+    try:
+        yield
+    finally:
+        instrumentor.uninstrument()
+
+
+@contextlib.asynccontextmanager
 async def serving() -> AsyncIterator[grpc.aio.Channel]:
     """A server with the interceptors every service has, in the order server.py gives them."""
     server = grpc.aio.server(interceptors=[ErrorMappingInterceptor(), DecodingInterceptor()])
@@ -108,6 +120,17 @@ async def test_undecodable_bytes_are_invalid_argument(method: str, garbage: byte
     details = err.value.details() or ""
     assert details.startswith("request is not a valid grpc.health.v1.HealthCheckRequest")
     assert "Error" not in details, "an exception class leaked into the message"
+
+
+@pytest.mark.parametrize("method", KINDS)
+async def test_undecodable_bytes_are_invalid_argument_under_opentelemetry(method: str) -> None:
+    async with traced(), serving() as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await _call(channel, method, [GARBAGE])
+        good = Request(service="x").SerializeToString()
+        responses = await _call(channel, method, [good])
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert Response.FromString(responses[-1]) == ANSWER
 
 
 @pytest.mark.parametrize("method", ["StreamUnary", "StreamStream"])
