@@ -13,9 +13,9 @@ from typing import Any
 
 import grpc
 import pytest
-from opentelemetry.instrumentation.grpc import GrpcAioInstrumentorServer
 from grpc_health.v1.health_pb2 import HealthCheckRequest as Request
 from grpc_health.v1.health_pb2 import HealthCheckResponse as Response
+from opentelemetry.instrumentation.grpc import GrpcAioInstrumentorServer
 
 from services.common.decoding import DecodingInterceptor
 from services.common.errors import ErrorMappingInterceptor
