@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from services.common.interceptors import Behavior, Context, handler_factory
 from services.common.logging import get_logger
@@ -40,13 +41,14 @@ def message_name(deserializer: Deserializer) -> str:
 
 
 def safe_deserializer(deserializer: Deserializer) -> Deserializer:
-    """``deserializer`` returning an :class:`Undecodable` instead of raising."""
+    """``deserializer`` returning an :class:`Undecodable` instead of raising DecodeError (the
+    one error bytes from a caller can cause; any other is a fault here and stays one)."""
     name = message_name(deserializer)
 
     def decode(data: bytes) -> Any:
         try:
             return deserializer(data)
-        except Exception:
+        except DecodeError:
             return Undecodable(name)
 
     return decode
