@@ -47,9 +47,12 @@ lint: $(STAMP) $(BUF)  ## ruff, mypy and buf lint.
 	$(BIN)/mypy services tests bench scripts eval
 	cd protos && ../$(BUF) lint
 
-test: $(STAMP) lint  ## Lint, then run the whole test suite.
+# Two workers (pytest-xdist), one test file per worker at a time: each file's module-scoped
+# stacks stay in one process. TEST_WORKERS=0 runs the suite in this process.
+TEST_WORKERS ?= 2
+test: $(STAMP) lint  ## Lint, then run the whole test suite (TEST_WORKERS=0 for one process).
 	$(PY) -m scripts.kustomize_install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 run: $(STAMP)  ## Start the three services together (Ctrl-C stops them).
 	$(PY) -m services.launcher --base-port 50051

@@ -7,7 +7,7 @@ import sys
 
 from scripts.run_each import run_each
 
-BENCHMARKS = ("embedder", "retriever", "agent", "security", "store_scale")
+BENCHMARKS = ("embedder", "retriever", "agent", "security", "metrics", "store_scale")
 
 if __name__ == "__main__":
     sys.exit(run_each("bench", BENCHMARKS, sys.argv[1:]))

@@ -5,7 +5,8 @@
 #
 #   VAR/dev-ca/            a development CA (ca.pem) and a certificate and key per program
 #                          (scripts/dev_ca.py): embedder, retriever, orchestrator, gateway,
-#                          client (the ingest job's), otel-collector; each valid for its compose
+#                          client (the ingest job's), otel-collector, prometheus (its client
+#                          certificate for scraping the services); each valid for its compose
 #                          service name, which every replica of a scaled service shares
 #   VAR/dev-auth/          the development token key (scripts/dev_token.py); the services verify
 #                          tokens with public-key.pem
@@ -22,6 +23,7 @@ ingest_token_ttl_s=$((30 * 24 * 3600))
 
 "$python" -m scripts.dev_ca --out "$var/dev-ca"
 "$python" -m scripts.dev_ca --out "$var/dev-ca" --name otel-collector
+"$python" -m scripts.dev_ca --out "$var/dev-ca" --name prometheus
 token="$("$python" -m scripts.dev_token --key-dir "$var/dev-auth" --scopes guidelines:write \
   --subject compose-ingest --ttl-s "$ingest_token_ttl_s")"
 mkdir -p "$var/compose"

@@ -191,7 +191,8 @@ run orchestrator -- python -m services.orchestrator.patients.seed data/patients
 # shellcheck disable=SC2046
 start orchestrator $(identity orchestrator) ORCHESTRATOR_HOST=127.0.0.1 \
   "ORCHESTRATOR_PORT=$orchestrator_port" \
-  "RETRIEVER_ADDR=127.0.0.1:$retriever_port" -- python -m services.orchestrator
+  "RETRIEVER_ADDR=127.0.0.1:$retriever_port" "EMBEDDER_ADDR=127.0.0.1:$embedder_port" \
+  -- python -m services.orchestrator
 wait_healthy orchestrator ORCHESTRATOR_PORT "$orchestrator_port"
 
 # shellcheck disable=SC2046

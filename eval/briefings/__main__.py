@@ -33,6 +33,8 @@ from eval.briefings.patient import load_facts
 from eval.briefings.report import ROOT, commit, machine, patient_result, plot, summary, table
 from eval.briefings.scoring import score
 from eval.briefings.statements import from_proto
+from eval.briefings.support import measure
+from services.retriever.ingest.parsers import PARSERS
 
 RESULTS = ROOT / "bench" / "results"
 CORPUS = ROOT / "data" / "guidelines"
@@ -50,6 +52,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--rescore", type=Path, help="score briefings saved by --save-briefings (no stack)"
+    )
+    parser.add_argument(
+        "--no-support",
+        action="store_true",
+        help="skip measuring the grounding threshold against wrong pairs (loads the model)",
     )
     return parser.parse_args(argv)
 
@@ -113,7 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"no expected findings for {', '.join(unknown)}", file=sys.stderr)
         return 2
     patient_ids = args.patient_ids or known
-    corpus = sorted(p for p in args.corpus.iterdir() if p.is_file())
+    # The guideline documents only (not data/guidelines/synonyms.yaml, the Retriever's own).
+    corpus = sorted(p for p in args.corpus.iterdir() if p.suffix.lower() in PARSERS)
     if args.rescore:
         runs = load_runs(args.rescore)
     else:
@@ -130,6 +138,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             **({"rescored_from": str(args.rescore)} if args.rescore else {}),
         },
     )
+    if not args.no_support:
+        for run in runs:
+            result["modes"][run.mode]["support"] = measure(
+                {pid: b for pid, b in run.briefings.items() if pid in patient_ids}
+            )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "briefings.json").write_text(
         json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"

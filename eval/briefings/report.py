@@ -52,6 +52,23 @@ def _ratio(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 1.0
 
 
+def distribution(values: Sequence[float], threshold: float | None = None) -> dict[str, Any]:
+    """Count, percentiles (nearest rank) and, given a threshold, the share below it."""
+    ordered = sorted(values)
+    if not ordered:
+        return {"n": 0}
+
+    def rank(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 4)
+
+    shown: dict[str, Any] = {"n": len(ordered), "min": round(ordered[0], 4)}
+    shown |= {f"p{round(q * 100):02d}": rank(q) for q in (0.05, 0.1, 0.5, 0.9, 0.95)}
+    shown["max"] = round(ordered[-1], 4)
+    if threshold is not None:
+        shown["below_threshold"] = round(sum(v < threshold for v in ordered) / len(ordered), 4)
+    return shown
+
+
 def summary(scores: Sequence[PatientScore], errors: dict[str, str]) -> dict[str, Any]:
     """Totals over the patients (each ratio over all findings or recommendations pooled)."""
     expected = sum(s.expected for s in scores)
@@ -59,6 +76,14 @@ def summary(scores: Sequence[PatientScore], errors: dict[str, str]) -> dict[str,
     recommendations = sum(len(s.recommendations) for s in scores)
     fitting = sum(s.fitting for s in scores)
     grounded = sum(s.grounded for s in scores)
+    passing = sum(s.passing_check for s in scores)
+    flags = [f.split(":")[0] for s in scores for v in s.recommendations for f in v.grounding_flags]
+    similarities = [
+        v.support_similarity
+        for s in scores
+        for v in s.recommendations
+        if v.support_similarity is not None
+    ]
     not_taken = sum(s.not_taken_recommendations for s in scores)
     recall, precision = _ratio(found, expected), _ratio(fitting, recommendations)
     return {
@@ -74,6 +99,10 @@ def summary(scores: Sequence[PatientScore], errors: dict[str, str]) -> dict[str,
         "not_taken_drug_recommendations": not_taken,
         "grounded_recommendations": grounded,
         "grounded_share": _ratio(grounded, recommendations),
+        "grounding_check_passed": passing,
+        "grounding_check_share": _ratio(passing, recommendations),
+        "grounding_flags": {kind: flags.count(kind) for kind in sorted(set(flags))},
+        "support_similarity": distribution(similarities),
         "targets": {
             "recall": {"target": TARGET_RECALL, "met": recall >= TARGET_RECALL and not errors},
             "precision": {"target": TARGET_PRECISION, "met": precision >= TARGET_PRECISION},
@@ -104,8 +133,9 @@ def table(mode: str, scores: Sequence[PatientScore], totals: dict[str, Any]) -> 
     lines = [
         f"### {mode} agent",
         "",
-        "| patient | recall | precision | forbidden | not taken | grounded | missed |",
-        "|---|---|---|---|---|---|---|",
+        "| patient | recall | precision | forbidden | not taken | grounded | check passed "
+        "| missed |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for s in scores:
         cells = [
@@ -115,18 +145,19 @@ def table(mode: str, scores: Sequence[PatientScore], totals: dict[str, Any]) -> 
             str(len(s.forbidden)),
             str(s.not_taken_recommendations),
             f"{s.grounded}/{len(s.recommendations)}",
+            f"{s.passing_check}/{len(s.recommendations)}",
             ", ".join(s.missed),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     for patient_id, code in sorted(totals["failed_briefs"].items()):
-        lines.append(f"| {patient_id} | Brief failed: {code} | | | | | |")
+        lines.append(f"| {patient_id} | Brief failed: {code} | | | | | | |")
     targets = totals["targets"]
     lines.append(
         f"| **all** | **{totals['recall']:.2f}** (≥{targets['recall']['target']}) "
         f"| **{totals['precision']:.2f}** (≥{targets['precision']['target']}) "
         f"| **{totals['forbidden_statements']}** "
         f"| **{totals['not_taken_drug_recommendations']}** (={TARGET_NOT_TAKEN}) "
-        f"| **{totals['grounded_share']:.2f}** | |"
+        f"| **{totals['grounded_share']:.2f}** | **{totals['grounding_check_share']:.2f}** | |"
     )
     return "\n".join(lines)
 
@@ -159,7 +190,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
             f"{mode} agent: recall {totals['recall']:.2f} (target {TARGET_RECALL}), precision "
             f"{totals['precision']:.2f} (target {TARGET_PRECISION}), not-taken-drug advice "
             f"{totals['not_taken_drug_recommendations']} (target 0), grounded "
-            f"{totals['grounded_share']:.2f}"
+            f"{totals['grounded_share']:.2f}, grounding check passed "
+            f"{totals['grounding_check_share']:.2f}"
         )
         ax.legend(fontsize=8, loc="upper left", ncol=2)
     where = result["machine"]

@@ -20,9 +20,10 @@
   in any statement; a rule quoted with its condition ("reduced to 2.5 mg if two of ...") is not
   an instruction and breaks none. Apart from them, every recommendation about a drug the patient
   does not take (rule 3) is counted: the target for the offline agent is none.
-- **Grounding** (a hook for the grounding check to come, grounding.py): the drugs and the
-  numbers with a unit or a lab name of a recommendation appear in a passage it cites or in the
-  record.
+- **Grounding**, two ways: the scorer's own rule (grounding.py: the drugs and the numbers with a
+  unit or a lab name of a recommendation appear in a passage it cites or in the record), and
+  the orchestrator's grounding check (services/orchestrator/grounding.py), read from the flags
+  the briefing carries: a recommendation passes it when it has none.
 """
 
 from __future__ import annotations
@@ -82,10 +83,16 @@ class RecommendationVerdict:
     fits_patient: bool
     reasons: list[str] = field(default_factory=list)  # why it does not
     ungrounded: list[str] = field(default_factory=list)  # drugs and numbers found nowhere
+    grounding_flags: list[str] = field(default_factory=list)  # the orchestrator's check
+    support_similarity: float | None = None
 
     @property
     def grounded(self) -> bool:
         return not self.ungrounded
+
+    @property
+    def passes_check(self) -> bool:
+        return not self.grounding_flags
 
 
 @dataclass
@@ -116,6 +123,11 @@ class PatientScore:
     @property
     def grounded(self) -> int:
         return sum(v.grounded for v in self.recommendations)
+
+    @property
+    def passing_check(self) -> int:
+        """Recommendations with no grounding flag from the orchestrator."""
+        return sum(v.passes_check for v in self.recommendations)
 
     @property
     def not_taken_recommendations(self) -> int:
@@ -230,6 +242,8 @@ def judge(statement: Statement, briefing: Briefing, facts: PatientFacts) -> Reco
         fits_patient=not reasons,
         reasons=list(dict.fromkeys(reasons)),
         ungrounded=ungrounded(statement, briefing, facts),
+        grounding_flags=list(statement.grounding_flags),
+        support_similarity=statement.support_similarity,
     )
 
 

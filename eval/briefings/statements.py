@@ -18,6 +18,10 @@ class Statement:
     text: str
     rationale: str = ""
     source_ids: tuple[str, ...] = ()
+    # The orchestrator's grounding flags ("unsupported_number: 750 mg") and the best similarity
+    # to a cited passage (None when not scored); recommendations only.
+    grounding_flags: tuple[str, ...] = ()
+    support_similarity: float | None = None
 
     @property
     def label(self) -> str:
@@ -55,6 +59,11 @@ def make_briefing(
     )
 
 
+def _flag(flag: orchestrator_pb2.GroundingFlag) -> str:
+    kind = orchestrator_pb2.GroundingFlagKind.Name(flag.kind).removeprefix("GROUNDING_FLAG_KIND_")
+    return f"{kind.lower()}: {', '.join(flag.unmatched)}" if flag.unmatched else kind.lower()
+
+
 def from_proto(message: orchestrator_pb2.PatientBriefing) -> Briefing:
     """The scorer's view of an Orchestrator briefing (a source's text is its excerpt)."""
     return Briefing(
@@ -64,7 +73,15 @@ def from_proto(message: orchestrator_pb2.PatientBriefing) -> Briefing:
             for n, a in enumerate(message.alerts, start=1)
         ),
         recommendations=tuple(
-            Statement("recommendation", n, r.text, r.rationale, tuple(r.source_ids))
+            Statement(
+                "recommendation",
+                n,
+                r.text,
+                r.rationale,
+                tuple(r.source_ids),
+                tuple(_flag(f) for f in r.grounding_flags),
+                r.support_similarity if r.HasField("support_similarity") else None,
+            )
             for n, r in enumerate(message.recommendations, start=1)
         ),
         sources={s.source_id: s.excerpt for s in message.sources},

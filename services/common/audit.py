@@ -29,13 +29,18 @@ from typing import Any
 
 import asyncpg
 import grpc
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 
-from services.common.errors import ServiceError, Unavailable
+from services.common.errors import Unavailable
 from services.common.logging import get_logger
+from services.common.outcome import outcome_of
 from services.common.principal import current_principal
 
 log = get_logger(__name__)
+# One per row attempted: by method, the call's outcome, and whether the row was written.
+AUDIT_WRITES = metrics.get_meter(__name__).create_counter(
+    "audit.writes", unit="{row}", description="Audit rows attempted, by method and outcome."
+)
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -91,19 +96,6 @@ class AuditQuery:
     subject: str | None = None
     before_id: int | None = None
     limit: int = 50
-
-
-def outcome_of(error: BaseException, context: Context) -> str:
-    """The gRPC status name a call failing with ``error`` ends with."""
-    if isinstance(error, ServiceError):
-        return error.code.name
-    if isinstance(error, asyncio.CancelledError | GeneratorExit):
-        remaining = context.time_remaining()
-        return "DEADLINE_EXCEEDED" if remaining is not None and remaining <= 0 else "CANCELLED"
-    if isinstance(error, grpc.aio.AbortError):
-        code = context.code()
-        return code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
-    return grpc.StatusCode.INTERNAL.name
 
 
 def current_trace_id() -> str:
@@ -169,11 +161,17 @@ class AuditTrail:
         try:
             await self._pool.execute(_INSERT, *row)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            AUDIT_WRITES.add(
+                1, {"audit.method": method, "audit.outcome": outcome, "audit.written": False}
+            )
             # The type only: a database message may quote the row.
             log.error(
                 "audit_write_failed", method=method, outcome=outcome, error=type(exc).__name__
             )
             raise AuditUnavailable("the audit trail could not be written") from None
+        AUDIT_WRITES.add(
+            1, {"audit.method": method, "audit.outcome": outcome, "audit.written": True}
+        )
 
     async def events(self, query: AuditQuery) -> list[AuditEvent]:
         """The events matching ``query``, newest first."""

@@ -69,7 +69,13 @@ class CommonSettings(BaseSettings):
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None,
         description="OTLP/gRPC collector URL, http:// (plaintext) or https:// (TLS, see the "
-        "exporter's OTEL_EXPORTER_OTLP_CERTIFICATE); spans are exported only when set.",
+        "exporter's OTEL_EXPORTER_OTLP_CERTIFICATE); spans and metrics are exported only when "
+        "set.",
+    )
+    otel_metrics_exporter: Literal["otlp", "none"] = Field(
+        default="otlp",
+        description="none: push no metrics to OTEL_EXPORTER_OTLP_ENDPOINT (spans only), when "
+        "Prometheus scrapes them instead.",
     )
     shutdown_drain_s: float = Field(
         default=5.0,
@@ -171,7 +177,7 @@ class SecuritySettings(BaseSettings):
         default=30.0, ge=0, le=300, description="Clock skew allowed on exp, nbf and iat."
     )
     auth_certificate_scopes: dict[str, list[str]] = Field(
-        default={"orchestrator": [GUIDELINES_READ], "retriever": [EMBEDDINGS]},
+        default={"orchestrator": [GUIDELINES_READ, EMBEDDINGS], "retriever": [EMBEDDINGS]},
         description="JSON: the scopes of a caller that sends no token, by the common name of "
         "its verified client certificate (how the services call each other).",
     )
@@ -289,6 +295,14 @@ class ServerSettings(BaseSettings):
         gt=0,
         description="Calls served at once, health and reflection not counted; more are refused "
         "at once with RESOURCE_EXHAUSTED.",
+    )
+    metrics_port: Annotated[int | None, BeforeValidator(_unset_if_empty)] = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of the Prometheus endpoint (GET /metrics) on the same host; 0 picks a "
+        "free one; unset serves none. HTTPS with mutual TLS when TLS is configured "
+        "(services.common.metrics).",
     )
 
     @property

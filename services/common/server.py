@@ -10,9 +10,10 @@ for, each with the dependencies it cannot serve without
 instead, for container health checks), TLS (mutual for services that want client certificates)
 and the auth interceptor when configured, undecodable requests refused with INVALID_ARGUMENT
 (services.common.decoding), refusal to listen beyond loopback without them
-(services.common.exposure), admission control that never counts health or reflection, health
-kept true by a :class:`~services.common.health.HealthMonitor`, reflection, a port that must not
-be in use, and one log line when ready.
+(services.common.exposure), metrics when exported (services.common.metrics), admission
+control that never counts health or reflection, health kept true by a
+:class:`~services.common.health.HealthMonitor`, reflection, a port that must not be in use, and
+one log line when ready.
 
 On SIGTERM or SIGINT: health says NOT_SERVING at once while the server keeps serving for
 ``SHUTDOWN_DRAIN_S`` (balancers and pollers see it and move away, and every call that arrived
@@ -57,6 +58,8 @@ from services.common.health import HealthMonitor, ServiceHealth
 from services.common.healthcheck import check_own
 from services.common.logging import configure_logging, get_logger
 from services.common.looplag import LoopLagProbe
+from services.common.metrics import Metrics, setup_metrics
+from services.common.rpc_metrics import RpcMetricsInterceptor
 from services.common.scopes import ServiceAccess
 from services.common.telemetry import Telemetry, setup_telemetry
 from services.common.tokens import TokenVerifier
@@ -114,18 +117,24 @@ async def serve(
     telemetry: Telemetry,
     security: SecuritySettings,
     verifier: TokenVerifier | None,
+    metrics: Metrics | None = None,
 ) -> None:
     """Runs the server until SIGTERM or SIGINT, then drains and shuts down gracefully.
 
     With a ``verifier``, every call but health and reflection goes through the auth
     interceptor; with ``max_concurrent_rpcs``, through admission control first (a call refused
-    for want of a permit costs nothing further).
+    for want of a permit costs nothing further). With metrics exported, the RPC metrics
+    interceptor wraps them all, so that refused calls are counted too, and the event loop's lag
+    is measured.
     """
+    measured = metrics is not None and metrics.provider is not None
     interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = [ErrorMappingInterceptor()]
     if settings.max_concurrent_rpcs is not None:
         interceptors.insert(
             0, AdmissionInterceptor(settings.max_concurrent_rpcs, INFRASTRUCTURE_SERVICES)
         )
+    if measured:
+        interceptors.insert(0, RpcMetricsInterceptor())
     auth = None
     if verifier is not None:
         auth = AuthInterceptor(verifier, security.auth_certificate_scopes, INFRASTRUCTURE_SERVICES)
@@ -152,6 +161,8 @@ async def serve(
     async with contextlib.AsyncExitStack() as resources:
         if common.loop_lag_probe:
             await resources.enter_async_context(LoopLagProbe())
+        elif measured:  # the histogram only, sampled less often, no samples kept
+            await resources.enter_async_context(LoopLagProbe.for_metrics())
         registration = await setup(server, settings, common, resources)
         accesses = list(registration.access)
         check_declared_scopes(accesses)
@@ -271,6 +282,13 @@ def run(
     except ConfigError as exc:
         log.error("startup_refused", error=str(exc))
         return 2
+    try:
+        metrics = setup_metrics(
+            service, common, security, host=settings.host, port=settings.metrics_port
+        )
+    except ConfigError as exc:
+        log.error("startup_refused", error=str(exc))
+        return 2
     telemetry = setup_telemetry(service, common.otel_exporter_otlp_endpoint)
     try:
         asyncio.run(
@@ -282,9 +300,12 @@ def run(
                 telemetry=telemetry,
                 security=security,
                 verifier=verifier,
+                metrics=metrics,
             )
         )
     except (ConfigError, ServiceError) as exc:
         log.error("startup_failed", error=str(exc))
         return 1
+    finally:
+        metrics.shutdown()
     return 0

@@ -25,10 +25,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 
 from services.common.errors import ResourceExhausted, Unavailable
 from services.common.logging import get_logger
+from services.common.metrics import COUNT_BUCKETS
 from services.common.telemetry import PrivateTracer, get_tracer, mark_failed
 from services.embedder.backends.base import Embedded, EmbedItem
 
@@ -80,6 +81,7 @@ class Batcher:
         max_item_tokens: int,
         max_concurrent_batches: int = 1,
         tracer: trace.Tracer | None = None,
+        meter: metrics.Meter | None = None,
     ) -> None:
         self._run_batch = run_batch
         self._max_batch_size = max_batch_size
@@ -98,11 +100,32 @@ class Batcher:
         self._worker: asyncio.Task[None] | None = None
         self._closed = False
         self.stats = BatchStats()
+        meter = meter or metrics.get_meter(__name__)
+        self._batch_size = meter.create_histogram(
+            "embedder.batch.size",
+            unit="{text}",
+            description="Texts per model call.",
+            explicit_bucket_boundaries_advisory=COUNT_BUCKETS,
+        )
+        meter.create_observable_gauge(
+            "embedder.queue.depth",
+            callbacks=[self._observe_queue],
+            unit="{text}",
+            description="Texts waiting for a model batch.",
+        )
+        self._rejected = meter.create_counter(
+            "embedder.rejected_calls",
+            unit="{call}",
+            description="Embed calls refused because too many texts were queued.",
+        )
 
     @property
     def queued_texts(self) -> int:
         """Texts waiting for a model batch."""
         return len(self._queue)
+
+    def _observe_queue(self, options: metrics.CallbackOptions) -> list[metrics.Observation]:
+        return [metrics.Observation(len(self._queue))]
 
     def start(self) -> None:
         """Starts the worker on the running loop."""
@@ -136,6 +159,7 @@ class Batcher:
             return []
         if self._queue and len(self._queue) + len(items) > self._max_queued_texts:
             self.stats.rejected_calls += 1
+            self._rejected.add(1)
             raise ResourceExhausted(
                 f"the embedder is overloaded ({len(self._queue)} texts queued, limit "
                 f"{self._max_queued_texts}); retry later"
@@ -223,6 +247,7 @@ class Batcher:
         self._in_flight += 1
         self.stats.model_batches += 1
         self.stats.texts += len(batch)
+        self._batch_size.record(len(batch))
         started = loop.time()
         waits_ms = [(started - entry.enqueued_at) * 1000 for entry in batch]
         calls = list({id(entry.call): entry.call for entry in batch}.values())

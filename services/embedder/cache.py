@@ -11,6 +11,9 @@ whole byte budget is not kept. Accessed from the event loop only, so it needs no
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
+
+from opentelemetry import metrics
 
 from services.embedder.backends.base import Embedded
 
@@ -30,13 +33,48 @@ class QueryCache:
     """Query text → embedding, at most ``capacity`` entries and ``max_bytes`` bytes (a bound
     of 0 disables the cache)."""
 
-    def __init__(self, capacity: int, max_bytes: int) -> None:
+    def __init__(self, capacity: int, max_bytes: int, meter: metrics.Meter | None = None) -> None:
         self.capacity = capacity
         self.max_bytes = max_bytes
         self.hits = 0
         self.misses = 0
         self.bytes = 0
         self._entries: OrderedDict[str, tuple[Embedded, int]] = OrderedDict()
+        # Read from the counters above when metrics are collected: nothing added per lookup.
+        meter = meter or metrics.get_meter(__name__)
+        meter.create_observable_counter(
+            "embedder.cache.lookups",
+            callbacks=[self._observe_lookups],
+            unit="{lookup}",
+            description="Query-embedding cache lookups since start, by result (hit or miss).",
+        )
+        meter.create_observable_gauge(
+            "embedder.cache.hit_ratio",
+            callbacks=[self._observe_hit_ratio],
+            unit="1",
+            description="Share of query-embedding cache lookups that hit, since start.",
+        )
+
+        meter.create_observable_gauge(
+            "embedder.cache.size",
+            callbacks=[self._observe_bytes],
+            unit="By",
+            description="Bytes the query-embedding cache's entries are counted for (texts and "
+            "vectors), against EMBEDDER_CACHE_MAX_BYTES.",
+        )
+
+    def _observe_bytes(self, options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
+        return [metrics.Observation(self.bytes)]
+
+    def _observe_lookups(self, options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
+        return [
+            metrics.Observation(self.hits, {"embedder.cache.result": "hit"}),
+            metrics.Observation(self.misses, {"embedder.cache.result": "miss"}),
+        ]
+
+    def _observe_hit_ratio(self, options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
+        lookups = self.hits + self.misses
+        return [metrics.Observation(self.hits / lookups if lookups else 0.0)]
 
     @property
     def enabled(self) -> bool:

@@ -1,5 +1,9 @@
 """Builds the Orchestrator inside the shared server bootstrap: database (patients and the audit
-trail), Retriever channel, agents, servicer, and what its health depends on.
+trail), Retriever and Embedder channels, agents, servicer, and what its health depends on.
+
+The Embedder scores the recommendations' support by their passages
+(:mod:`services.orchestrator.grounding`); it is not waited for, and without it briefings carry a
+note that their semantic support was not checked. Its health is not a dependency.
 
 The database is made ready (embedded server or DATABASE_URL, migrations) and asyncpg is traced
 when spans are exported. The Orchestrator waits up to DEPENDENCY_WAIT_S for the Retriever to
@@ -27,9 +31,11 @@ from services.common.health import Dependency, ServiceHealth
 from services.common.logging import get_logger
 from services.common.scopes import AUDIT_READ, BRIEFING_READ, ServiceAccess
 from services.common.server import Registration
+from services.embedder.client import EmbedderClient
 from services.orchestrator.agent.registry import AgentRegistry
 from services.orchestrator.client import SERVICE_NAME, WITH_GUIDELINES
 from services.orchestrator.config import OrchestratorSettings
+from services.orchestrator.grounding import GroundingChecker
 from services.orchestrator.patients.store import PatientStore
 from services.orchestrator.servicer import OrchestratorServicer
 from services.retriever.client import RetrieverClient
@@ -70,10 +76,17 @@ async def setup(
         await retriever.wait_until_serving(common.dependency_wait_s)
     except Unavailable as exc:
         log.warning("starting_without_guidelines", reason=str(exc))
+    embedder = await resources.enter_async_context(EmbedderClient(settings.embedder_addr))
+    grounding = GroundingChecker(embedder, settings.grounding_min_similarity)
     agents = AgentRegistry(settings, tracing=tracing)
     resources.push_async_callback(agents.aclose)
     servicer = OrchestratorServicer(
-        settings, PatientStore(database.pool), retriever, agents, AuditTrail(database.pool)
+        settings,
+        PatientStore(database.pool),
+        retriever,
+        agents,
+        AuditTrail(database.pool),
+        grounding=grounding,
     )
     orchestrator_pb2_grpc.add_OrchestratorServicer_to_server(servicer, server)
     postgresql = Dependency("postgresql", database.is_reachable)

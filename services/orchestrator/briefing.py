@@ -1,8 +1,9 @@
 """Turns an agent's answer, the record and the tool session into a ``PatientBriefing``.
 
 One step per part: the agent's citations are checked (:mod:`services.orchestrator.citations`),
-then the record's problems and medications, the answer, the cited sources, the searches'
-warnings, token usage and stage timings each become their part of the briefing. The briefing's
+then the record's problems and medications, the answer (each recommendation with its grounding
+flags, :mod:`services.orchestrator.grounding`), the cited sources, the searches' warnings, token
+usage and stage timings each become their part of the briefing. The briefing's
 ``sources`` are exactly the sources cited by its alerts and recommendations.
 """
 
@@ -26,6 +27,7 @@ from services.orchestrator.agent.domain import (
 )
 from services.orchestrator.agent.tools import SearchRecord
 from services.orchestrator.citations import check_citations
+from services.orchestrator.grounding import Flag, FlagKind, Grounding, GroundingReport
 from services.orchestrator.patients.models import PatientRecord
 from services.orchestrator.timings import Timing
 
@@ -39,6 +41,11 @@ NO_SEARCH = "No guideline search was made, so the briefing rests on the record a
 _MODES = {
     AgentMode.OFFLINE: orchestrator_pb2.AGENT_MODE_OFFLINE,
     AgentMode.CLAUDE: orchestrator_pb2.AGENT_MODE_CLAUDE,
+}
+_FLAG_KINDS = {
+    FlagKind.UNSUPPORTED_NUMBER: orchestrator_pb2.GROUNDING_FLAG_KIND_UNSUPPORTED_NUMBER,
+    FlagKind.UNSUPPORTED_DRUG: orchestrator_pb2.GROUNDING_FLAG_KIND_UNSUPPORTED_DRUG,
+    FlagKind.WEAK_SUPPORT: orchestrator_pb2.GROUNDING_FLAG_KIND_WEAK_SUPPORT,
 }
 _SEVERITIES = {
     Severity.INFO: orchestrator_pb2.ALERT_SEVERITY_INFO,
@@ -78,15 +85,27 @@ def alerts(checked: Sequence[Alert]) -> list[orchestrator_pb2.Alert]:
     ]
 
 
-def recommendations(checked: Sequence[Recommendation]) -> list[orchestrator_pb2.Recommendation]:
+def grounding_flag(flag: Flag) -> orchestrator_pb2.GroundingFlag:
+    return orchestrator_pb2.GroundingFlag(
+        kind=_FLAG_KINDS[flag.kind], unmatched=flag.unmatched, similarity=flag.similarity
+    )
+
+
+def recommendations(
+    checked: Sequence[Recommendation], grounding: Sequence[Grounding] | None = None
+) -> list[orchestrator_pb2.Recommendation]:
+    """Each with its grounding (``grounding`` in the same order; none when not checked)."""
+    checks = grounding if grounding is not None else [Grounding()] * len(checked)
     return [
         orchestrator_pb2.Recommendation(
             text=r.text,
             source_ids=r.source_ids,
             invalid_source_ids=r.invalid_source_ids,
             rationale=r.rationale,
+            grounding_flags=[grounding_flag(f) for f in g.flags],
+            support_similarity=g.similarity,
         )
-        for r in checked
+        for r, g in zip(checked, checks, strict=True)
     ]
 
 
@@ -203,16 +222,21 @@ def build_briefing(
     searches: Sequence[SearchRecord] = (),
     timings: Sequence[Timing],
     generated_at: datetime,
+    grounding: GroundingReport | None = None,
 ) -> orchestrator_pb2.PatientBriefing:
-    """The briefing, with citations checked against ``sources`` (every id searches returned)."""
+    """The briefing, with citations checked against ``sources`` (every id searches returned)
+    and the recommendations' grounding checks (``grounding``, in their order) attached."""
     checked = check_citations(result, sources)
+    grounding_warnings = grounding.warnings if grounding is not None else []
     briefing = orchestrator_pb2.PatientBriefing(
         patient_id=record.patient_id,
         summary=checked.summary,
         active_problems=problems(record),
         medications=medications(record),
         alerts=alerts(checked.alerts),
-        recommendations=recommendations(checked.recommendations),
+        recommendations=recommendations(
+            checked.recommendations, grounding.recommendations if grounding else None
+        ),
         sources=cited_sources(checked, sources),
         timings=stage_timings(timings),
         mode=_MODES[checked.mode],
@@ -220,7 +244,7 @@ def build_briefing(
         usage=total_usage(checked.turns),
         turn_usage=turn_usage(checked.turns),
         guidelines_available=any(o.ok for o in outcomes),
-        warnings=[*checked.warnings, *search_warnings(outcomes)],
+        warnings=[*checked.warnings, *search_warnings(outcomes), *grounding_warnings],
         model=checked.model,
         searches=search_messages(searches),
     )

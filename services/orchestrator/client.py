@@ -73,6 +73,25 @@ def _citations(ids: Sequence[str], numbers: dict[str, int], invalid: Sequence[st
     return (" " + "".join(marks)) if marks else ""
 
 
+def grounding_notes(r: orchestrator_pb2.Recommendation) -> list[str]:
+    """One line per grounding flag of a recommendation, saying what was not found."""
+    notes = []
+    for flag in r.grounding_flags:
+        if flag.kind == orchestrator_pb2.GROUNDING_FLAG_KIND_UNSUPPORTED_NUMBER:
+            notes.append(f"Numbers in no cited passage nor the record: {'; '.join(flag.unmatched)}")
+        elif flag.kind == orchestrator_pb2.GROUNDING_FLAG_KIND_UNSUPPORTED_DRUG:
+            notes.append(f"Drugs in no cited passage nor the record: {'; '.join(flag.unmatched)}")
+        elif flag.kind == orchestrator_pb2.GROUNDING_FLAG_KIND_WEAK_SUPPORT:
+            if flag.HasField("similarity"):
+                notes.append(
+                    f"Weakly supported: far from its cited passages (similarity "
+                    f"{flag.similarity:.2f})"
+                )
+            else:
+                notes.append("Weakly supported: it cites no passage")
+    return notes
+
+
 def render_timings(briefing: orchestrator_pb2.PatientBriefing) -> str:
     """The timings as a table: stage, turn, tool call, start and duration in ms (one row each)."""
     header = f"{'stage':<18} {'turn':>4}  {'tool call':<16} {'start ms':>10} {'ms':>10}"
@@ -169,6 +188,8 @@ def render_briefing(
         lines += _wrap(text, "     ", f"  {n}. ")
         if r.rationale:
             lines += _wrap(f"Why: {r.rationale}", "     ")
+        for note in grounding_notes(r):
+            lines += _wrap(f"!! {note}", "        ", "     ")
     lines += ["", "Sources"]
     for s in briefing.sources:
         # Source fields come from guideline files: printed as plain lines, never as terminal

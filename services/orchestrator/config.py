@@ -132,6 +132,13 @@ class OrchestratorSettings(ServerSettings, ServiceAddresses, DatabaseSettings, C
     brief_timeout_s: float = Field(
         default=120.0, gt=0, le=600, description="Bound on a briefing when the caller sets none."
     )
+    grounding_min_similarity: float = Field(
+        default=0.35,
+        ge=-1,
+        le=1,
+        description="A recommendation whose best cosine similarity to its cited passages is "
+        "below this is flagged as weakly supported (README: Grounding checks).",
+    )
     deadline_margin_s: float = Field(
         default=0.05,
         ge=0,

@@ -1,9 +1,10 @@
 """Orchestrator.Brief, BriefStream, ListPatients and ListAuditEvents.
 
 One briefing: validate the request, read the record (one round trip), let the agent run with
-the tool path, check its citations and answer with per-stage timings. The whole run is bounded
-by one :class:`~services.orchestrator.deadline.Deadline`: the caller's deadline less a small
-margin, and at most ORCHESTRATOR_BRIEF_TIMEOUT_S.
+the tool path, check its citations and the grounding of its recommendations
+(:mod:`services.orchestrator.grounding`), and answer with per-stage timings. The whole run is
+bounded by one :class:`~services.orchestrator.deadline.Deadline`: the caller's deadline less a
+small margin, and at most ORCHESTRATOR_BRIEF_TIMEOUT_S.
 
 BriefStream runs the same work in a task that feeds progress events into a queue; the handler
 sends them as they come and the briefing last. Each briefing call, successful or not, is one row
@@ -29,7 +30,7 @@ from services.common.limits import MAX_AGENT_TURNS, MAX_RESULTS_PER_SEARCH, PATI
 from services.common.logging import get_logger
 from services.common.telemetry import get_tracer
 from services.orchestrator import patient_list
-from services.orchestrator.agent.domain import AgentLimits, AgentMode
+from services.orchestrator.agent.domain import AgentLimits, AgentMode, AgentResult
 from services.orchestrator.agent.registry import AgentRegistry
 from services.orchestrator.agent.tools import GuidelineSearcher, RetrieverTools
 from services.orchestrator.audit import (
@@ -45,6 +46,7 @@ from services.orchestrator.briefing import build_briefing
 from services.orchestrator.client import SERVICE_NAME
 from services.orchestrator.config import OrchestratorSettings
 from services.orchestrator.deadline import Deadline
+from services.orchestrator.grounding import GroundingChecker, GroundingReport
 from services.orchestrator.patients.models import PatientRecord
 from services.orchestrator.patients.store import PatientListing
 from services.orchestrator.progress import EventSink, RunObserver
@@ -121,12 +123,15 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         searcher: GuidelineSearcher,
         agents: AgentRegistry,
         audit: AuditTrail,
+        *,
+        grounding: GroundingChecker,
     ) -> None:
         self._settings = settings
         self._patients = patients
         self._searcher = searcher
         self._agents = agents
         self._audit = audit
+        self._grounding = grounding
 
     async def Brief(
         self, request: orchestrator_pb2.BriefRequest, context: Context
@@ -214,6 +219,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             # The status only: a message is safe for the caller, but logs keep to codes.
             log.info("briefing_failed", code=exc.code.name, total_ms=round(clock.ms(), 1))
             raise
+        grounding = await self._check_grounding(record, result, tools, timings, deadline)
         timings.add("total", 0.0, clock.ms())
         briefing = build_briefing(
             record=record,
@@ -223,6 +229,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             searches=tools.searches,
             timings=timings.items(),
             generated_at=datetime.now(UTC),
+            grounding=grounding,
         )
         record_briefing(audit, briefing)
         observer.briefing_ready()
@@ -233,6 +240,30 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             tool_calls=len(tools.outcomes),
             failed_tool_calls=sum(not o.ok for o in tools.outcomes),
             sources_cited=len(briefing.sources),
+            grounding_flags=sum(grounding.counts().values()),
             total_ms=round(clock.ms(), 1),
         )
         return briefing
+
+    async def _check_grounding(
+        self,
+        record: PatientRecord,
+        result: AgentResult,
+        tools: RetrieverTools,
+        timings: Timings,
+        deadline: Deadline,
+    ) -> GroundingReport:
+        """The recommendations' grounding, within what is left of the deadline; the span and
+        the timing carry counts only."""
+        with (
+            tracer.start_as_current_span("grounding.check") as span,
+            timings.measure("grounding"),
+        ):
+            report = await self._grounding.check(
+                record, result.recommendations, tools.sources(), deadline.remaining()
+            )
+            span.set_attribute("grounding.recommendations", len(report.recommendations))
+            span.set_attribute("grounding.semantic_checked", report.semantic_checked)
+            for kind, count in report.counts().items():
+                span.set_attribute(f"grounding.flags.{kind.value}", count)
+        return report

@@ -1,7 +1,8 @@
 """Where the time of one briefing went: stages measured against the request's start.
 
 Stage names follow ``briefing.v1.StageTiming``: ``patient_fetch``, ``agent_turn``, ``tool_call``,
-``tool_call.embed``, ``tool_call.search`` and ``total``.
+``tool_call.embed``, ``tool_call.search``, ``grounding`` (the checks of
+:mod:`services.orchestrator.grounding`, its one Embed call included) and ``total``.
 """
 
 from __future__ import annotations

@@ -173,6 +173,11 @@ class RetrieverSettings(ServerSettings, ServiceAddresses, DatabaseSettings):
         return "local" if (self.qdrant_path / LOCAL_MODE_MARKER).exists() else "edge"
 
     @property
+    def store_engine(self) -> str:
+        """``server`` with QDRANT_URL, else the embedded engine (``edge`` or ``local``)."""
+        return "server" if self.qdrant_url else self.embedded_engine()
+
+    @property
     def store_description(self) -> str:
         """``edge:<absolute folder>``, ``local:<absolute folder>`` or the server URL (never the
         API key)."""

@@ -23,10 +23,14 @@ from typing import Any
 
 import grpc
 from briefing.v1 import retriever_pb2, retriever_pb2_grpc
+from opentelemetry import metrics
+from opentelemetry.semconv.attributes.db_attributes import DB_OPERATION_NAME, DB_SYSTEM_NAME
+from opentelemetry.semconv.metrics.db_metrics import DB_CLIENT_OPERATION_DURATION
 
 from services.common.audit import AuditTrail
 from services.common.errors import FailedPrecondition, InvalidArgument
 from services.common.limits import DEFAULT_SEARCH_LIMIT, MAX_QUERY_CHARS, MAX_SEARCH_LIMIT
+from services.common.metrics import DURATION_BUCKETS_S
 from services.embedder.client import EmbedderClient
 from services.retriever.bounds import bounded_ingest, check_filter
 from services.retriever.client import SERVICE_NAME
@@ -51,6 +55,43 @@ CHANGE_UNAUDITED = (
     "the change was made but could not be recorded in the audit trail; retry it (it is "
     "idempotent) once the database is back"
 )
+
+SEARCH_MODE = "retriever.search.mode"
+STORE_ENGINE = "retriever.store.engine"
+
+
+class SearchMetrics:
+    """A search's time (query embedding and store together) by mode, and the store's part of it
+    by mode and engine (the semantic conventions' database-client duration, Qdrant's system)."""
+
+    def __init__(self, engine: str, meter: metrics.Meter | None = None) -> None:
+        meter = meter or metrics.get_meter(__name__)
+        self._search = meter.create_histogram(
+            "retriever.search.duration",
+            unit="s",
+            description="Searches: query embedding and store query, by mode.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS_S,
+        )
+        self._store = meter.create_histogram(
+            DB_CLIENT_OPERATION_DURATION,
+            unit="s",
+            description="Store queries of searches, by mode and engine.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS_S,
+        )
+        self._by_mode = {mode: {SEARCH_MODE: mode.value} for mode in SearchMode}
+        self._store_by_mode = {
+            mode: {
+                DB_SYSTEM_NAME: "qdrant",
+                DB_OPERATION_NAME: "search",
+                SEARCH_MODE: mode.value,
+                STORE_ENGINE: engine,
+            }
+            for mode in SearchMode
+        }
+
+    def record(self, mode: SearchMode, total_s: float, store_s: float) -> None:
+        self._search.record(total_s, self._by_mode[mode])
+        self._store.record(store_s, self._store_by_mode[mode])
 
 
 class CollectionGate:
@@ -130,6 +171,7 @@ class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
             settings.query_batch_wait_ms / 1000,
             settings.query_calls_in_flight,
         )
+        self._metrics = SearchMetrics(settings.store_engine)
 
     async def Search(
         self, request: retriever_pb2.SearchRequest, context: Context
@@ -160,6 +202,7 @@ class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
             )
         )
         searched = time.perf_counter()
+        self._metrics.record(mode, searched - started, searched - embedded)
         return retriever_pb2.SearchResponse(
             hits=[search_hit(hit) for hit in hits],
             embed_ms=(embedded - started) * 1000.0,

@@ -101,6 +101,7 @@ def server_env(
         "orchestrator": {
             "ORCHESTRATOR_PG_DATA_DIR": str(scratch / "pg"),
             "RETRIEVER_ADDR": f"127.0.0.1:{ports.get('retriever', 0)}",
+            "EMBEDDER_ADDR": f"127.0.0.1:{ports.get('embedder', 0)}",
             "ANTHROPIC_API_KEY": "",
         },
         "gateway": {"ORCHESTRATOR_ADDR": f"127.0.0.1:{ports.get('orchestrator', 0)}"},

@@ -1,6 +1,7 @@
 """docker-compose.yml matches the code: commands, variables and their values, ports, health
 checks, dns:/// targets, TLS with auth on every service, the one-shot jobs that seed and ingest,
-and the trace collector, with the files make compose-pki writes mounted where the variables say.
+the trace collector and Prometheus, with the files make compose-pki writes mounted where the
+variables say.
 (``make deploy-check`` also runs ``docker-compose config``; tests/deploy/test_health_checks.py
 runs the health checks against the parts.)"""
 
@@ -33,6 +34,10 @@ SERVERS = sorted(
     if PARTS[part_of_command(spec["command"])[0]].port_variable
 )
 ONE_SHOTS = sorted(set(ours()) - set(SERVERS))
+# The gRPC servers, which serve metrics (the gateway does not).
+METERED = [
+    name for name in SERVERS if PARTS[part_of_command(ours()[name]["command"])[0]].grpc_service
+]
 
 
 def test_every_part_is_in_the_stack() -> None:
@@ -209,3 +214,37 @@ def test_dns_targets_name_the_service_that_runs_the_part() -> None:
             assert name == ADDRESS_TARGETS[variable]
             assert part.port_variable and environment(called)[part.port_variable] == port
     assert seen == set(ADDRESS_TARGETS)
+
+
+def test_prometheus_scrapes_every_server_over_mutual_tls(compose_host: Path) -> None:
+    """Each server's job dials its compose name (every replica) on its *_METRICS_PORT over
+    HTTPS, checks the server's certificate for that name, and presents a client certificate from
+    the CA the server asks for one from (TLS_CA_FILE)."""
+    prometheus = services()["prometheus"]
+    [config_flag] = [flag for flag in prometheus["command"] if flag.startswith("--config.file=")]
+    config_path = dict(host_mounts(prometheus, ROOT))[config_flag.removeprefix("--config.file=")]
+    config = yaml.safe_load(config_path.read_text())
+    host_of = dict(host_mounts(prometheus, compose_host))
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) == set(METERED)
+    for service in METERED:
+        job = jobs[service]
+        _, part = part_of_command(ours()[service]["command"])
+        assert part.port_variable
+        variables = as_mounted(ours()[service], compose_host)
+        [discovery] = job["dns_sd_configs"]
+        assert discovery["names"] == [service] and discovery["type"] == "A"
+        metrics_port = variables[part.port_variable.replace("_PORT", "_METRICS_PORT")]
+        assert str(discovery["port"]) == metrics_port
+        assert job["scheme"] == "https"
+        tls = job["tls_config"]
+        server_certificate = _certificate(Path(variables["TLS_CERT_FILE"]))
+        assert tls["server_name"] in _dns_names(server_certificate)
+        ca = host_of[tls["ca_file"]].read_bytes()
+        assert Path(variables["TLS_CA_FILE"]).read_bytes() == ca
+        client = _certificate(host_of[tls["cert_file"]])
+        assert _common_name(client) == "prometheus"
+        assert host_of[tls["key_file"]].is_file()
+        # Prometheus pulls: nothing is pushed to the collector, which has no metrics pipeline.
+        assert variables["OTEL_METRICS_EXPORTER"] == "none"
+    assert set(METERED) <= set(prometheus["depends_on"])

@@ -275,6 +275,46 @@ def test_probes_ask_the_part_itself_over_tls(overlay: str, component: str) -> No
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("component", SERVERS)
+def test_the_metrics_port_is_the_codes_annotated_and_exposed(overlay: str, component: str) -> None:
+    """The *_METRICS_PORT the part reads is its container's metrics port, the one the pod's
+    prometheus.io annotations name (HTTPS: the part has TLS, test above), and its Service's."""
+    part = PARTS[component]
+    assert part.port_variable
+    metrics_variable = part.port_variable.replace("_PORT", "_METRICS_PORT")
+    assert metrics_variable in part.variables()
+    docs = rendered(overlay)
+    item = workload(docs, component)
+    port = int(environment(docs, item)[metrics_variable].value or "")
+    assert item.container_ports["metrics"] == port
+    annotations = by_name(docs, "Deployment", component)["spec"]["template"]["metadata"][
+        "annotations"
+    ]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == str(port)
+    assert annotations["prometheus.io/scheme"] == "https"
+    assert annotations["prometheus.io/path"] == "/metrics"
+    service = by_name(docs, "Service", component)
+    assert {"name": "metrics", "port": port, "targetPort": "metrics"} in service["spec"]["ports"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_prometheus_reaches_the_metrics_ports_and_nothing_else(overlay: str) -> None:
+    docs = rendered(overlay)
+    policies = objects(docs, "NetworkPolicy")
+    namespace = {"kubernetes.io/metadata.name": NAMESPACES[overlay]}
+    reached = set()
+    for target in workloads(docs):
+        for name, port in target.container_ports.items():
+            if admitted(policies, namespace, PROMETHEUS, target, port):
+                reached.add((target.component, name))
+    expected = {(component, "metrics") for component in SERVERS}
+    if overlay == "dev":
+        expected.add(("gateway", "https"))  # open to anyone in dev
+    assert reached == expected
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_no_probe_speaks_plaintext_grpc(overlay: str) -> None:
     for item in workloads(rendered(overlay)):
         for kind in ("startup", "liveness", "readiness"):
@@ -373,20 +413,29 @@ def test_our_containers_run_unprivileged_on_a_read_only_root(overlay: str) -> No
         assert "/tmp" in mounts, item.name
 
 
+# Prometheus as kube-prometheus and the Prometheus Helm chart install it.
+PROMETHEUS = Pod(
+    "prometheus",
+    {"app.kubernetes.io/name": "prometheus"},
+    {"kubernetes.io/metadata.name": "monitoring"},
+)
+
+
 def _sources(overlay: str) -> list[Pod]:
     namespace = {"kubernetes.io/metadata.name": NAMESPACES[overlay]}
     pods = [Pod(item.component, item.labels, namespace) for item in workloads(rendered(overlay))]
     elsewhere = [
         Pod("ingress-controller", {}, {"kubernetes.io/metadata.name": "ingress-nginx"}),
         Pod("other-namespace", {}, {"kubernetes.io/metadata.name": "default"}),
+        PROMETHEUS,
     ]
     return pods + elsewhere
 
 
 REACHES = {
-    "embedder": {"retriever"},
-    "retriever": {"orchestrator", "ingest"},
-    "orchestrator": {"gateway"},
+    "embedder": {"retriever", "orchestrator", "prometheus"},
+    "retriever": {"orchestrator", "ingest", "prometheus"},
+    "orchestrator": {"gateway", "prometheus"},
     "qdrant": {"retriever"},
     "postgres": {"orchestrator", "retriever", "seed"},
 }

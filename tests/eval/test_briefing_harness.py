@@ -98,6 +98,10 @@ async def test_the_claude_briefing_is_scored_by_the_rules(result: dict[str, Any]
     assert right["fits_patient"] and not right["ungrounded"]
     assert not_taken["reasons"] == ["about mra, which the patient does not take"]
     assert invented["ungrounded"] == ["3.75 mg"]
+    # The orchestrator's own grounding check agrees, and flags the MRA no passage names.
+    assert "unsupported_number: 3.75 mg" in invented["grounding_flags"]
+    assert "unsupported_drug: MRA" in not_taken["grounding_flags"]
+    assert right["support_similarity"] is not None
     assert [hit["key"] for hit in scored["not_taken"]] == ["not-taken:mra"]
     # pt-0019 (the control case) gets the same script: reducing her dose is forbidden.
     control = result["modes"]["claude"]["patients"]["pt-0019"]
@@ -116,6 +120,10 @@ async def test_the_totals_pool_the_patients(result: dict[str, Any]) -> None:
     assert totals["forbidden_statements"] == 1
     # No passage names an MRA, none holds 3.75 mg: only the right one is grounded, twice.
     assert totals["grounded_recommendations"] == 2
+    assert totals["grounding_check_passed"] <= 4
+    assert totals["grounding_check_share"] == round(totals["grounding_check_passed"] / 6, 4)
+    assert totals["grounding_flags"]["unsupported_number"] >= 2
+    assert totals["support_similarity"]["n"] == 6
     assert totals["not_taken_drug_recommendations"] == 2
     assert totals["targets"]["not_taken_drug_recommendations"]["met"] is False
     expected = totals["expected_findings"]
@@ -143,6 +151,7 @@ def test_a_failed_brief_is_a_row_of_the_table() -> None:
         "forbidden_statements": 0,
         "not_taken_drug_recommendations": 0,
         "grounded_share": 1.0,
+        "grounding_check_share": 1.0,
         "targets": {"recall": {"target": 0.9}, "precision": {"target": 0.95}},
     }
     scores: list[PatientScore] = []

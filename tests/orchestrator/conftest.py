@@ -164,6 +164,12 @@ async def _briefing_stack(tmp: Path) -> AsyncIterator[BriefingStack]:
         # One Embed batch at a time while ingesting: on a machine shared with other work, four
         # at once queue long enough for the last to pass its deadline (as in eval/briefings).
         "RETRIEVER_INGEST_CONCURRENCY": "1",
+        # Each serves its Prometheus endpoint on a free port (its metrics_ready line names it);
+        # the receiver takes spans only, so no metrics are pushed to it.
+        "EMBEDDER_METRICS_PORT": "0",
+        "RETRIEVER_METRICS_PORT": "0",
+        "ORCHESTRATOR_METRICS_PORT": "0",
+        "OTEL_METRICS_EXPORTER": "none",
     }
     try:
         async with running_stack(env) as services:

@@ -97,3 +97,39 @@ def test_missing_guidelines_are_said_once_at_the_top_and_failures_merged() -> No
     assert flat.count(REASON) == 1
     assert f"3 guideline searches failed (c1, c2, c3): {REASON}" in flat
     assert "Citation S9 was not returned by any search. (2 times)" in flat
+
+
+def test_grounding_flags_are_shown_under_their_recommendation() -> None:
+    briefing = _briefing()
+    briefing.recommendations.extend(
+        [
+            pb.Recommendation(
+                text="Reduce metformin to 750 mg per day.",
+                grounding_flags=[
+                    pb.GroundingFlag(
+                        kind=pb.GROUNDING_FLAG_KIND_UNSUPPORTED_NUMBER, unmatched=["750 mg"]
+                    )
+                ],
+                support_similarity=0.62,
+            ),
+            pb.Recommendation(
+                text="Start empagliflozin.",
+                grounding_flags=[
+                    pb.GroundingFlag(
+                        kind=pb.GROUNDING_FLAG_KIND_UNSUPPORTED_DRUG, unmatched=["empagliflozin"]
+                    ),
+                    pb.GroundingFlag(kind=pb.GROUNDING_FLAG_KIND_WEAK_SUPPORT, similarity=0.08),
+                ],
+            ),
+            pb.Recommendation(
+                text="Review the plan.",
+                grounding_flags=[pb.GroundingFlag(kind=pb.GROUNDING_FLAG_KIND_WEAK_SUPPORT)],
+            ),
+        ]
+    )
+    lines = render_briefing(briefing).splitlines()
+    at = lines.index(next(line for line in lines if "750 mg per day" in line))
+    assert lines[at + 1] == "     !! Numbers in no cited passage nor the record: 750 mg"
+    assert "     !! Drugs in no cited passage nor the record: empagliflozin" in lines
+    assert "     !! Weakly supported: far from its cited passages (similarity 0.08)" in lines
+    assert "     !! Weakly supported: it cites no passage" in lines

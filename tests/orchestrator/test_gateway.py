@@ -181,3 +181,33 @@ async def test_get_patients_refuses_a_bad_query_with_400(
         body = await response.json()
     assert body["error"]["code"] == "INVALID_ARGUMENT"
     assert body["error"]["message"] and "Tobiah" not in body["error"]["message"]
+
+
+def test_the_json_carries_each_recommendations_grounding_flags() -> None:
+    from services.orchestrator.gateway import briefing_json  # noqa: PLC0415
+
+    briefing = orchestrator_pb2.PatientBriefing(
+        recommendations=[
+            orchestrator_pb2.Recommendation(
+                text="Start empagliflozin.",
+                grounding_flags=[
+                    orchestrator_pb2.GroundingFlag(
+                        kind=orchestrator_pb2.GROUNDING_FLAG_KIND_UNSUPPORTED_DRUG,
+                        unmatched=["empagliflozin"],
+                    ),
+                    orchestrator_pb2.GroundingFlag(
+                        kind=orchestrator_pb2.GROUNDING_FLAG_KIND_WEAK_SUPPORT, similarity=0.125
+                    ),
+                ],
+                support_similarity=0.125,
+            ),
+            orchestrator_pb2.Recommendation(text="Keep metformin."),
+        ]
+    )
+    flagged, clean = briefing_json(briefing)["recommendations"]
+    assert flagged["grounding_flags"] == [
+        {"kind": "GROUNDING_FLAG_KIND_UNSUPPORTED_DRUG", "unmatched": ["empagliflozin"]},
+        {"kind": "GROUNDING_FLAG_KIND_WEAK_SUPPORT", "unmatched": [], "similarity": 0.125},
+    ]
+    assert flagged["support_similarity"] == 0.125
+    assert clean["grounding_flags"] == [] and "support_similarity" not in clean

@@ -22,12 +22,14 @@ if TYPE_CHECKING:
 SERVICES = {"orchestrator", "retriever", "embedder"}
 BRIEF_SPAN = "/briefing.v1.Orchestrator/Brief"
 TOOL_SPAN = "tool_call search_clinical_guidelines"
+GROUNDING_SPAN = "grounding.check"
 
 
 def _complete(trace_id: str, outside_parent: str) -> object:
     """Ready when the trace holds the Brief server span, as many Retriever Search server spans as
-    tool calls, an Embedder Embed server span per query batch of the Retriever, and every parent
-    link resolves (the exporters of three processes deliver in their own time)."""
+    tool calls, an Embedder Embed server span per query batch of the Retriever plus the grounding
+    check's one, and every parent link resolves (the exporters of three processes deliver in
+    their own time)."""
 
     def ready(spans: list[ReceivedSpan]) -> bool:
         mine = [s for s in spans if s.trace_id == trace_id]
@@ -39,7 +41,8 @@ def _complete(trace_id: str, outside_parent: str) -> object:
         return (
             any(s.name == BRIEF_SPAN for s in mine)
             and tools == searches > 0
-            and batches == embeds > 0
+            and any(s.name == GROUNDING_SPAN for s in mine)
+            and batches + 1 == embeds > 1
             and all(s.parent_span_id in ids or s.parent_span_id == outside_parent for s in mine)
         )
 
@@ -104,12 +107,29 @@ async def test_one_brief_is_one_trace_across_the_services(
     assert sorted(covered) == sorted(s.span_id for s in retriever_servers)
     assert sum(b.attributes["queries"] for b in batches) == len(tools)
     embeds = [s for s in spans if s.service == "embedder" and s.name.endswith("/Embed")]
-    assert 1 <= len(embeds) <= len(batches)
-    for span in embeds:
-        ancestor = span
-        while ancestor.name != "retriever.embed_queries":
-            ancestor = parent(ancestor)
-        assert ancestor in batches
+
+    def below(span: ReceivedSpan, names: set[str]) -> ReceivedSpan:
+        while span.name not in names:
+            span = parent(span)
+        return span
+
+    tops = [below(s, {"retriever.embed_queries", GROUNDING_SPAN}) for s in embeds]
+    assert all(top in batches for top in tops if top.name != GROUNDING_SPAN)
+    assert 1 <= len(tops) - 1 <= len(batches)
+
+    # The grounding check: after the agent, under the Brief span, one Embed call, counts only.
+    [grounding] = named[GROUNDING_SPAN]
+    assert parent(grounding).name == BRIEF_SPAN and grounding.start_ns >= run.end_ns
+    assert [t.name for t in tops].count(GROUNDING_SPAN) == 1
+    assert grounding.attributes["grounding.semantic_checked"] is True
+    assert grounding.attributes["grounding.recommendations"] > 0
+    counts = {k: v for k, v in grounding.attributes.items() if k.startswith("grounding.flags.")}
+    assert set(counts) == {
+        "grounding.flags.unsupported_number",
+        "grounding.flags.unsupported_drug",
+        "grounding.flags.weak_support",
+    }
+    assert all(isinstance(v, int) and v >= 0 for v in counts.values())
 
 
 async def test_no_span_carries_a_patient_value(

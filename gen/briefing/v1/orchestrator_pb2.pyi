@@ -33,6 +33,13 @@ class ProgressEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PROGRESS_EVENT_TYPE_TOOL_CALL_STARTED: _ClassVar[ProgressEventType]
     PROGRESS_EVENT_TYPE_TOOL_CALL_FINISHED: _ClassVar[ProgressEventType]
     PROGRESS_EVENT_TYPE_BRIEFING_READY: _ClassVar[ProgressEventType]
+
+class GroundingFlagKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    GROUNDING_FLAG_KIND_UNSPECIFIED: _ClassVar[GroundingFlagKind]
+    GROUNDING_FLAG_KIND_UNSUPPORTED_NUMBER: _ClassVar[GroundingFlagKind]
+    GROUNDING_FLAG_KIND_UNSUPPORTED_DRUG: _ClassVar[GroundingFlagKind]
+    GROUNDING_FLAG_KIND_WEAK_SUPPORT: _ClassVar[GroundingFlagKind]
 AGENT_MODE_UNSPECIFIED: AgentMode
 AGENT_MODE_OFFLINE: AgentMode
 AGENT_MODE_CLAUDE: AgentMode
@@ -46,6 +53,10 @@ PROGRESS_EVENT_TYPE_TURN_STARTED: ProgressEventType
 PROGRESS_EVENT_TYPE_TOOL_CALL_STARTED: ProgressEventType
 PROGRESS_EVENT_TYPE_TOOL_CALL_FINISHED: ProgressEventType
 PROGRESS_EVENT_TYPE_BRIEFING_READY: ProgressEventType
+GROUNDING_FLAG_KIND_UNSPECIFIED: GroundingFlagKind
+GROUNDING_FLAG_KIND_UNSUPPORTED_NUMBER: GroundingFlagKind
+GROUNDING_FLAG_KIND_UNSUPPORTED_DRUG: GroundingFlagKind
+GROUNDING_FLAG_KIND_WEAK_SUPPORT: GroundingFlagKind
 
 class BriefOptions(_message.Message):
     __slots__ = ("mode", "max_turns", "max_results_per_search")
@@ -158,16 +169,30 @@ class Alert(_message.Message):
     def __init__(self, severity: _Optional[_Union[AlertSeverity, str]] = ..., message: _Optional[str] = ..., source_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Recommendation(_message.Message):
-    __slots__ = ("text", "source_ids", "invalid_source_ids", "rationale")
+    __slots__ = ("text", "source_ids", "invalid_source_ids", "rationale", "grounding_flags", "support_similarity")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     SOURCE_IDS_FIELD_NUMBER: _ClassVar[int]
     INVALID_SOURCE_IDS_FIELD_NUMBER: _ClassVar[int]
     RATIONALE_FIELD_NUMBER: _ClassVar[int]
+    GROUNDING_FLAGS_FIELD_NUMBER: _ClassVar[int]
+    SUPPORT_SIMILARITY_FIELD_NUMBER: _ClassVar[int]
     text: str
     source_ids: _containers.RepeatedScalarFieldContainer[str]
     invalid_source_ids: _containers.RepeatedScalarFieldContainer[str]
     rationale: str
-    def __init__(self, text: _Optional[str] = ..., source_ids: _Optional[_Iterable[str]] = ..., invalid_source_ids: _Optional[_Iterable[str]] = ..., rationale: _Optional[str] = ...) -> None: ...
+    grounding_flags: _containers.RepeatedCompositeFieldContainer[GroundingFlag]
+    support_similarity: float
+    def __init__(self, text: _Optional[str] = ..., source_ids: _Optional[_Iterable[str]] = ..., invalid_source_ids: _Optional[_Iterable[str]] = ..., rationale: _Optional[str] = ..., grounding_flags: _Optional[_Iterable[_Union[GroundingFlag, _Mapping]]] = ..., support_similarity: _Optional[float] = ...) -> None: ...
+
+class GroundingFlag(_message.Message):
+    __slots__ = ("kind", "unmatched", "similarity")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    UNMATCHED_FIELD_NUMBER: _ClassVar[int]
+    SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    kind: GroundingFlagKind
+    unmatched: _containers.RepeatedScalarFieldContainer[str]
+    similarity: float
+    def __init__(self, kind: _Optional[_Union[GroundingFlagKind, str]] = ..., unmatched: _Optional[_Iterable[str]] = ..., similarity: _Optional[float] = ...) -> None: ...
 
 class CitedSource(_message.Message):
     __slots__ = ("source_id", "chunk_id", "source", "excerpt", "score")

@@ -92,6 +92,7 @@ from services.orchestrator.agent.domain import (
     TokenUsage,
     TurnRecord,
 )
+from services.orchestrator.agent.metrics import count_turn, record_tokens
 from services.orchestrator.agent.sources_xml import outcome_xml
 from services.orchestrator.config import ClaudeSettings
 from services.orchestrator.patients.models import PatientRecord
@@ -285,6 +286,7 @@ class _Conversation:
     async def run(self) -> AgentResult:
         for turn in range(1, self.max_turns + 1):
             self.progress.turn_started(turn)
+            count_turn(AgentMode.CLAUDE)
             last = turn == self.max_turns
             forced = last or self.force_submit
             response = await self._create(turn, forced, self._cache_mark(turn, forced))
@@ -395,6 +397,7 @@ class _Conversation:
             cache_read_input_tokens=usage.cache_read_input_tokens or 0,
         )
         self.turns.append(TurnRecord(turn=turn, usage=tokens, stop_reason=reason))
+        record_tokens(tokens)
         self.model = response.model or self.model
         log.debug(
             "claude_turn",

@@ -29,6 +29,7 @@ from services.orchestrator.agent.domain import (
     Severity,
 )
 from services.orchestrator.agent.extract import best_sentences
+from services.orchestrator.agent.metrics import count_turn
 from services.orchestrator.agent.patient_fit import PatientFit
 from services.orchestrator.agent.planning import PlannedSearch, plan_searches
 from services.orchestrator.agent.rules import Finding, record_findings
@@ -169,6 +170,7 @@ class OfflineAgent:
         findings = record_findings(record, facts)
         plan = plan_searches(record, facts, findings)
         progress.turn_started(TURN)
+        count_turn(self.mode)
         calls = [
             SearchCall(f"t{TURN}-{i}", p.query, limits.max_results_per_search)
             for i, p in enumerate(plan, start=1)

@@ -35,6 +35,7 @@ from services.orchestrator.agent.domain import (
     SearchCall,
     SearchOutcome,
 )
+from services.orchestrator.agent.metrics import count_tool_call
 from services.orchestrator.progress import RunObserver
 
 tracer = get_tracer(__name__)
@@ -162,6 +163,7 @@ class RetrieverTools:
                     call.call_id,
                 )
             ok = raw.error is None
+            count_tool_call(SEARCH_TOOL, ok)
             span.set_attribute("tool.ok", ok)
             span.set_attribute("tool.hit_count", len(raw.hits))
             if not ok:
