@@ -113,7 +113,8 @@ class Corpus:
             " ".join(texts_rng.choice(WORDS, size=160)).capitalize() + "." for _ in range(64)
         ]
         analyzer = Analyzer()
-        self._lexical = [analyzer.document_vector(text) for text in self._texts]
+        # Chunks with the same text (and no heading line) share a lexical vector.
+        self._lexical = [analyzer.chunk_vector(self.chunk(i)) for i in range(len(self._texts))]
 
     def _near_centres(self, rng: np.random.Generator, count: int) -> np.ndarray:
         labels = rng.integers(0, CLUSTERS, count)

@@ -19,13 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from eval.retrieval.engine import EvalError, running_embedder
-from eval.retrieval.harness import CANDIDATES, evaluate_set
+from eval.retrieval.harness import CANDIDATES, COMPARED_FUSION, evaluate_set
 from eval.retrieval.medquad import medquad_dir, missing_reason
 from eval.retrieval.metrics import DEPTH
 from eval.retrieval.relevance import RUN_CHARS
 from eval.retrieval.report import git_commit, machine, plot, table, write_json
 from eval.retrieval.sets import LabelledSet, guidelines_set, medquad_set
-from services.retriever.lexical import ANALYZER
+from services.common.config import ConfigError, load_settings
+from services.retriever.config import RetrieverSettings
+from services.retriever.lexical import ANALYZER, HEADING_WEIGHT
 from services.retriever.store.layout import HYBRID_CANDIDATES, RRF_K
 
 
@@ -39,7 +41,12 @@ async def run() -> dict[str, Any]:
             "candidates_per_search": CANDIDATES,
             "scored_depth": DEPTH,
             "lexical_analyzer": ANALYZER,
+            "lexical_heading_weight": HEADING_WEIGHT,
             "hybrid_candidates_per_side": HYBRID_CANDIDATES,
+            # What the Retriever started here fuses by (its default, unless the environment
+            # says otherwise), and the fusion it is compared with.
+            "hybrid_fusion": load_settings(RetrieverSettings).hybrid_fusion,
+            "hybrid_fusion_compared": COMPARED_FUSION,
             "hybrid_rrf_k": RRF_K,
             "medquad_relevance_run_chars": RUN_CHARS,
         },
@@ -70,7 +77,7 @@ async def run() -> dict[str, Any]:
 def main() -> int:
     try:
         results = asyncio.run(run())
-    except (EvalError, ValueError) as exc:
+    except (EvalError, ConfigError, ValueError) as exc:
         print(f"eval retrieval failed: {exc}", file=sys.stderr)
         return 1
     json_path, png_path = write_json(results), plot(results)

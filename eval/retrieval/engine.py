@@ -102,16 +102,18 @@ async def running_embedder() -> AsyncIterator[ServiceProcess]:
 
 @contextlib.asynccontextmanager
 async def running_engine(
-    embedder: ServiceProcess, qdrant_path: Path, synonyms: Path | None
+    embedder: ServiceProcess, qdrant_path: Path, synonyms: Path | None, fusion: str | None = None
 ) -> AsyncIterator[Engine]:
-    """A Retriever process storing in ``qdrant_path`` (Qdrant local mode), expanding queries
-    with the ``synonyms`` file (none when None), ready to serve."""
+    """A Retriever process storing in ``qdrant_path`` (the default embedded engine), expanding
+    queries with the ``synonyms`` file (none when None), fusing hybrid searches with ``fusion``
+    (the Retriever's default when None), ready to serve."""
     env = {
         **OFFLINE,
         **RETRIEVER_INGEST_ENV,
         "EMBEDDER_ADDR": embedder.address,
         "RETRIEVER_QDRANT_PATH": str(qdrant_path),
         "RETRIEVER_SYNONYMS": "" if synonyms is None else str(synonyms),
+        **({} if fusion is None else {"RETRIEVER_HYBRID_FUSION": fusion}),
     }
     process = await start_service("retriever", env)
     try:

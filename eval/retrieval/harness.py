@@ -5,7 +5,9 @@ the ingestion CLI fills it, and the harness checks that it holds the chunks the 
 against. Each distinct query text is then searched once per mode (one caller, one query at a
 time, so that latency is per query), asking for ``CANDIDATES`` hits. A set that has a synonym
 file is then searched again in the modes that use synonyms, by a Retriever started without it on
-the same store, which measures what the synonyms add. Every ranking is scored on its first 10
+the same store, which measures what the synonyms add. Hybrid search is then run once more by a
+Retriever fusing the other way (``COMPARED_FUSION``), on the same store and queries, which
+measures the default fusion against it in the same run. Every ranking is scored on its first 10
 hits.
 """
 
@@ -27,6 +29,8 @@ MISS_HITS_SHOWN = 3
 # The modes whose lexical side the synonyms expand, measured again without them.
 SYNONYM_MODES = ("sparse", "hybrid")
 WITHOUT_SYNONYMS = " (no synonyms)"
+# The fusion hybrid search is compared with: reciprocal rank (the Retriever's default is DBSF).
+COMPARED_FUSION = "rrf"
 
 
 @dataclass
@@ -136,6 +140,9 @@ async def evaluate_set(
         print(f"{labelled.name}: {SYNONYM_MODES} again without synonyms", flush=True)
         async with running_engine(embedder, store, None) as engine:
             runs += await search_engine(engine, texts, SYNONYM_MODES, WITHOUT_SYNONYMS)
+    print(f"{labelled.name}: hybrid again, fused by {COMPARED_FUSION}", flush=True)
+    async with running_engine(embedder, store, labelled.synonyms, COMPARED_FUSION) as engine:
+        runs += await search_engine(engine, texts, ("hybrid",), f" ({COMPARED_FUSION})")
     return {
         "documents": len({chunk.document_id for chunk in labelled.chunks}),
         "chunks": len(labelled.chunks),

@@ -156,6 +156,11 @@ class RetrieverSettings(ServerSettings, ServiceAddresses, DatabaseSettings):
         ge=1,
         description="Chunks one Ingest stream may carry; send more in further streams.",
     )
+    hybrid_fusion: Literal["dbsf", "rrf"] = Field(
+        default="dbsf",
+        description="How hybrid search fuses its dense and lexical candidates: dbsf (by their "
+        "score distributions) or rrf (by reciprocal rank).",
+    )
     synonyms: OptionalStr = Field(
         default=str(DEFAULT_SYNONYMS),
         description="YAML synonym file for the lexical side of queries (brand to generic names, "

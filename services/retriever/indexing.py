@@ -197,9 +197,9 @@ class IngestSession:
     async def _write(self, batch: list[tuple[_Document, StoredChunk]]) -> None:
         try:
             chunks = [chunk for _, chunk in batch]
-            texts = [chunk.indexed_text for chunk in chunks]
             with self._embed_clock:
                 try:
+                    texts = [chunk.indexed_text for chunk in chunks]
                     vectors = await self._embedder.embed(texts, "document")
                 except InvalidArgument as exc:
                     documents = sorted({document.document_id for document, _ in batch})
@@ -212,8 +212,8 @@ class IngestSession:
                     f"collection holds {self._dimension}-dimensional ones"
                 )
             records = [
-                ChunkRecord(chunk, vector, self._analyzer.document_vector(text))
-                for chunk, vector, text in zip(chunks, vectors, texts, strict=True)
+                ChunkRecord(chunk, vector, self._analyzer.chunk_vector(chunk))
+                for chunk, vector in zip(chunks, vectors, strict=True)
             ]
             with self._upsert_clock:
                 await self._store.upsert(records)

@@ -6,7 +6,10 @@ to lower case, stripped of English stop words and stemmed with the Snowball Engl
 vector is the CRC-32 of its UTF-8 bytes: stable across processes and engines, with no
 vocabulary to store.
 
-A chunk's vector holds, for each term, the term-frequency half of BM25 (k1 1.2, b 0.75):
+A chunk is its heading line (title and section path) and its passage; the heading's terms
+count ``HEADING_WEIGHT`` times, as a title field is weighted in BM25F, since the heading says what
+the passage is about in words a question uses ("Apixaban dosing in AF"). A chunk's vector holds,
+for each term, the term-frequency half of BM25 (k1 1.2, b 0.75):
 ``tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / AVERAGE_TERMS))``. The engine multiplies it
 by the term's inverse document frequency over the whole collection (Qdrant's IDF modifier), so
 a sparse search scores exactly BM25, and document frequencies stay current as chunks come and
@@ -30,12 +33,14 @@ from dataclasses import dataclass
 
 import Stemmer
 
-from services.retriever.store.base import SparseVector
+from services.retriever.store.base import SparseVector, StoredChunk
 
 #: Names the tokenizer, stop words, stemmer and weighting; change it when any of them changes.
-ANALYZER = "bm25-snowball-english-v1"
+ANALYZER = "bm25-snowball-english-v2"
 K1 = 1.2
 B = 0.75
+#: How many times a term of a chunk's heading line counts.
+HEADING_WEIGHT = 2
 #: Mean terms per chunk (heading line included) over data/guidelines.
 AVERAGE_TERMS = 60.0
 #: Lucene's English stop words (its EnglishAnalyzer's default set).
@@ -85,9 +90,10 @@ class Analyzer:
         """The terms of a text."""
         return self.terms(word.folded for word in words(text))
 
-    def document_vector(self, text: str) -> SparseVector:
-        """BM25's term-frequency weights of a stored text (heading line and passage)."""
-        counts = Counter(self.text_terms(text))
+    def chunk_vector(self, chunk: StoredChunk) -> SparseVector:
+        """BM25's term-frequency weights of a stored chunk, its heading line weighted."""
+        heading = self.text_terms(chunk.context) * HEADING_WEIGHT
+        counts = Counter([*heading, *self.text_terms(chunk.text)])
         length = sum(counts.values())
         norm = K1 * (1.0 - B + B * length / AVERAGE_TERMS)
         return sparse_vector((term, tf * (K1 + 1.0) / (tf + norm)) for term, tf in counts.items())

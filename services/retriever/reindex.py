@@ -58,7 +58,7 @@ async def reindex(settings: RetrieverSettings, force: bool) -> str:
                 bar.update(done - bar.n)
 
             done = await store.add_lexical(
-                lambda chunk: analyzer.document_vector(chunk.indexed_text),
+                analyzer.chunk_vector,
                 ANALYZER,
                 BATCH_SIZE,
                 progress=progress,

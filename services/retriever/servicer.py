@@ -45,7 +45,7 @@ from services.retriever.records import (
     search_mode,
     search_mode_message,
 )
-from services.retriever.store.base import ChunkStore, SearchMode, SearchQuery
+from services.retriever.store.base import ChunkStore, Fusion, SearchMode, SearchQuery
 from services.retriever.synonyms import Synonyms
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -199,6 +199,7 @@ class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
                 lexical=None if lexical is None else lexical.vector,
                 score_threshold=threshold,
                 where=search_filter(request.filter),
+                fusion=Fusion(self._settings.hybrid_fusion),
             )
         )
         searched = time.perf_counter()

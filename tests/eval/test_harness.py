@@ -19,6 +19,7 @@ from eval.retrieval.engine import (
     search_request,
 )
 from eval.retrieval.harness import (
+    COMPARED_FUSION,
     SYNONYM_MODES,
     WITHOUT_SYNONYMS,
     SystemRun,
@@ -137,7 +138,12 @@ async def test_a_small_set_through_the_cli_and_search(
     assert result["questions"] == 2
     # The set's synonym file: every mode, then the modes it expands again without it.
     assert result["synonyms"] == "synonyms.yaml"
-    names = [*MODES, *(mode + WITHOUT_SYNONYMS for mode in SYNONYM_MODES)]
+    # Then hybrid once more, fused the other way, on the same store.
+    names = [
+        *MODES,
+        *(mode + WITHOUT_SYNONYMS for mode in SYNONYM_MODES),
+        f"hybrid ({COMPARED_FUSION})",
+    ]
     assert list(result["modes"]) == names
     assert "written" in result["ingest_summaries"][0]
     for name, mode in result["modes"].items():
@@ -146,7 +152,7 @@ async def test_a_small_set_through_the_cli_and_search(
         # The plain question names the drug and the section's own words: every mode finds it.
         assert mode["by_kind"]["plain"]["recall_at_10"] == 1.0
         # Only the Eliquis question is expanded, and only where the lexical side is.
-        expanded = name in {"sparse", "hybrid"}
+        expanded = name in {"sparse", "hybrid", f"hybrid ({COMPARED_FUSION})"}
         assert mode["queries_with_synonyms"] == (1 if expanded else 0), name
     assert result["modes"]["sparse"]["latency"]["embed"]["p50_ms"] < 1.0  # nothing embedded
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import signal
+import statistics
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -24,13 +25,14 @@ from services.retriever.lexical import Analyzer
 from services.retriever.store.base import (
     ChunkRecord,
     ChunkStore,
+    Fusion,
     SearchFilter,
     SearchMode,
     SearchQuery,
-    SparseVector,
     StoredChunk,
     chunk_id,
 )
+from services.retriever.store.layout import RRF_K
 from tests.retriever import store_writer
 from tests.retriever.conftest import ROOT
 from tests.retriever.store_engines import ENGINES
@@ -62,7 +64,7 @@ def chunk(document_id: str, index: int, count: int = 1, content_hash: str = "h1"
 
 def record(stored: StoredChunk, vector: list[float]) -> ChunkRecord:
     """What ingestion writes for a chunk: its vector and the lexical vector of its text."""
-    return ChunkRecord(stored, vector, ANALYZER.document_vector(stored.indexed_text))
+    return ChunkRecord(stored, vector, ANALYZER.chunk_vector(stored))
 
 
 def search(
@@ -378,21 +380,74 @@ async def test_hybrid_search_fuses_both_rankings(store: ChunkStore) -> None:
     ] == ["by-words"]
 
 
+def reciprocal_rank(*sides: dict[str, float]) -> dict[str, float]:
+    """Reciprocal-rank fusion of rankings given as scores by document: 1 / (k + rank) each, the
+    first rank being 0 (as every engine here counts)."""
+    fused: dict[str, float] = {}
+    for side in sides:
+        for rank, document in enumerate(sorted(side, key=side.__getitem__, reverse=True)):
+            fused[document] = fused.get(document, 0.0) + 1.0 / (RRF_K + rank)
+    return fused
+
+
+def score_distributions(*sides: dict[str, float]) -> dict[str, float]:
+    """Distribution-based score fusion: each side's scores mapped from mean -/+ three (sample)
+    standard deviations to 0..1, then added."""
+    fused: dict[str, float] = {}
+    for side in sides:
+        mean, spread = statistics.mean(side.values()), 3 * statistics.stdev(side.values())
+        for document, value in side.items():
+            normalised = (value - mean + spread) / (2 * spread)
+            fused[document] = fused.get(document, 0.0) + normalised
+    return fused
+
+
+FUSED = {Fusion.RRF: reciprocal_rank, Fusion.DBSF: score_distributions}
+
+
+@pytest.mark.parametrize("fusion", sorted(Fusion))
+async def test_hybrid_search_fuses_as_asked(store: ChunkStore, fusion: Fusion) -> None:
+    query = unit(1, 0, 0, 0)
+    await store.upsert(
+        [
+            # First by meaning, with no word of the query.
+            record(replace(chunk("meaning", 0), text="Blood thinners."), query),
+            # Second by meaning and second by words (a longer passage).
+            record(
+                replace(chunk("long", 0), text="Apixaban in chronic kidney disease on dialysis."),
+                unit(1, 8, 0, 0),
+            ),
+            # Last by meaning, first by words.
+            record(replace(chunk("short", 0), text="Apixaban."), unit(-1, 2, 0, 0)),
+            record(replace(chunk("neither", 0), text="Statins."), unit(-1, 8, 0, 0)),
+        ]
+    )
+    dense = {h.chunk.document_id: h.score for h in await store.search(search(query))}
+    lexical = {h.chunk.document_id: h.score for h in await store.search(words("apixaban"))}
+    assert list(dense) == ["meaning", "long", "neither", "short"]
+    assert list(lexical) == ["short", "long"]
+    hits = await store.search(replace(words("apixaban", query), fusion=fusion))
+    expected = FUSED[fusion](dense, lexical)
+    assert {hit.chunk.document_id: hit.score for hit in hits} == pytest.approx(expected)
+    order = sorted(expected, key=expected.__getitem__, reverse=True)
+    assert [hit.chunk.document_id for hit in hits] == order
+    # By rank, second on both sides wins; by score, how far "short" leads by words outweighs
+    # how far it trails by meaning.
+    assert order[0] == {Fusion.RRF: "long", Fusion.DBSF: "short"}[fusion]
+
+
 async def test_add_lexical_redoes_every_chunk_in_place(store: ChunkStore) -> None:
     vector = unit(1, 0, 0, 0)
     stale = [
         ChunkRecord(replace(chunk(f"d{i}", 0), text=f"Passage {i} on edoxaban."), vector, lexical)
-        for i, lexical in enumerate([ANALYZER.document_vector("unrelated words")] * 3)
+        for i, lexical in enumerate([ANALYZER.query_vector(["unrelated", "words"])] * 3)
     ]
     await store.upsert(stale)
     assert await store.search(words("edoxaban")) == []
     seen: list[int] = []
 
-    def vectorize(stored: StoredChunk) -> SparseVector:
-        return ANALYZER.document_vector(stored.indexed_text)
-
     done = await store.add_lexical(
-        vectorize, "test-analyzer-v2", batch_size=2, progress=seen.append
+        ANALYZER.chunk_vector, "test-analyzer-v2", batch_size=2, progress=seen.append
     )
     assert done == 3
     assert seen == [2, 3]

@@ -57,7 +57,7 @@ class StoredChunk:
 
     @property
     def indexed_text(self) -> str:
-        """What the chunk's vectors are made of: the heading line, then the passage."""
+        """What the chunk's dense vector is made of: the heading line, then the passage."""
         return f"{self.context}\n{self.text}" if self.context else self.text
 
 
@@ -75,6 +75,16 @@ class SearchMode(enum.StrEnum):
     DENSE = "dense"
     SPARSE = "sparse"
     HYBRID = "hybrid"
+
+
+class Fusion(enum.StrEnum):
+    """How a hybrid search fuses its dense and lexical candidates, in the engine's Query API."""
+
+    #: Distribution-based score fusion: each side's scores scaled by their mean and three
+    #: standard deviations to about 0..1, then added; how far a hit leads its side counts.
+    DBSF = "dbsf"
+    #: Reciprocal-rank fusion (k = 60): only each hit's rank on each side counts.
+    RRF = "rrf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +122,8 @@ class SearchQuery:
     #: Dense search only: hits below this cosine similarity are left out; None keeps every hit.
     score_threshold: float | None = None
     where: SearchFilter = field(default_factory=SearchFilter)
+    #: Hybrid search only: how the two sides' candidates are fused.
+    fusion: Fusion = Fusion.DBSF
 
     def __post_init__(self) -> None:
         if self.mode != SearchMode.SPARSE and self.vector is None:

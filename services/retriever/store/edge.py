@@ -13,9 +13,10 @@ qdrant-edge-py is beta (0.x, pinned exactly) and synchronous. Measured with 0.9.
 
 Each shard has a dense vector and a sparse one, ``lexical``, whose stored BM25 term weights the
 engine multiplies by each term's inverse document frequency (its IDF modifier); hybrid search
-prefetches the best of each and fuses the rankings by reciprocal rank, as on a Qdrant server
-(:mod:`.layout`). The analyzer that made the lexical vectors is recorded beside the shard in
-``<collection>.json`` (a shard has no metadata of its own), and cleared while a re-index runs.
+prefetches the best of each and fuses them as the query asks (DBSF or reciprocal rank), as on a
+Qdrant server (:mod:`.layout`). The analyzer that made the lexical vectors is recorded beside the
+shard in ``<collection>.json`` (a shard has no metadata of its own), and cleared while a
+re-index runs.
 
 One process per folder: the store holds an exclusive lock on ``<folder>/edge/.lock`` while open.
 Every qdrant-edge type stays in this module.
@@ -45,6 +46,7 @@ from services.retriever.store.base import (
     ChunkRecord,
     ChunkStore,
     CollectionInfo,
+    Fusion,
     Hit,
     SearchFilter,
     SearchMode,
@@ -415,9 +417,16 @@ def _query_request(query: SearchQuery, where: edge.Filter | None) -> edge.QueryR
             ),
             edge.Prefetch(candidates, query=lexical, filter=where),
         ],
-        query=edge.Fusion.Rrf(RRF_K),  # type: ignore[arg-type]  # the stub omits Fusion.Rrf
+        query=_fusion(query.fusion),
         with_payload=True,
     )
+
+
+def _fusion(fusion: Fusion) -> edge.Fusion:
+    """The engine's fusion (the stub types its kinds apart from ``Fusion``; they subclass it)."""
+    if fusion == Fusion.RRF:
+        return edge.Fusion.Rrf(RRF_K)  # type: ignore[return-value]
+    return edge.Fusion.Dbsf()  # type: ignore[return-value]
 
 
 def _matches(key: str, value: str) -> edge.FieldCondition:

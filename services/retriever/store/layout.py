@@ -20,7 +20,7 @@ _CHUNK_FIELDS = tuple(field.name for field in fields(StoredChunk))
 LEXICAL = "lexical"
 # Candidates each side of a hybrid search brings to the fusion (more when the limit is higher).
 HYBRID_CANDIDATES = 50
-# Fusion of the dense and lexical rankings: Qdrant's reciprocal-rank fusion with k = 60.
+# The k of reciprocal-rank fusion (Fusion.RRF): a hit ranked r on a side scores 1 / (k + r).
 RRF_K = 60
 
 

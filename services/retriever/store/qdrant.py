@@ -7,10 +7,12 @@ type (points, payloads, filters) stays in this module.
 A collection has one unnamed dense vector and a sparse vector named ``lexical`` with Qdrant's IDF
 modifier, which multiplies each stored BM25 term weight by the term's inverse document frequency
 over the collection at query time. Hybrid search prefetches the best ``HYBRID_CANDIDATES`` of
-each and fuses the two rankings by reciprocal rank in the Query API. The collection's metadata
-records the analyzer that made the lexical vectors once every point has one; a collection made
-before lexical vectors has only the dense vector, and :meth:`QdrantStore.add_lexical` adds the
-sparse one in place (the same layout a new collection has).
+each and fuses them in the Query API as the query asks (:class:`~.base.Fusion`: by their score
+distributions, DBSF, by default; or by reciprocal rank), as every engine does (:mod:`.layout`).
+The collection's metadata records the analyzer that made the lexical vectors once every point
+has one; a collection made before lexical vectors has only the dense vector, and
+:meth:`QdrantStore.add_lexical` adds the sparse one in place (the same layout a new collection
+has).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from services.retriever.store.base import (
     ChunkRecord,
     ChunkStore,
     CollectionInfo,
+    Fusion,
     Hit,
     SearchFilter,
     SearchMode,
@@ -57,6 +60,11 @@ MAX_DOCUMENTS_COUNTED = 1_000_000
 
 # The metadata key recording the analyzer that filled the lexical vectors.
 LEXICAL_ANALYZER = "lexical_analyzer"
+# Each fusion as the Query API takes it.
+_FUSIONS: dict[Fusion, models.FusionQuery | models.RrfQuery] = {
+    Fusion.DBSF: models.FusionQuery(fusion=models.Fusion.DBSF),
+    Fusion.RRF: models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
+}
 # How long a collection found without lexical vectors is believed to have none (another
 # process may re-index it meanwhile); one found with them is believed for good.
 LEXICAL_RECHECK_S = 30.0
@@ -360,7 +368,7 @@ def _query_arguments(query: SearchQuery, query_filter: models.Filter | None) -> 
             models.Prefetch(query=list(query.vector), filter=query_filter, limit=candidates),
             models.Prefetch(query=lexical, using=LEXICAL, filter=query_filter, limit=candidates),
         ],
-        "query": models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
+        "query": _FUSIONS[query.fusion],
     }
 
 
