@@ -91,6 +91,49 @@ def field_comment(proto: str, message: str, field: str) -> str:
             f"({limits.DEFAULT_PATIENT_PAGE_SIZE})",
         ),
         (
+            "embedder.proto",
+            "EmbedRequest",
+            "texts",
+            f"at most {limits.MAX_EMBED_TEXT_CHARS:,} char",
+        ),
+        *[
+            ("retriever.proto", "SearchFilter", field, f"at most {limits.MAX_FILTER_VALUES} values")
+            for field in ("document_ids", "topics", "issuers")
+        ],
+        ("retriever.proto", "IngestChunk", "text", f"at most {limits.MAX_CHUNK_TEXT_CHARS:,} char"),
+        (
+            "retriever.proto",
+            "IngestChunk",
+            "context",
+            f"at most {limits.MAX_CHUNK_CONTEXT_CHARS:,} char",
+        ),
+        (
+            "retriever.proto",
+            "IngestChunk",
+            "chunk_count",
+            f"1 to {limits.MAX_CHUNKS_PER_DOCUMENT:,}",
+        ),
+        ("retriever.proto", "IngestChunk", "content_hash", f"at most {limits.MAX_KEYWORD_CHARS} c"),
+        ("common.proto", "Source", "document_id", f"at most {limits.MAX_KEYWORD_CHARS} char"),
+        ("common.proto", "Source", "title", f"at most {limits.MAX_TITLE_CHARS} char"),
+        ("common.proto", "Source", "issuer", f"at most {limits.MAX_KEYWORD_CHARS} char"),
+        ("common.proto", "Source", "url", f"at most {limits.MAX_SOURCE_FIELD_CHARS:,} char"),
+        ("common.proto", "Source", "guideline", f"at most {limits.MAX_SOURCE_FIELD_CHARS:,} char"),
+        (
+            "common.proto",
+            "Source",
+            "section_path",
+            f"at most {limits.MAX_SOURCE_LIST_ITEMS} items, each at most "
+            f"{limits.MAX_SOURCE_FIELD_CHARS:,} char",
+        ),
+        (
+            "common.proto",
+            "Source",
+            "topics",
+            f"at most {limits.MAX_SOURCE_LIST_ITEMS} items, each at most "
+            f"{limits.MAX_KEYWORD_CHARS} char",
+        ),
+        (
             "orchestrator.proto",
             "ListPatientsRequest",
             "prefix",

@@ -38,6 +38,13 @@ _KINDS: dict[tuple[bool, bool], tuple[str, Callable[..., grpc.RpcMethodHandler[A
 }
 
 
+def handler_factory(
+    handler: grpc.RpcMethodHandler[Any, Any],
+) -> tuple[str, Callable[..., grpc.RpcMethodHandler[Any, Any]]]:
+    """The attribute of ``handler`` holding its behaviour, and the factory of its kind."""
+    return _KINDS[(handler.request_streaming, handler.response_streaming)]
+
+
 class CallInterceptor(grpc.aio.ServerInterceptor, abc.ABC):  # type: ignore[type-arg]
     """A server interceptor that runs every call, of any kind, through :meth:`around_call`."""
 
@@ -59,7 +66,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor, abc.ABC):  # type: ignore[type
         handler = await continuation(handler_call_details)
         if handler is None:  # no such method: gRPC answers UNIMPLEMENTED
             return handler
-        name, make_handler = _KINDS[(handler.request_streaming, handler.response_streaming)]
+        name, make_handler = handler_factory(handler)
         behavior: Behavior = getattr(handler, name)
         method = handler_call_details.method
 

@@ -33,3 +33,22 @@ MAX_PATIENT_PAGE_SIZE: Final = 200
 DEFAULT_PATIENT_PAGE_SIZE: Final = 50
 #: ``ListPatientsRequest.prefix``: most characters of a patient id or name prefix.
 MAX_PATIENT_PREFIX_CHARS: Final = 64
+#: ``EmbedRequest.texts``: most characters of one text, truncated or not.
+MAX_EMBED_TEXT_CHARS: Final = 100_000
+#: ``SearchFilter.document_ids``, ``.topics`` and ``.issuers``: most values in each list.
+MAX_FILTER_VALUES: Final = 100
+#: Most characters of a value searches filter on: each ``SearchFilter`` value, and a ``Source``'s
+#: ``document_id``, ``issuer`` and each of its ``topics``.
+MAX_KEYWORD_CHARS: Final = 256
+#: ``IngestChunk.text``: most characters of one chunk's passage.
+MAX_CHUNK_TEXT_CHARS: Final = 20_000
+#: ``IngestChunk.context``: most characters of one chunk's heading line.
+MAX_CHUNK_CONTEXT_CHARS: Final = 2_000
+#: ``IngestChunk.chunk_count``: most chunks one document may declare.
+MAX_CHUNKS_PER_DOCUMENT: Final = 100_000
+#: ``Source.title``: most characters of a document's title.
+MAX_TITLE_CHARS: Final = 500
+#: ``Source``: most characters of its ``url``, ``guideline`` and each ``section_path`` heading.
+MAX_SOURCE_FIELD_CHARS: Final = 2_000
+#: ``Source.section_path`` and ``Source.topics``: most items in each.
+MAX_SOURCE_LIST_ITEMS: Final = 32

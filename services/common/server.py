@@ -8,7 +8,8 @@ for, each with the dependencies it cannot serve without
 (:class:`~services.common.health.ServiceHealth`). :func:`run` does the rest:
 ``--host``/``--port`` flags over the environment (``--check-health`` probes a running instance
 instead, for container health checks), TLS (mutual for services that want client certificates)
-and the auth interceptor when configured, refusal to listen beyond loopback without them
+and the auth interceptor when configured, undecodable requests refused with INVALID_ARGUMENT
+(services.common.decoding), refusal to listen beyond loopback without them
 (services.common.exposure), metrics when exported (services.common.metrics), admission
 control that never counts health or reflection, health kept true by a
 :class:`~services.common.health.HealthMonitor`, reflection, a port that must not be in use, and
@@ -31,7 +32,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import descriptor_pool
@@ -50,11 +51,11 @@ from services.common.config import (
     load_settings,
 )
 from services.common.credentials import build_credentials, process_credentials, process_security
+from services.common.decoding import DecodingInterceptor
 from services.common.errors import ErrorMappingInterceptor, ServiceError
 from services.common.exposure import check_exposure
 from services.common.health import HealthMonitor, ServiceHealth
 from services.common.healthcheck import check_own
-from services.common.interceptors import CallInterceptor
 from services.common.logging import configure_logging, get_logger
 from services.common.looplag import LoopLagProbe
 from services.common.metrics import Metrics, setup_metrics
@@ -127,7 +128,7 @@ async def serve(
     is measured.
     """
     measured = metrics is not None and metrics.provider is not None
-    interceptors: list[CallInterceptor] = [ErrorMappingInterceptor()]
+    interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = [ErrorMappingInterceptor()]
     if settings.max_concurrent_rpcs is not None:
         interceptors.insert(
             0, AdmissionInterceptor(settings.max_concurrent_rpcs, INFRASTRUCTURE_SERVICES)
@@ -138,6 +139,8 @@ async def serve(
     if verifier is not None:
         auth = AuthInterceptor(verifier, security.auth_certificate_scopes, INFRASTRUCTURE_SERVICES)
         interceptors.append(auth)
+    # Innermost, so that its request check runs once the outer ones have let a call in.
+    interceptors.append(DecodingInterceptor())
     server = grpc.aio.server(
         interceptors=interceptors,
         options=[

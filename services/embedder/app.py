@@ -47,9 +47,8 @@ async def setup(
     )
     batcher.start()
     resources.push_async_callback(batcher.close)
-    servicer = EmbedderServicer(
-        backend, batcher, QueryCache(settings.cache_size), settings.max_texts_per_request
-    )
+    cache = QueryCache(settings.cache_size, settings.cache_max_bytes)
+    servicer = EmbedderServicer(backend, batcher, cache, settings)
     embedder_pb2_grpc.add_EmbedderServicer_to_server(servicer, server)
     log.info(
         "model_ready",

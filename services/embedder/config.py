@@ -10,6 +10,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.config import ServerSettings
+from services.common.limits import MAX_EMBED_TEXT_CHARS
 
 
 class EmbedderSettings(ServerSettings):
@@ -55,7 +56,26 @@ class EmbedderSettings(ServerSettings):
     max_texts_per_request: int = Field(
         default=256, ge=1, le=10_000, description="Texts accepted in one Embed call."
     )
+    max_text_chars: int = Field(
+        default=MAX_EMBED_TEXT_CHARS,
+        ge=1,
+        le=MAX_EMBED_TEXT_CHARS,
+        description="Characters accepted in one text, truncated or not.",
+    )
+    truncate_chars_per_token: int = Field(
+        default=16,
+        ge=4,
+        le=100,
+        description="Characters allowed per token of the model's window: a longer text is cut to "
+        "max_input_tokens times this before it is tokenised (truncate=true) or refused "
+        "(truncate=false). Generous: English runs about 4 to 5 characters per token.",
+    )
     cache_size: int = Field(default=4096, ge=0, description="Query embeddings kept; 0 disables.")
+    cache_max_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=0,
+        description="Bytes the query cache may hold (texts and vectors); 0 disables it.",
+    )
 
     vertex_project: str | None = Field(
         default=None,

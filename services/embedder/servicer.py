@@ -2,10 +2,17 @@
 
 Error messages name the offending text by its index and say what is wrong with it; they never
 quote it (texts may be written about a patient).
+
+Every text's work is bounded before any is done: at most ``max_text_chars`` characters are
+accepted, and only ``max_input_tokens × truncate_chars_per_token`` of them (the character
+budget, a generous bound on what the model's window can hold) ever reach the tokenizer. A longer
+text is cut to the budget with truncate, so the cost is proportional to what is kept, and
+refused without it: it cannot fit the window.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +24,7 @@ from services.common.errors import InvalidArgument
 from services.embedder.backends.base import Embedded, EmbeddingBackend, EmbedItem, InputKind
 from services.embedder.batcher import Batcher
 from services.embedder.cache import QueryCache
+from services.embedder.config import EmbedderSettings
 
 Context = grpc.aio.ServicerContext[Any, Any]
 _KINDS: dict[int, InputKind] = {
@@ -34,21 +42,24 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServicer):
         backend: EmbeddingBackend,
         batcher: Batcher,
         cache: QueryCache,
-        max_texts_per_request: int,
+        settings: EmbedderSettings,
     ) -> None:
         self._backend = backend
         self._batcher = batcher
         self._cache = cache
-        self._max_texts = max_texts_per_request
+        self._max_texts = settings.max_texts_per_request
+        self._max_chars = settings.max_text_chars
+        self._char_budget = backend.max_input_tokens * settings.truncate_chars_per_token
 
     async def Embed(
         self, request: embedder_pb2.EmbedRequest, context: Context
     ) -> embedder_pb2.EmbedResponse:
-        texts = list(request.texts)
-        kind = self._validate(texts, request.input_type)
+        originals = list(request.texts)
+        kind = self._validate(originals, request.input_type)
+        texts, cut = self._within_budget(originals, request.truncate)
         found: list[Embedded | None] = [None] * len(texts)
         if kind is InputKind.QUERY and self._cache.enabled:
-            for index, text in enumerate(texts):
+            for index, text in enumerate(originals):
                 found[index] = self._cache.get(text)
         missing = [index for index, hit in enumerate(found) if hit is None]
         counts: dict[int, int] = {}
@@ -61,10 +72,11 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServicer):
             )
         items = [EmbedItem(texts[i], kind, request.truncate, counts[i]) for i in missing]
         embedded_items = await self._batcher.submit(items, call_deadline(context))
-        for index, embedded in zip(missing, embedded_items, strict=True):
+        for index, made in zip(missing, embedded_items, strict=True):
+            embedded = dataclasses.replace(made, truncated=True) if cut[index] else made
             found[index] = embedded
             if kind is InputKind.QUERY:
-                self._cache.put(texts[index], embedded)
+                self._cache.put(originals[index], embedded)
         results = [one for one in found if one is not None]
         return embedder_pb2.EmbedResponse(
             embeddings=[
@@ -94,6 +106,8 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServicer):
                 misses=self._cache.misses,
                 size=len(self._cache),
                 capacity=self._cache.capacity,
+                bytes=self._cache.bytes,
+                max_bytes=self._cache.max_bytes,
             ),
             model_batches=self._batcher.stats.model_batches,
         )
@@ -118,6 +132,28 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServicer):
                 f"{_name_indices(blank)} empty or only whitespace; every text needs content"
             )
         return kind
+
+    def _within_budget(self, texts: list[str], truncate: bool) -> tuple[list[str], list[bool]]:
+        """The texts as the tokenizer may see them, and which were cut to the character budget;
+        raises InvalidArgument for a text over ``max_text_chars``, or over the budget without
+        truncate."""
+        budget = self._char_budget
+        too_long = [index for index, text in enumerate(texts) if len(text) > self._max_chars]
+        if too_long:
+            raise InvalidArgument(
+                f"{_name_indices(too_long)} longer than {self._max_chars:,} characters "
+                "(EMBEDDER_MAX_TEXT_CHARS); split it"
+            )
+        cut = [len(text) > budget for text in texts]
+        if any(cut) and not truncate:
+            first = cut.index(True)
+            raise InvalidArgument(
+                f"texts[{first}] has {len(texts[first]):,} characters, more than the model's "
+                f"window of {self._backend.max_input_tokens} tokens can hold ({budget:,} "
+                "characters, at EMBEDDER_TRUNCATE_CHARS_PER_TOKEN per token); shorten it or set "
+                "truncate=true"
+            )
+        return [text[:budget] if over else text for text, over in zip(texts, cut, strict=True)], cut
 
     def _check_window(self, token_counts: Sequence[int]) -> None:
         window = self._backend.max_input_tokens

@@ -32,6 +32,7 @@ from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from services.common.channels import MethodPolicy, create_channel
 from services.common.config import ConfigError, ServiceAddresses, load_settings
 from services.common.credentials import TransportCredentials, caller_credentials
+from services.common.plaintext import plain_line
 from services.orchestrator.briefing import GUIDELINES_UNAVAILABLE, NO_SEARCH
 
 SERVICE_NAME: str = orchestrator_pb2.DESCRIPTOR.services_by_name["Orchestrator"].full_name
@@ -199,12 +200,15 @@ def render_briefing(
             lines += _wrap(f"!! {note}", "        ", "     ")
     lines += ["", "Sources"]
     for s in briefing.sources:
-        where = " > ".join(s.source.section_path[1:] or s.source.section_path)
-        origin = ", ".join(str(x) for x in (s.source.issuer, s.source.year or "") if x)
-        text = f"{s.source.title}" + (f" — {where}" if where else "") + f" ({origin})"
+        # Source fields come from guideline files: printed as plain lines, never as terminal
+        # escape sequences or control characters.
+        path = [plain_line(heading) for heading in s.source.section_path]
+        where = " > ".join(path[1:] or path)
+        origin = ", ".join(str(x) for x in (plain_line(s.source.issuer), s.source.year or "") if x)
+        text = plain_line(s.source.title) + (f" — {where}" if where else "") + f" ({origin})"
         lines += _wrap(text, "      ", f"  [{numbers[s.source_id]}] ")
-        if s.source.url:
-            lines.append(f"      {s.source.url}")  # on a line of its own: never wrapped
+        if url := plain_line(s.source.url):
+            lines.append(f"      {url}")  # on a line of its own: never wrapped
     if briefing.searches:
         lines += ["", "Searches"]
         for search in briefing.searches:

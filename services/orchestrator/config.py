@@ -159,3 +159,19 @@ class GatewaySettings(ServiceAddresses):
     brief_timeout_s: float = Field(
         default=120.0, gt=0, le=600, description="Deadline of the Brief call behind a request."
     )
+    max_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="Largest request body; a longer one is refused with 413 before it is read.",
+    )
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="Longest wait for a request's headers (and between requests on a kept-alive "
+        "connection) before the connection is closed.",
+    )
+    body_timeout_s: float = Field(
+        default=10.0, gt=0, le=600, description="Longest wait for a request's body; then 408."
+    )

@@ -30,6 +30,16 @@ PostgreSQL) and says whether briefings rest on the guidelines
 An Orchestrator that cannot be reached reports its call's status code (``UNAVAILABLE``, ...)
 in place of a health status.
 
+Hostile or slow requests are answered, never left to fail inside: a body that is not JSON (too
+deeply nested, wrong types, numbers out of range) is 400 with a message; a body longer than
+GATEWAY_MAX_BODY_BYTES is 413, before it is read when its length is declared (also to
+``Expect: 100-continue``, which then gets no ``100 Continue``); a body that does not arrive within
+GATEWAY_BODY_TIMEOUT_S is 408; a connection whose request headers do not arrive within
+GATEWAY_HEADER_TIMEOUT_S is closed (aiohttp's keep-alive timeout, which also runs from the
+connection's start). Every response is JSON (``application/json``) or aiohttp's own plain text,
+never HTML, and carries ``X-Content-Type-Options: nosniff`` and ``Cache-Control: no-store`` (a
+briefing is about a patient).
+
 Security follows the services' settings (TLS_*, AUTH_*): HTTPS with TLS_CERT_FILE and
 TLS_KEY_FILE (renewed files are picked up without a restart), TLS to the Orchestrator with
 TLS_CA_FILE, and beyond loopback it refuses to start without TLS and auth, as they do. A
@@ -50,6 +60,9 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 from aiohttp import web
+
+# aiohttp's own answer to Expect (100 Continue, or 417), which a route's handler replaces.
+from aiohttp.web_urldispatcher import _default_expect_handler as aiohttp_expect_handler
 from briefing.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -70,7 +83,8 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-MAX_BODY_BYTES = 64 * 1024
+#: Most characters of a JSON parse error quoted back (it may quote the body's keys or values).
+MAX_ERROR_CHARS = 300
 HEALTH_TIMEOUT_S = 2.0
 LIST_TIMEOUT_S = 10.0
 
@@ -102,14 +116,64 @@ def error_response(status: int, code: str, message: str) -> web.Response:
 
 
 def _options(body: bytes) -> orchestrator_pb2.BriefOptions:
-    """BriefOptions from a JSON body (empty: defaults); ValueError when it is not valid."""
+    """BriefOptions from a JSON body (empty: defaults); ValueError saying what is wrong when it
+    is not valid."""
     options = orchestrator_pb2.BriefOptions()
-    if body.strip():
+    if not body.strip():
+        return options
+    try:
         payload: Any = json.loads(body)
-        if not isinstance(payload, dict):
-            raise ValueError("the body must be a JSON object of BriefOptions")
+    except RecursionError:
+        raise ValueError("the body is nested too deeply to be BriefOptions") from None
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError, a number too long to convert
+        raise ValueError("the body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise ValueError("the body must be a JSON object of BriefOptions")
+    try:
         json_format.ParseDict(payload, options)
+    except json_format.ParseError as exc:
+        message = str(exc)
+        if len(message) > MAX_ERROR_CHARS:
+            message = message[:MAX_ERROR_CHARS] + "..."
+        raise ValueError(message) from None
     return options
+
+
+def _too_large(limit: int) -> web.Response:
+    return error_response(
+        413,
+        "PAYLOAD_TOO_LARGE",
+        f"the body is longer than {limit:,} bytes (GATEWAY_MAX_BODY_BYTES)",
+    )
+
+
+async def expect_within_limit(request: web.Request) -> web.StreamResponse | None:
+    """``Expect: 100-continue`` with a declared length over the limit: 413 at once, so that the
+    client never sends the body; otherwise aiohttp's usual answer."""
+    limit = request.app[SETTINGS_KEY].max_body_bytes
+    if (request.content_length or 0) > limit:
+        return _too_large(limit)
+    await aiohttp_expect_handler(request)
+    return None
+
+
+async def _read_body(request: web.Request) -> bytes | web.Response:
+    """The request's body, or the response refusing it (413 too long, 408 too slow)."""
+    settings = request.app[SETTINGS_KEY]
+    if (request.content_length or 0) > settings.max_body_bytes:
+        return _too_large(settings.max_body_bytes)
+    try:
+        async with asyncio.timeout(settings.body_timeout_s):
+            return await request.read()
+    except web.HTTPRequestEntityTooLarge:  # a chunked body, without a declared length
+        return _too_large(settings.max_body_bytes)
+    except TimeoutError:
+        return error_response(
+            408,
+            "REQUEST_TIMEOUT",
+            f"the body did not arrive within {settings.body_timeout_s:g} s "
+            "(GATEWAY_BODY_TIMEOUT_S)",
+        )
 
 
 COMPLETENESS_HEADER = "Briefing-Completeness"
@@ -202,12 +266,13 @@ async def brief(request: web.Request) -> web.Response:
         metadata = caller_metadata(request)
     except TokenRejected as exc:
         return _unauthenticated(exc)
-    body = await request.read()
+    body = await _read_body(request)
+    if isinstance(body, web.Response):
+        return body
     try:
         options = _options(body)
-    except (ValueError, json_format.ParseError) as exc:
-        message = str(exc) if isinstance(exc, json_format.ParseError) else "invalid JSON body"
-        return error_response(400, "INVALID_ARGUMENT", f"bad BriefOptions: {message}")
+    except ValueError as exc:
+        return error_response(400, "INVALID_ARGUMENT", f"bad BriefOptions: {exc}")
     call = orchestrator_pb2.BriefRequest(
         patient_id=request.match_info["patient_id"], options=options
     )
@@ -249,7 +314,7 @@ async def healthz(request: web.Request) -> web.Response:
 def make_app(settings: GatewaySettings, verifier: TokenVerifier | None = None) -> web.Application:
     """The aiohttp application; its channel to the Orchestrator closes with it. With a
     ``verifier``, bearer tokens are verified before they are passed on."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app = web.Application(client_max_size=settings.max_body_bytes)
     app[SETTINGS_KEY] = settings
     app[VERIFIER_KEY] = verifier
 
@@ -269,10 +334,25 @@ def make_app(settings: GatewaySettings, verifier: TokenVerifier | None = None) -
         await channel.close(None)
 
     app.cleanup_ctx.append(channel_context)
-    app.router.add_post("/api/v1/patients/{patient_id}/briefing", brief)
+    app.on_response_prepare.append(_protective_headers)
+    app.router.add_post(
+        "/api/v1/patients/{patient_id}/briefing", brief, expect_handler=expect_within_limit
+    )
     app.router.add_get("/api/v1/patients", list_patients)
     app.router.add_get("/healthz", healthz)
     return app
+
+
+async def _protective_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """No content sniffing (a JSON body is never run as HTML or script), no caching."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"
+
+
+def make_runner(app: web.Application, settings: GatewaySettings) -> web.AppRunner:
+    """The runner serving ``app``: aiohttp's keep-alive timeout, which runs from a connection's
+    start until its request's headers are in, bounds how long headers may take."""
+    return web.AppRunner(app, access_log=None, keepalive_timeout=settings.header_timeout_s)
 
 
 async def serve(
@@ -284,7 +364,7 @@ async def serve(
         files = IdentityFiles(security.tls_cert_file, security.tls_key_file, security.tls_ca_file)
         https = HttpsContext(files).context
     app = make_app(settings, verifier)
-    runner = web.AppRunner(app, access_log=None)
+    runner = make_runner(app, settings)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, ssl_context=https)
     try:

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from services.common import limits
 from services.common.config import (
     DatabaseSettings,
     OptionalSecret,
@@ -98,6 +99,62 @@ class RetrieverSettings(ServerSettings, ServiceAddresses, DatabaseSettings):
     )
     ingest_concurrency: int = Field(
         default=4, ge=1, le=64, description="Embed-and-upsert batches in flight while ingesting."
+    )
+    # Bounds on one request, checked before any work is done (services.retriever.bounds). Each
+    # may be set lower than the contract's bound (services.common.limits), never higher.
+    max_filter_values: int = Field(
+        default=limits.MAX_FILTER_VALUES,
+        ge=1,
+        le=limits.MAX_FILTER_VALUES,
+        description="Values in each list of a search filter (document_ids, topics, issuers).",
+    )
+    max_keyword_chars: int = Field(
+        default=limits.MAX_KEYWORD_CHARS,
+        ge=1,
+        le=limits.MAX_KEYWORD_CHARS,
+        description="Characters of a filter value, and of a chunk's document_id, issuer, "
+        "content_hash and each topic.",
+    )
+    max_chunk_chars: int = Field(
+        default=limits.MAX_CHUNK_TEXT_CHARS,
+        ge=1,
+        le=limits.MAX_CHUNK_TEXT_CHARS,
+        description="Characters of an ingested chunk's passage.",
+    )
+    max_context_chars: int = Field(
+        default=limits.MAX_CHUNK_CONTEXT_CHARS,
+        ge=1,
+        le=limits.MAX_CHUNK_CONTEXT_CHARS,
+        description="Characters of an ingested chunk's heading line (context).",
+    )
+    max_title_chars: int = Field(
+        default=limits.MAX_TITLE_CHARS,
+        ge=1,
+        le=limits.MAX_TITLE_CHARS,
+        description="Characters of a document's title.",
+    )
+    max_source_field_chars: int = Field(
+        default=limits.MAX_SOURCE_FIELD_CHARS,
+        ge=1,
+        le=limits.MAX_SOURCE_FIELD_CHARS,
+        description="Characters of a chunk's url, guideline and each section heading.",
+    )
+    max_source_list_items: int = Field(
+        default=limits.MAX_SOURCE_LIST_ITEMS,
+        ge=1,
+        le=limits.MAX_SOURCE_LIST_ITEMS,
+        description="Items of a chunk's section_path and of its topics.",
+    )
+    max_chunks_per_document: int = Field(
+        default=limits.MAX_CHUNKS_PER_DOCUMENT,
+        ge=1,
+        le=limits.MAX_CHUNKS_PER_DOCUMENT,
+        description="Chunks a document may declare (chunk_count); more is refused up front.",
+    )
+    max_chunks_per_stream: int = Field(
+        default=100_000,
+        ge=1,
+        description="Chunks one Ingest stream may carry; send more in further streams.",
     )
     hybrid_fusion: Literal["dbsf", "rrf"] = Field(
         default="dbsf",

@@ -8,6 +8,9 @@ both methods being idempotent, and the retry is audited.
 A search runs in the mode asked for, or by default hybrid (dense and lexical, fused) when the
 collection has lexical vectors made by this Retriever's analyzer, else dense. Sparse search needs
 no embedding; the lexical side of a query is its BM25 terms and those of its synonyms.
+
+Requests are bounded before their work starts (services.retriever.bounds): filter lists, each
+ingested chunk's fields, its document's declared chunk count, and the chunks of one stream.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from services.common.errors import FailedPrecondition, InvalidArgument
 from services.common.limits import DEFAULT_SEARCH_LIMIT, MAX_QUERY_CHARS, MAX_SEARCH_LIMIT
 from services.common.metrics import DURATION_BUCKETS_S
 from services.embedder.client import EmbedderClient
+from services.retriever.bounds import bounded_ingest, check_filter
 from services.retriever.client import SERVICE_NAME
 from services.retriever.config import RetrieverSettings
 from services.retriever.indexing import IngestSession
@@ -174,6 +178,7 @@ class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
         self, request: retriever_pb2.SearchRequest, context: Context
     ) -> retriever_pb2.SearchResponse:
         query, limit, threshold, requested = _validated_search(request)
+        check_filter(request.filter, self._settings)
         dimension = await self._gate.dimension()
         mode = await self._mode(requested, threshold)
         started = time.perf_counter()
@@ -237,7 +242,7 @@ class RetrieverServicer(retriever_pb2_grpc.RetrieverServicer):
         )
         async with self._audit.audited(INGEST, context, CHANGE_UNAUDITED) as audit:
             try:
-                return await session.run(request_iterator)
+                return await session.run(bounded_ingest(request_iterator, self._settings))
             finally:
                 audit.document_ids = session.document_ids
 

@@ -13,7 +13,7 @@ def _embedded(value: float) -> Embedded:
 
 
 def test_least_recently_used_entry_is_evicted() -> None:
-    cache = QueryCache(capacity=2)
+    cache = QueryCache(capacity=2, max_bytes=1_000_000)
     cache.put("a", _embedded(1))
     cache.put("b", _embedded(2))
     assert cache.get("a") is not None  # "a" is now the most recently used
@@ -25,7 +25,7 @@ def test_least_recently_used_entry_is_evicted() -> None:
 
 
 def test_capacity_zero_disables_the_cache() -> None:
-    cache = QueryCache(capacity=0)
+    cache = QueryCache(capacity=0, max_bytes=1_000_000)
     cache.put("a", _embedded(1))
     assert not cache.enabled
     assert len(cache) == 0

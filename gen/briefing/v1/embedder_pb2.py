@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x62riefing/v1/embedder.proto\x12\x0b\x62riefing.v1\"[\n\x0c\x45mbedRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12*\n\ninput_type\x18\x02 \x01(\x0e\x32\x16.briefing.v1.InputType\x12\x10\n\x08truncate\x18\x03 \x01(\x08\"C\n\tEmbedding\x12\x0e\n\x06values\x18\x01 \x03(\x02\x12\x13\n\x0btoken_count\x18\x02 \x01(\x05\x12\x11\n\ttruncated\x18\x03 \x01(\x08\"x\n\rEmbedResponse\x12*\n\nembeddings\x18\x01 \x03(\x0b\x32\x16.briefing.v1.Embedding\x12\r\n\x05model\x18\x02 \x01(\t\x12\x11\n\tdimension\x18\x03 \x01(\x05\x12\x19\n\x11total_token_count\x18\x04 \x01(\x05\"\x15\n\x13GetModelInfoRequest\"J\n\nCacheStats\x12\x0c\n\x04hits\x18\x01 \x01(\x03\x12\x0e\n\x06misses\x18\x02 \x01(\x03\x12\x0c\n\x04size\x18\x03 \x01(\x05\x12\x10\n\x08\x63\x61pacity\x18\x04 \x01(\x05\"\xbb\x01\n\x14GetModelInfoResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x11\n\tdimension\x18\x03 \x01(\x05\x12\x18\n\x10max_input_tokens\x18\x04 \x01(\x05\x12\x17\n\x0fmax_batch_texts\x18\x05 \x01(\x05\x12&\n\x05\x63\x61\x63he\x18\x06 \x01(\x0b\x32\x17.briefing.v1.CacheStats\x12\x15\n\rmodel_batches\x18\x07 \x01(\x03*V\n\tInputType\x12\x1a\n\x16INPUT_TYPE_UNSPECIFIED\x10\x00\x12\x14\n\x10INPUT_TYPE_QUERY\x10\x01\x12\x17\n\x13INPUT_TYPE_DOCUMENT\x10\x02\x32\x9f\x01\n\x08\x45mbedder\x12>\n\x05\x45mbed\x12\x19.briefing.v1.EmbedRequest\x1a\x1a.briefing.v1.EmbedResponse\x12S\n\x0cGetModelInfo\x12 .briefing.v1.GetModelInfoRequest\x1a!.briefing.v1.GetModelInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x62riefing/v1/embedder.proto\x12\x0b\x62riefing.v1\"[\n\x0c\x45mbedRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12*\n\ninput_type\x18\x02 \x01(\x0e\x32\x16.briefing.v1.InputType\x12\x10\n\x08truncate\x18\x03 \x01(\x08\"C\n\tEmbedding\x12\x0e\n\x06values\x18\x01 \x03(\x02\x12\x13\n\x0btoken_count\x18\x02 \x01(\x05\x12\x11\n\ttruncated\x18\x03 \x01(\x08\"x\n\rEmbedResponse\x12*\n\nembeddings\x18\x01 \x03(\x0b\x32\x16.briefing.v1.Embedding\x12\r\n\x05model\x18\x02 \x01(\t\x12\x11\n\tdimension\x18\x03 \x01(\x05\x12\x19\n\x11total_token_count\x18\x04 \x01(\x05\"\x15\n\x13GetModelInfoRequest\"l\n\nCacheStats\x12\x0c\n\x04hits\x18\x01 \x01(\x03\x12\x0e\n\x06misses\x18\x02 \x01(\x03\x12\x0c\n\x04size\x18\x03 \x01(\x05\x12\x10\n\x08\x63\x61pacity\x18\x04 \x01(\x05\x12\r\n\x05\x62ytes\x18\x05 \x01(\x03\x12\x11\n\tmax_bytes\x18\x06 \x01(\x03\"\xbb\x01\n\x14GetModelInfoResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x11\n\tdimension\x18\x03 \x01(\x05\x12\x18\n\x10max_input_tokens\x18\x04 \x01(\x05\x12\x17\n\x0fmax_batch_texts\x18\x05 \x01(\x05\x12&\n\x05\x63\x61\x63he\x18\x06 \x01(\x0b\x32\x17.briefing.v1.CacheStats\x12\x15\n\rmodel_batches\x18\x07 \x01(\x03*V\n\tInputType\x12\x1a\n\x16INPUT_TYPE_UNSPECIFIED\x10\x00\x12\x14\n\x10INPUT_TYPE_QUERY\x10\x01\x12\x17\n\x13INPUT_TYPE_DOCUMENT\x10\x02\x32\x9f\x01\n\x08\x45mbedder\x12>\n\x05\x45mbed\x12\x19.briefing.v1.EmbedRequest\x1a\x1a.briefing.v1.EmbedResponse\x12S\n\x0cGetModelInfo\x12 .briefing.v1.GetModelInfoRequest\x1a!.briefing.v1.GetModelInfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'briefing.v1.embedder_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INPUTTYPE']._serialized_start=616
-  _globals['_INPUTTYPE']._serialized_end=702
+  _globals['_INPUTTYPE']._serialized_start=650
+  _globals['_INPUTTYPE']._serialized_end=736
   _globals['_EMBEDREQUEST']._serialized_start=43
   _globals['_EMBEDREQUEST']._serialized_end=134
   _globals['_EMBEDDING']._serialized_start=136
@@ -42,9 +42,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETMODELINFOREQUEST']._serialized_start=327
   _globals['_GETMODELINFOREQUEST']._serialized_end=348
   _globals['_CACHESTATS']._serialized_start=350
-  _globals['_CACHESTATS']._serialized_end=424
-  _globals['_GETMODELINFORESPONSE']._serialized_start=427
-  _globals['_GETMODELINFORESPONSE']._serialized_end=614
-  _globals['_EMBEDDER']._serialized_start=705
-  _globals['_EMBEDDER']._serialized_end=864
+  _globals['_CACHESTATS']._serialized_end=458
+  _globals['_GETMODELINFORESPONSE']._serialized_start=461
+  _globals['_GETMODELINFORESPONSE']._serialized_end=648
+  _globals['_EMBEDDER']._serialized_start=739
+  _globals['_EMBEDDER']._serialized_end=898
 # @@protoc_insertion_point(module_scope)

@@ -392,7 +392,11 @@ def _document_filter(document_id: str, content_hash: str | None = None) -> model
 
 
 def _search_filter(where: SearchFilter) -> models.Filter | None:
-    """All non-empty lists must match; within a list any value matches. None when unrestricted."""
+    """All non-empty lists must match; within a list any value matches. None when unrestricted.
+
+    Matched by the engine, through the keyword indexes on a server; local mode evaluates it in
+    Python per point, which is why the lists' length is bounded (services.retriever.bounds).
+    """
     conditions: list[models.Condition] = [
         models.FieldCondition(key=key, match=models.MatchAny(any=list(values)))
         for key, values in (
