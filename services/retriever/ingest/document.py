@@ -11,7 +11,7 @@ MAX_FRONT_MATTER_CHARS = 16_384
 #: Most characters of a title (a longer first heading used as the title is shortened).
 MAX_TITLE_CHARS = 300
 #: Most characters of the id, issuer, guideline name and each topic.
-MAX_FIELD_CHARS = 200
+MAX_FIELD_CHARS = 500
 #: Most characters of the URL.
 MAX_URL_CHARS = 2_048
 #: Most topics of one document.

@@ -26,11 +26,12 @@ class _FrontMatterLoader(yaml.SafeLoader):
     front matter has no use for them."""
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        # The front matter starts on the file's second line (after "---").
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()  # type: ignore[no-untyped-call]
             raise DocumentError(
                 f"front matter uses a YAML alias (*{event.anchor}, line "
-                f"{event.start_mark.line + 1}); aliases are not allowed there"
+                f"{event.start_mark.line + 2} of the file); aliases are not allowed there"
             )
         return super().compose_node(parent, index)
 
