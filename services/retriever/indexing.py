@@ -1,20 +1,32 @@
 """One Ingest call: validates the chunk stream, skips unchanged documents, embeds and writes.
 
-Chunks of changed documents are packed into batches of ``batch_size`` texts (across document
-boundaries, so small documents still make full batches); each chunk's context line and passage
-are embedded, and turned into its lexical vector, together. At most ``concurrency`` batches are in
-flight (embedding, then upserting); when the window is full the stream is not read further, so
-gRPC flow control slows the sender down. Once every chunk of a document is written, its chunks
-carrying another content hash (an older version, including chunk positions the new version no
-longer has) are deleted.
+Chunks are read one at a time and never held beyond a bounded window: chunks of changed
+documents are packed into batches of ``batch_size`` texts (across document boundaries, so small
+documents still make full batches); each chunk's context line and passage are embedded, and
+turned into its lexical vector, together. At most ``concurrency`` batches are in flight
+(embedding, then upserting); when the window is full the stream is not read further, so gRPC
+flow control slows the sender down. A stream therefore holds at most ``batch_size × (concurrency
++ 1)`` chunks, however long its documents.
+
+A document is visible to Search completely or not at all. Its new version is written *staged*
+(hidden from searches); once its last chunk is stored the store commits it (publishes it and
+deletes the older version, :meth:`ChunkStore.commit`). A stream that fails or is cancelled
+before that leaves the older version (or nothing) searchable: the session removes the staged
+chunks it wrote, and whatever a killed process leaves is removed by the next ingest of the
+document and when the store is first used (:meth:`ChunkStore.recover_staged`).
+
+A document whose version is already stored whole is skipped, so a killed ingestion run resumed
+with the same files writes only what is missing: a document whose commit had not happened is
+not stored whole, and is written again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from briefing.v1 import retriever_pb2
 
@@ -46,34 +58,40 @@ class BusyClock:
 
 @dataclass
 class _Document:
-    """The chunks of one document received so far, and how many still await writing."""
+    """One document of the stream: its version, the chunks received and those still unwritten."""
 
     document_id: str
     content_hash: str
     chunk_count: int
     first_position: int
-    chunks: list[StoredChunk] = field(default_factory=list)
+    #: Stored whole already: its chunks are checked and counted, not written.
+    unchanged: bool = False
+    received: int = 0
     unwritten: int = 0
-    stored_before: int = 0
+    committed: bool = False
 
     def add(self, chunk: StoredChunk, position: int) -> None:
         where = f"chunk at position {position} (document {self.document_id!r})"
-        if chunk.chunk_index != len(self.chunks):
+        if chunk.chunk_index != self.received:
             raise InvalidArgument(
-                f"{where}: chunk_index {chunk.chunk_index}, expected {len(self.chunks)}; "
+                f"{where}: chunk_index {chunk.chunk_index}, expected {self.received}; "
                 "a document's chunks must arrive together and in order"
             )
         if chunk.content_hash != self.content_hash or chunk.chunk_count != self.chunk_count:
             raise InvalidArgument(
                 f"{where}: content_hash and chunk_count must be the same for all its chunks"
             )
-        self.chunks.append(chunk)
+        self.received += 1
+
+    @property
+    def all_received(self) -> bool:
+        return self.received == self.chunk_count
 
     def check_complete(self) -> None:
-        if len(self.chunks) != self.chunk_count:
+        if not self.all_received:
             raise InvalidArgument(
                 f"document {self.document_id!r} (from position {self.first_position}): "
-                f"chunk_count is {self.chunk_count} but {len(self.chunks)} chunks arrived"
+                f"chunk_count is {self.chunk_count} but {self.received} chunks arrived"
             )
 
 
@@ -111,7 +129,7 @@ class IngestSession:
         self._batch_size = batch_size
         self._window = asyncio.Semaphore(concurrency)
         self._pending: list[tuple[_Document, StoredChunk]] = []
-        self._seen: dict[str, None] = {}  # ids in arrival order
+        self._seen: dict[str, _Document] = {}  # in arrival order
         self._dimension = 0
         self._embed_clock = BusyClock()
         self._upsert_clock = BusyClock()
@@ -125,15 +143,33 @@ class IngestSession:
     async def run(
         self, requests: AsyncIterator[retriever_pb2.IngestRequest]
     ) -> retriever_pb2.IngestResponse:
-        """Reads the whole stream; raises a ServiceError for the first problem found."""
+        """Reads the whole stream; raises a ServiceError for the first problem found, after
+        removing the staged chunks of the documents it did not commit."""
         try:
             async with asyncio.TaskGroup() as tasks:
                 await self._read(requests, tasks)
         except BaseExceptionGroup as group:
+            await self._discard_uncommitted()
             raise _first_service_error(group) from None
+        except BaseException:
+            await self._discard_uncommitted()
+            raise
         self.result.embed_ms = self._embed_clock.total_s * 1000.0
         self.result.upsert_ms = self._upsert_clock.total_s * 1000.0
         return self.result
+
+    async def _discard_uncommitted(self) -> None:
+        """Best effort, even while cancelled: what is left is removed by the next ingest of the
+        document or when the store is next opened."""
+        for document in self._seen.values():
+            if document.unchanged or document.committed:
+                continue
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.shield(
+                    self._store.discard_staged(
+                        document.document_id, content_hash=document.content_hash
+                    )
+                )
 
     async def _read(
         self,
@@ -150,40 +186,42 @@ class IngestSession:
             document_id = chunk.document_id
             if current is None or document_id != current.document_id:
                 if current is not None:
-                    await self._document_complete(current, tasks)
+                    current.check_complete()
                 if document_id in self._seen:
                     raise InvalidArgument(
                         f"chunk at position {position}: document {document_id!r} appeared "
                         "earlier in the stream; a document's chunks must arrive together"
                     )
-                self._seen[document_id] = None
                 current = _Document(document_id, chunk.content_hash, chunk.chunk_count, position)
+                self._seen[document_id] = current
+                await self._document_started(current)
             current.add(chunk, position)
+            if not current.unchanged:
+                current.unwritten += 1
+                self._pending.append((current, chunk))
+                if len(self._pending) >= self._batch_size:
+                    await self._flush(tasks)
+            if current.all_received:
+                self.result.documents_received += 1
         if current is not None:
-            await self._document_complete(current, tasks)
+            current.check_complete()
         await self._flush(tasks)
 
-    async def _document_complete(self, document: _Document, tasks: asyncio.TaskGroup) -> None:
-        """Skips the document when it is stored unchanged, else queues its chunks for writing."""
-        document.check_complete()
-        self.result.documents_received += 1
+    async def _document_started(self, document: _Document) -> None:
+        """Marks the document unchanged when its version is stored whole; else removes the
+        staged chunks a failed ingest of it left, before its own are written."""
         if not self._dimension:
             self._dimension = await self._collection_dimension()
         if await self._is_stored_unchanged(document):
+            document.unchanged = True
             self.result.documents_unchanged += 1
             return
         self.result.documents_written += 1
-        document.unwritten = len(document.chunks)
-        for chunk in document.chunks:
-            self._pending.append((document, chunk))
-            if len(self._pending) >= self._batch_size:
-                await self._flush(tasks)
-        document.chunks = []
+        await self._store.discard_staged(document.document_id)
 
     async def _is_stored_unchanged(self, document: _Document) -> bool:
         count = document.chunk_count
-        document.stored_before = await self._store.count(document.document_id)
-        if document.stored_before != count:
+        if await self._store.count(document.document_id) != count:
             return False
         return await self._store.count(document.document_id, document.content_hash) == count
 
@@ -216,18 +254,33 @@ class IngestSession:
                 for chunk, vector in zip(chunks, vectors, strict=True)
             ]
             with self._upsert_clock:
-                await self._store.upsert(records)
+                await self._store.upsert(records, staged=True)
             self.result.chunks_upserted += len(records)
             for document, _ in batch:
                 document.unwritten -= 1
-                # A document that had no chunks stored before has nothing stale to delete.
-                if document.unwritten == 0 and document.stored_before:
-                    with self._upsert_clock:
-                        self.result.chunks_deleted += await self._store.delete_stale(
-                            document.document_id, document.content_hash
-                        )
+                if document.unwritten == 0 and document.all_received:
+                    await self._commit(document)
         finally:
             self._window.release()
+
+    async def _commit(self, document: _Document) -> None:
+        """Publishes the document's new version once all of it is stored, removing the old."""
+        with self._upsert_clock:
+            stored = await self._store.count(
+                document.document_id, document.content_hash, staged=True
+            )
+            if stored != document.chunk_count:
+                raise FailedPrecondition(
+                    f"document {document.document_id!r}: {stored} of its "
+                    f"{document.chunk_count} chunks are stored; another ingest of it ran at "
+                    "the same time; send it again"
+                )
+            # Shielded, and marked first so a cancelled stream does not discard it: once the
+            # publish has begun, the commit runs to its end.
+            document.committed = True
+            self.result.chunks_deleted += await asyncio.shield(
+                self._store.commit(document.document_id, document.content_hash)
+            )
 
 
 def _first_service_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

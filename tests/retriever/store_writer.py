@@ -2,7 +2,8 @@
 ``python -m tests.retriever.store_writer ENGINE FOLDER``.
 
 It writes the first half of the documents, prints :data:`HALFWAY`, then goes on writing the
-rest one document at a time, slowly enough that the SIGKILL the test sends lands in the middle.
+rest one document at a time, as the Ingest call does (staged, in two writes, then committed),
+slowly enough that the SIGKILL the test sends lands in the middle of one.
 The test then re-runs the whole ingestion itself (:func:`write_everything`).
 """
 
@@ -50,24 +51,33 @@ def expected_ids() -> set[str]:
 
 
 async def write_everything(store: ChunkStore) -> None:
-    """The whole ingestion: every document, as the Ingest call writes it (upsert, then the
-    deletion of older versions)."""
+    """The whole ingestion: every document not stored whole, as the Ingest call writes it
+    (staged, then committed)."""
     await store.ensure_collection(DIMENSION, "the writer's model", ANALYZER)
     for number in range(DOCUMENTS):
         records = document(number)
-        await store.upsert(records)
-        await store.delete_stale(records[0].chunk.document_id, "v1")
+        document_id = records[0].chunk.document_id
+        if await store.count(document_id, "v1") == CHUNKS_PER_DOCUMENT:
+            continue
+        await store.upsert(records, staged=True)
+        await store.commit(document_id, "v1")
 
 
 async def write_until_killed(engine: str, folder: Path) -> None:
     store = ENGINES[engine](folder)
     await store.ensure_collection(DIMENSION, "the writer's model", ANALYZER)
     for number in range(DOCUMENTS):
-        await store.upsert(document(number))
+        records = document(number)
+        slow = number >= HALFWAY_DOCUMENTS
+        for half in (records[:2], records[2:]):
+            await store.upsert(half, staged=True)
+            if slow:
+                await asyncio.sleep(0.05)
+        await store.commit(records[0].chunk.document_id, "v1")
         if number + 1 == HALFWAY_DOCUMENTS:
             print(HALFWAY, flush=True)
-        if number + 1 >= HALFWAY_DOCUMENTS:
-            await asyncio.sleep(0.1)
+        if slow:
+            await asyncio.sleep(0.05)
     await store.close()
 
 

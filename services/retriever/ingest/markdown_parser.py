@@ -10,6 +10,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from services.retriever.ingest.document import (
+    MAX_FRONT_MATTER_CHARS,
     Document,
     DocumentError,
     SectionBuilder,
@@ -19,21 +20,58 @@ from services.retriever.ingest.document import (
 _MARKDOWN = MarkdownIt("commonmark").enable("table")
 
 
+class _FrontMatterLoader(yaml.SafeLoader):
+    """PyYAML's safe loader (plain data only) that refuses aliases: a few hundred bytes of nested
+    aliases expand to gigabytes when the values are turned into text (a "billion laughs"), and
+    front matter has no use for them."""
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        # The front matter starts on the file's second line (after "---").
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise DocumentError(
+                f"front matter uses a YAML alias (*{event.anchor}, line "
+                f"{event.start_mark.line + 2} of the file); aliases are not allowed there"
+            )
+        return super().compose_node(parent, index)
+
+
 def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
-    """The YAML mapping between leading ``---`` lines (empty when absent) and the body."""
-    lines = text.splitlines(keepends=True)
-    if not lines or lines[0].strip() != "---":
+    """The YAML mapping between leading ``---`` lines (empty when absent) and the body.
+
+    The front matter may hold at most ``MAX_FRONT_MATTER_CHARS`` characters and no aliases.
+    """
+    if not text.startswith("---"):
         return {}, text
-    for index, line in enumerate(lines[1:], start=1):
-        if line.strip() in {"---", "..."}:
-            try:
-                values = yaml.safe_load("".join(lines[1:index])) or {}
-            except yaml.YAMLError as exc:
-                raise DocumentError(f"front matter is not valid YAML: {exc}") from None
-            if not isinstance(values, dict):
-                raise DocumentError("front matter is not a mapping")
-            return values, "".join(lines[index + 1 :])
+    first_end = text.find("\n")
+    if first_end == -1 or text[:first_end].strip() != "---":
+        return {}, text
+    position = first_end + 1
+    while position < len(text):
+        line_end = text.find("\n", position)
+        line_end = len(text) if line_end == -1 else line_end
+        if text[position:line_end].strip() in {"---", "..."}:
+            values = _load_front_matter(text[first_end + 1 : position])
+            return values, text[line_end + 1 :]
+        if position - first_end > MAX_FRONT_MATTER_CHARS:
+            break
+        position = line_end + 1
+    if position - first_end > MAX_FRONT_MATTER_CHARS:
+        raise DocumentError(
+            f"front matter is longer than {MAX_FRONT_MATTER_CHARS} characters (or has no "
+            "closing '---' line)"
+        )
     raise DocumentError("front matter has no closing '---' line")
+
+
+def _load_front_matter(source: str) -> dict[str, Any]:
+    try:
+        values = yaml.load(source, Loader=_FrontMatterLoader) or {}  # a SafeLoader
+    except yaml.YAMLError as exc:
+        raise DocumentError(f"front matter is not valid YAML: {exc}") from None
+    if not isinstance(values, dict):
+        raise DocumentError("front matter is not a mapping")
+    return values
 
 
 def inline_text(token: Token) -> str:

@@ -7,6 +7,24 @@ list of :class:`Hit` back, and :class:`CollectionInfo`. Both kinds of vector are
 Retriever (the Embedder's, and :mod:`services.retriever.lexical`'s), so every engine stores and
 searches the same ones. An engine's own types (Qdrant's points, filters and scored points) stay
 in its module, so a new engine slots in behind :class:`ChunkStore` without touching its callers.
+
+Ingestion writes a document's new version *staged*: searches, counts and listings leave staged
+chunks out. :meth:`ChunkStore.commit` publishes the version once all of it is stored and
+deletes the older one; a version that never gets there (a failed or cancelled stream, a killed
+process) stays invisible and is removed by the next ingest of that document or by
+:meth:`ChunkStore.recover_staged` when the store is first used. The commit point:
+
+- for this process's searches (every engine), the moment ``commit`` records the document as
+  committing: from then on its searches see exactly the new version, whatever the engine has
+  applied so far, until the publish and the deletion are both done;
+- on disk, the first staged chunk published: :meth:`ChunkStore.recover_staged` completes a
+  version some of whose chunks are already published (roll forward) and removes one none of
+  whose chunks are (roll back). The publish runs only once every chunk is stored.
+
+Other processes reading the same Qdrant server (more than one Retriever) see the publish and
+the deletion as two filter-wide updates, each applied segment by segment: for the milliseconds
+between them a search there can see both versions. The embedded engines lock their folder to
+one process, so there the swap is atomic for every reader.
 """
 
 from __future__ import annotations
@@ -14,17 +32,18 @@ from __future__ import annotations
 import abc
 import enum
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-# Fixed namespace for chunk ids: the same document id and chunk index always give the same id,
-# so re-ingesting a document overwrites its chunks in place.
+# Fixed namespace for chunk ids: the same document version and chunk index always give the same
+# id, so writing a version again overwrites its chunks in place, while a new version is written
+# beside the old one (staged) and never over it.
 CHUNK_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:briefing:v1:retriever:chunk")
 
 
-def chunk_id(document_id: str, chunk_index: int) -> str:
-    """UUIDv5 of the document id and the chunk index."""
-    return str(uuid.uuid5(CHUNK_NAMESPACE, f"{document_id}/{chunk_index}"))
+def chunk_id(document_id: str, chunk_index: int, content_hash: str) -> str:
+    """UUIDv5 of the document id, the chunk index and the document version's hash."""
+    return str(uuid.uuid5(CHUNK_NAMESPACE, f"{document_id}/{chunk_index}/{content_hash}"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,7 +72,7 @@ class StoredChunk:
     @property
     def id(self) -> str:
         """The chunk's id in the store (:func:`chunk_id`)."""
-        return chunk_id(self.document_id, self.chunk_index)
+        return chunk_id(self.document_id, self.chunk_index, self.content_hash)
 
     @property
     def indexed_text(self) -> str:
@@ -156,40 +175,102 @@ class CollectionInfo:
     lexical_analyzer: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """What :meth:`ChunkStore.recover_staged` did: versions published, staged chunks removed."""
+
+    published: int = 0
+    discarded: int = 0
+
+
 class ChunkStore(abc.ABC):
     """One collection of guideline chunks in one engine, owned by this process."""
 
     #: The collection's name, e.g. "clinical_guidelines".
     collection: str
 
+    def __init__(self) -> None:
+        self._committing: dict[str, str] = {}
+
+    @property
+    def committing(self) -> Mapping[str, str]:
+        """The documents being committed now, each with the hash of its new version: searches
+        show that version and hide every other one of the document."""
+        return self._committing
+
+    async def commit(self, document_id: str, content_hash: str) -> int:
+        """Makes the staged version ``content_hash`` of a document the one searches see, and
+        removes every other version of it; returns how many chunks of older versions went.
+
+        Call it once every chunk of the version is stored (staged).
+        """
+        self._committing[document_id] = content_hash
+        try:
+            await self._publish(document_id, content_hash)
+            return await self._delete_other_versions(document_id, content_hash)
+        finally:
+            del self._committing[document_id]
+
+    async def recover_staged(self) -> Recovered:
+        """Finishes or undoes the commits a stopped process left: a staged version with chunks
+        already published is published whole (its older version removed); any other staged
+        chunk is removed."""
+        published = discarded = 0
+        for document_id, content_hash in await self._staged_versions():
+            if await self.count(document_id, content_hash):
+                await self.commit(document_id, content_hash)
+                published += 1
+            else:
+                discarded += await self.discard_staged(document_id, content_hash=content_hash)
+        return Recovered(published, discarded)
+
     @abc.abstractmethod
     async def ensure_collection(self, dimension: int, model: str, lexical_analyzer: str) -> None:
         """Creates the collection for ``dimension``-sized vectors and lexical vectors (recorded as
-        made by ``lexical_analyzer``), or checks the existing one, which it leaves as it is.
+        made by ``lexical_analyzer``), or checks the existing one, which it leaves as it is but
+        for the staged chunks a stopped process left (:meth:`recover_staged`).
 
         Raises FailedPrecondition, naming ``model``, when the existing one has another size.
         """
 
     @abc.abstractmethod
-    async def upsert(self, records: Sequence[ChunkRecord]) -> None:
-        """Writes chunks (overwriting those with the same ids) and waits until applied."""
+    async def upsert(self, records: Sequence[ChunkRecord], *, staged: bool = False) -> None:
+        """Writes chunks (overwriting those with the same ids) and waits until applied; staged
+        chunks stay hidden from searches until their version is committed."""
 
     @abc.abstractmethod
-    async def count(self, document_id: str, content_hash: str | None = None) -> int:
-        """Chunks of one document (only those carrying ``content_hash`` when given)."""
+    async def count(
+        self, document_id: str, content_hash: str | None = None, *, staged: bool = False
+    ) -> int:
+        """Published chunks of one document (only those carrying ``content_hash`` when given);
+        with ``staged``, its staged chunks instead."""
 
     @abc.abstractmethod
-    async def delete_stale(self, document_id: str, content_hash: str) -> int:
+    async def discard_staged(self, document_id: str, *, content_hash: str | None = None) -> int:
+        """Removes the document's staged chunks (only those of version ``content_hash`` when
+        given); how many."""
+
+    @abc.abstractmethod
+    async def _publish(self, document_id: str, content_hash: str) -> None:
+        """Clears the staged mark of the document's chunks of version ``content_hash``."""
+
+    @abc.abstractmethod
+    async def _delete_other_versions(self, document_id: str, content_hash: str) -> int:
         """Removes the document's chunks carrying another hash than ``content_hash``; how many."""
 
     @abc.abstractmethod
+    async def _staged_versions(self) -> list[tuple[str, str]]:
+        """Every (document id, content hash) that has staged chunks."""
+
+    @abc.abstractmethod
     async def delete_document(self, document_id: str) -> int:
-        """Removes every chunk of the document (none when there is no collection); how many."""
+        """Removes every chunk of the document, staged ones too (none when there is no
+        collection); how many."""
 
     @abc.abstractmethod
     async def search(self, query: SearchQuery) -> list[Hit]:
-        """The chunks that best match the query in its mode and pass its filter and threshold,
-        best first. Sparse and hybrid need a collection with lexical vectors."""
+        """The published chunks that best match the query in its mode and pass its filter and
+        threshold, best first. Sparse and hybrid need a collection with lexical vectors."""
 
     @abc.abstractmethod
     async def lexical_analyzer(self) -> str:
@@ -214,7 +295,7 @@ class ChunkStore(abc.ABC):
 
     @abc.abstractmethod
     async def info(self) -> CollectionInfo:
-        """Chunks, dimension, distance and distinct documents of the collection."""
+        """Published chunks, dimension, distance and distinct documents of the collection."""
 
     @abc.abstractmethod
     async def is_healthy(self) -> bool:
@@ -223,7 +304,7 @@ class ChunkStore(abc.ABC):
 
     @abc.abstractmethod
     def records(self, batch_size: int) -> AsyncIterator[list[ChunkRecord]]:
-        """Every stored chunk with its vectors, ``batch_size`` at a time (none without a
+        """Every published chunk with its vectors, ``batch_size`` at a time (none without a
         collection); for copying a store into another engine. A chunk without a lexical vector
         comes with an empty one."""
 

@@ -30,7 +30,7 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -62,6 +62,8 @@ from services.retriever.store.layout import (
     ISSUER,
     LEXICAL,
     RRF_K,
+    STAGED,
+    STATE,
     TOPICS,
     chunk_payload,
     payload_chunk,
@@ -93,6 +95,7 @@ class EdgeStore(ChunkStore):
     def __init__(
         self, folder: Path, collection: str, searches_in_flight: int, lock: IO[bytes]
     ) -> None:
+        super().__init__()
         self.collection = collection
         self._path = folder / EDGE_FOLDER / collection
         self._metadata = folder / EDGE_FOLDER / f"{collection}.json"
@@ -126,6 +129,10 @@ class EdgeStore(ChunkStore):
             if store._metadata.exists():
                 recorded = json.loads(store._metadata.read_text()).get("lexical_analyzer")
                 store._analyzer = str(recorded or "")
+            # A shard made before staged versions lacks the state's index.
+            store._shard.update(
+                edge.UpdateOperation.create_field_index(STATE, edge.PayloadSchemaType.Keyword)
+            )
             store._build_index()
         return store
 
@@ -176,6 +183,15 @@ class EdgeStore(ChunkStore):
                 f"embedder ({model}) makes {dimension}; re-ingest into a new collection "
                 "(RETRIEVER_COLLECTION) or run the embedder with the model that filled it"
             )
+        else:
+            recovered = await self.recover_staged()
+            if recovered.published or recovered.discarded:
+                log.info(
+                    "staged_chunks_recovered",
+                    collection=self.collection,
+                    published_documents=recovered.published,
+                    discarded_chunks=recovered.discarded,
+                )
 
     def _create(self, dimension: int, lexical_analyzer: str) -> None:
         if self._shard is not None:  # created by a call that was queued before this one
@@ -205,7 +221,7 @@ class EdgeStore(ChunkStore):
         if self._shard is None:
             return []
         shard = self._shard
-        where = _search_filter(query.where)
+        where = _search_filter(query.where, self.committing)
         request = _query_request(query, where)
         with tracer.start_as_current_span(
             "edge.query",
@@ -213,7 +229,9 @@ class EdgeStore(ChunkStore):
                 "retriever.collection": self.collection,
                 "retriever.mode": str(query.mode),
                 "retriever.limit": query.limit,
-                "retriever.filtered": where is not None,
+                "retriever.filtered": bool(
+                    query.where.document_ids or query.where.topics or query.where.issuers
+                ),
                 "retriever.score_threshold": query.score_threshold or 0.0,
             },
         ) as span:
@@ -224,14 +242,16 @@ class EdgeStore(ChunkStore):
             for point in points
         ]
 
-    async def count(self, document_id: str, content_hash: str | None = None) -> int:
+    async def count(
+        self, document_id: str, content_hash: str | None = None, *, staged: bool = False
+    ) -> int:
         if self._shard is None:
             return 0
         shard = self._shard
-        request = edge.CountRequest(exact=True, filter=_document_filter(document_id, content_hash))
-        return await self._read(lambda: shard.count(request))
+        where = _document_filter(document_id, content_hash, staged=staged)
+        return await self._read(lambda: shard.count(edge.CountRequest(exact=True, filter=where)))
 
-    async def upsert(self, records: Sequence[ChunkRecord]) -> None:
+    async def upsert(self, records: Sequence[ChunkRecord], *, staged: bool = False) -> None:
         shard = self._opened()
 
         def write() -> None:
@@ -242,7 +262,7 @@ class EdgeStore(ChunkStore):
                 edge.Point(
                     r.chunk.id,
                     {DENSE: list(r.vector), LEXICAL: _sparse(r.lexical)},
-                    chunk_payload(r.chunk),
+                    chunk_payload(r.chunk, staged),
                 )
                 for r in records
             ]
@@ -253,7 +273,14 @@ class EdgeStore(ChunkStore):
         ):
             await self._write(write)
 
-    async def delete_stale(self, document_id: str, content_hash: str) -> int:
+    async def _publish(self, document_id: str, content_hash: str) -> None:
+        shard = self._opened()
+        staged = _document_filter(document_id, content_hash, staged=True)
+        await self._write(
+            lambda: shard.update(edge.UpdateOperation.delete_payload_by_filter(staged, [STATE]))
+        )
+
+    async def _delete_other_versions(self, document_id: str, content_hash: str) -> int:
         return await self._delete_matching(
             edge.Filter(
                 must=[_matches(DOCUMENT_ID, document_id)],
@@ -261,8 +288,30 @@ class EdgeStore(ChunkStore):
             )
         )
 
+    async def discard_staged(self, document_id: str, *, content_hash: str | None = None) -> int:
+        return await self._delete_matching(_document_filter(document_id, content_hash, staged=True))
+
+    async def _staged_versions(self) -> list[tuple[str, str]]:
+        if self._shard is None:
+            return []
+        shard = self._shard
+
+        def find() -> list[tuple[str, str]]:
+            staged = edge.Filter(must=[_matches(STATE, STAGED)])
+            documents = shard.facet(
+                edge.FacetRequest(DOCUMENT_ID, MAX_DOCUMENTS_COUNTED, True, staged)
+            )
+            versions = []
+            for document in documents.hits:
+                where = _document_filter(str(document.value), staged=True)
+                hashes = shard.facet(edge.FacetRequest(CONTENT_HASH, exact=True, filter=where))
+                versions += [(str(document.value), str(found.value)) for found in hashes.hits]
+            return versions
+
+        return await self._read(find)
+
     async def delete_document(self, document_id: str) -> int:
-        return await self._delete_matching(_document_filter(document_id))
+        return await self._delete_matching(edge.Filter(must=[_matches(DOCUMENT_ID, document_id)]))
 
     async def _delete_matching(self, selector: edge.Filter) -> int:
         if self._shard is None:
@@ -282,10 +331,15 @@ class EdgeStore(ChunkStore):
         if self._shard is None or dimension is None:
             return CollectionInfo(points_count=0, dimension=0, distance="", documents_count=0)
         shard = self._shard
-        points = await self._read(lambda: shard.count(edge.CountRequest(exact=True)))
+        published = edge.Filter(must_not=[_matches(STATE, STAGED)])
+        points = await self._read(
+            lambda: shard.count(edge.CountRequest(exact=True, filter=published))
+        )
         facets = await self._read(
             lambda: shard.facet(
-                edge.FacetRequest(DOCUMENT_ID, limit=MAX_DOCUMENTS_COUNTED, exact=True)
+                edge.FacetRequest(
+                    DOCUMENT_ID, limit=MAX_DOCUMENTS_COUNTED, exact=True, filter=published
+                )
             )
         )
         return CollectionInfo(
@@ -343,7 +397,11 @@ class EdgeStore(ChunkStore):
         offset: edge.PointId | None = None
         while True:
             request = edge.ScrollRequest(
-                offset=offset, limit=batch_size, with_payload=True, with_vector=True
+                offset=offset,
+                limit=batch_size,
+                filter=edge.Filter(must_not=[_matches(STATE, STAGED)]),
+                with_payload=True,
+                with_vector=True,
             )
             found, offset = await self._read(partial(shard.scroll, request))
             yield [_record(point) for point in found]
@@ -433,17 +491,23 @@ def _matches(key: str, value: str) -> edge.FieldCondition:
     return edge.FieldCondition(key, match=edge.MatchValue(value))
 
 
-def _document_filter(document_id: str, content_hash: str | None = None) -> edge.Filter:
-    """Points of one document; with ``content_hash``, only those carrying that hash."""
+def _document_filter(
+    document_id: str, content_hash: str | None = None, *, staged: bool = False
+) -> edge.Filter:
+    """Points of one document, published or (``staged``) staged; with ``content_hash``, only
+    those carrying that hash."""
     must: list[edge.FieldCondition] = [_matches(DOCUMENT_ID, document_id)]
     if content_hash is not None:
         must.append(_matches(CONTENT_HASH, content_hash))
-    return edge.Filter(must=list(must))
+    if staged:
+        return edge.Filter(must=[*must, _matches(STATE, STAGED)])
+    return edge.Filter(must=list(must), must_not=[_matches(STATE, STAGED)])
 
 
-def _search_filter(where: SearchFilter) -> edge.Filter | None:
-    """All non-empty lists must match; within a list any value matches. None when unrestricted."""
-    conditions = [
+def _search_filter(where: SearchFilter, committing: Mapping[str, str]) -> edge.Filter:
+    """All non-empty lists must match; within a list any value matches. Staged chunks are left
+    out, except the new version of a document being committed, whose other versions are."""
+    conditions: list[edge.ConditionType] = [
         edge.FieldCondition(key, match=edge.MatchAny(list(values)))
         for key, values in (
             (DOCUMENT_ID, where.document_ids),
@@ -452,4 +516,15 @@ def _search_filter(where: SearchFilter) -> edge.Filter | None:
         )
         if values
     ]
-    return edge.Filter(must=list(conditions)) if conditions else None
+    new_versions: list[edge.ConditionType] = [
+        edge.Filter(must=[_matches(DOCUMENT_ID, document), _matches(CONTENT_HASH, version)])
+        for document, version in committing.items()
+    ]
+    old_versions: list[edge.ConditionType] = [
+        edge.Filter(
+            must=[_matches(DOCUMENT_ID, document)], must_not=[_matches(CONTENT_HASH, version)]
+        )
+        for document, version in committing.items()
+    ]
+    staged = edge.Filter(must=[_matches(STATE, STAGED)], must_not=new_versions or None)
+    return edge.Filter(must=conditions or None, must_not=[staged, *old_versions])

@@ -1,6 +1,11 @@
 """What every Qdrant engine (local mode, server, edge) stores and searches the same way: a chunk as
 a point's payload and back, the keyword-indexed keys, the lexical vector's name and the hybrid
-fusion; so a store copied from one engine to another reads and ranks the same."""
+fusion; so a store copied from one engine to another reads and ranks the same.
+
+A document's new version is written *staged* (``ingest_state: "staged"`` in each point's payload)
+and every search leaves staged points out; once the whole version is stored it is published (the
+key removed) and the older version deleted (:meth:`.base.ChunkStore.commit`).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,10 @@ DOCUMENT_ID = "document_id"
 TOPICS = "topics"
 ISSUER = "issuer"
 CONTENT_HASH = "content_hash"
-INDEXED_KEYWORDS = (DOCUMENT_ID, TOPICS, ISSUER, CONTENT_HASH)
+#: Present, as ``STAGED``, on the points of a version still being written; absent once published.
+STATE = "ingest_state"
+STAGED = "staged"
+INDEXED_KEYWORDS = (DOCUMENT_ID, TOPICS, ISSUER, CONTENT_HASH, STATE)
 _CHUNK_FIELDS = tuple(field.name for field in fields(StoredChunk))
 # The sparse vector's name.
 LEXICAL = "lexical"
@@ -24,9 +32,17 @@ HYBRID_CANDIDATES = 50
 RRF_K = 60
 
 
-def chunk_payload(chunk: StoredChunk) -> dict[str, Any]:
-    """The point's payload: every field of the chunk (lists as JSON arrays)."""
-    return {**asdict(chunk), "section_path": list(chunk.section_path), TOPICS: list(chunk.topics)}
+def chunk_payload(chunk: StoredChunk, staged: bool = False) -> dict[str, Any]:
+    """The point's payload: every field of the chunk (lists as JSON arrays), and the staged mark
+    when ``staged``."""
+    payload = {
+        **asdict(chunk),
+        "section_path": list(chunk.section_path),
+        TOPICS: list(chunk.topics),
+    }
+    if staged:
+        payload[STATE] = STAGED
+    return payload
 
 
 def payload_chunk(payload: dict[str, Any]) -> StoredChunk:

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.conversions.common_types import PointId
 
 from services.common.errors import FailedPrecondition
+from services.common.logging import get_logger
 from services.common.telemetry import get_tracer
 from services.retriever.config import RetrieverSettings
 from services.retriever.store.base import (
@@ -48,11 +49,14 @@ from services.retriever.store.layout import (
     ISSUER,
     LEXICAL,
     RRF_K,
+    STAGED,
+    STATE,
     TOPICS,
     chunk_payload,
     payload_chunk,
 )
 
+log = get_logger(__name__)
 tracer = get_tracer(__name__)
 
 # Upper bound on distinct documents counted by GetCollectionInfo (one facet call).
@@ -103,6 +107,7 @@ class QdrantStore(ChunkStore):
     """
 
     def __init__(self, client: AsyncQdrantClient, collection: str, local: bool) -> None:
+        super().__init__()
         self._client = client
         self.collection = collection
         self._local = local
@@ -137,26 +142,37 @@ class QdrantStore(ChunkStore):
                 f"embedder ({model}) makes {dimension}; re-ingest into a new collection "
                 "(RETRIEVER_COLLECTION) or run the embedder with the model that filled it"
             )
+        else:
+            # A collection made before staged versions lacks the state's index.
+            await self._create_payload_indexes((STATE,))
+            recovered = await self.recover_staged()
+            if recovered.published or recovered.discarded:
+                log.info(
+                    "staged_chunks_recovered",
+                    collection=self.collection,
+                    published_documents=recovered.published,
+                    discarded_chunks=recovered.discarded,
+                )
 
-    async def _create_payload_indexes(self) -> None:
+    async def _create_payload_indexes(self, keys: Sequence[str] = INDEXED_KEYWORDS) -> None:
         # Local mode ignores payload indexes (and warns); a server needs them for fast filters.
         with warnings.catch_warnings():
             if self._local:
                 warnings.simplefilter("ignore", UserWarning)
-            for key in INDEXED_KEYWORDS:
+            for key in keys:
                 await self._client.create_payload_index(
                     self.collection, key, field_schema=models.PayloadSchemaType.KEYWORD
                 )
 
     async def search(self, query: SearchQuery) -> list[Hit]:
-        query_filter = _search_filter(query.where)
+        query_filter = _search_filter(query.where, self.committing)
         with tracer.start_as_current_span(
             "qdrant.query_points",
             attributes={
                 "retriever.collection": self.collection,
                 "retriever.mode": str(query.mode),
                 "retriever.limit": query.limit,
-                "retriever.filtered": query_filter is not None,
+                "retriever.filtered": bool(query_filter.must),
                 "retriever.score_threshold": query.score_threshold or 0.0,
             },
         ) as span:
@@ -172,13 +188,17 @@ class QdrantStore(ChunkStore):
             for point in response.points
         ]
 
-    async def count(self, document_id: str, content_hash: str | None = None) -> int:
+    async def count(
+        self, document_id: str, content_hash: str | None = None, *, staged: bool = False
+    ) -> int:
         result = await self._client.count(
-            self.collection, count_filter=_document_filter(document_id, content_hash), exact=True
+            self.collection,
+            count_filter=_document_filter(document_id, content_hash, staged=staged),
+            exact=True,
         )
         return result.count
 
-    async def upsert(self, records: Sequence[ChunkRecord]) -> None:
+    async def upsert(self, records: Sequence[ChunkRecord], *, staged: bool = False) -> None:
         if self._sparse is None:
             await self._collection()
         points = [
@@ -189,7 +209,7 @@ class QdrantStore(ChunkStore):
                     if self._sparse
                     else list(record.vector)
                 ),
-                payload=chunk_payload(record.chunk),
+                payload=chunk_payload(record.chunk, staged),
             )
             for record in records
         ]
@@ -198,7 +218,17 @@ class QdrantStore(ChunkStore):
         ):
             await self._client.upsert(self.collection, points=points, wait=True)
 
-    async def delete_stale(self, document_id: str, content_hash: str) -> int:
+    async def _publish(self, document_id: str, content_hash: str) -> None:
+        await self._client.delete_payload(
+            self.collection,
+            keys=[STATE],
+            points=models.FilterSelector(
+                filter=_document_filter(document_id, content_hash, staged=True)
+            ),
+            wait=True,
+        )
+
+    async def _delete_other_versions(self, document_id: str, content_hash: str) -> int:
         return await self._delete_matching(
             models.Filter(
                 must=[_matches(DOCUMENT_ID, document_id)],
@@ -206,10 +236,35 @@ class QdrantStore(ChunkStore):
             )
         )
 
+    async def discard_staged(self, document_id: str, *, content_hash: str | None = None) -> int:
+        if not await self._client.collection_exists(self.collection):
+            return 0
+        return await self._delete_matching(_document_filter(document_id, content_hash, staged=True))
+
+    async def _staged_versions(self) -> list[tuple[str, str]]:
+        documents = await self._client.facet(
+            self.collection,
+            key=DOCUMENT_ID,
+            facet_filter=models.Filter(must=[_matches(STATE, STAGED)]),
+            limit=MAX_DOCUMENTS_COUNTED,
+            exact=True,
+        )
+        versions = []
+        for document in documents.hits:
+            document_id = str(document.value)
+            hashes = await self._client.facet(
+                self.collection,
+                key=CONTENT_HASH,
+                facet_filter=_document_filter(document_id, staged=True),
+                exact=True,
+            )
+            versions += [(document_id, str(found.value)) for found in hashes.hits]
+        return versions
+
     async def delete_document(self, document_id: str) -> int:
         if not await self._client.collection_exists(self.collection):
             return 0
-        return await self._delete_matching(_document_filter(document_id))
+        return await self._delete_matching(models.Filter(must=[_matches(DOCUMENT_ID, document_id)]))
 
     async def _delete_matching(self, selector: models.Filter) -> int:
         found = await self._client.count(self.collection, count_filter=selector, exact=True)
@@ -224,11 +279,17 @@ class QdrantStore(ChunkStore):
         if info is None:
             return CollectionInfo(points_count=0, dimension=0, distance="", documents_count=0)
         params = _vector_params(info)
+        published = models.Filter(must_not=[_matches(STATE, STAGED)])
+        points = await self._client.count(self.collection, count_filter=published, exact=True)
         facets = await self._client.facet(
-            self.collection, key=DOCUMENT_ID, limit=MAX_DOCUMENTS_COUNTED, exact=True
+            self.collection,
+            key=DOCUMENT_ID,
+            facet_filter=published,
+            limit=MAX_DOCUMENTS_COUNTED,
+            exact=True,
         )
         return CollectionInfo(
-            points_count=info.points_count or 0,
+            points_count=points.count,
             dimension=params.size,
             distance=str(params.distance.value),
             documents_count=len(facets.hits),
@@ -309,7 +370,11 @@ class QdrantStore(ChunkStore):
         offset: PointId | None = None
         while True:
             points, offset = await self._client.scroll(
-                self.collection, limit=batch_size, offset=offset, with_vectors=True
+                self.collection,
+                scroll_filter=models.Filter(must_not=[_matches(STATE, STAGED)]),
+                limit=batch_size,
+                offset=offset,
+                with_vectors=True,
             )
             yield [_record(point) for point in points]
             if offset is None:
@@ -383,16 +448,22 @@ def _matches(key: str, value: str) -> models.FieldCondition:
     return models.FieldCondition(key=key, match=models.MatchValue(value=value))
 
 
-def _document_filter(document_id: str, content_hash: str | None = None) -> models.Filter:
-    """Points of one document; with ``content_hash``, only those carrying that hash."""
+def _document_filter(
+    document_id: str, content_hash: str | None = None, *, staged: bool = False
+) -> models.Filter:
+    """Points of one document, published or (``staged``) staged; with ``content_hash``, only
+    those carrying that hash."""
     must: list[models.Condition] = [_matches(DOCUMENT_ID, document_id)]
     if content_hash is not None:
         must.append(_matches(CONTENT_HASH, content_hash))
-    return models.Filter(must=must)
+    if staged:
+        return models.Filter(must=[*must, _matches(STATE, STAGED)])
+    return models.Filter(must=must, must_not=[_matches(STATE, STAGED)])
 
 
-def _search_filter(where: SearchFilter) -> models.Filter | None:
-    """All non-empty lists must match; within a list any value matches. None when unrestricted.
+def _search_filter(where: SearchFilter, committing: Mapping[str, str]) -> models.Filter:
+    """All non-empty lists must match; within a list any value matches. Staged chunks are left
+    out, except the new version of a document being committed, whose other versions are.
 
     Matched by the engine, through the keyword indexes on a server; local mode evaluates it in
     Python per point, which is why the lists' length is bounded (services.retriever.bounds).
@@ -406,4 +477,15 @@ def _search_filter(where: SearchFilter) -> models.Filter | None:
         )
         if values
     ]
-    return models.Filter(must=conditions) if conditions else None
+    new_versions: list[models.Condition] = [
+        models.Filter(must=[_matches(DOCUMENT_ID, document), _matches(CONTENT_HASH, version)])
+        for document, version in committing.items()
+    ]
+    old_versions: list[models.Condition] = [
+        models.Filter(
+            must=[_matches(DOCUMENT_ID, document)], must_not=[_matches(CONTENT_HASH, version)]
+        )
+        for document, version in committing.items()
+    ]
+    staged = models.Filter(must=[_matches(STATE, STAGED)], must_not=new_versions or None)
+    return models.Filter(must=conditions or None, must_not=[staged, *old_versions])
