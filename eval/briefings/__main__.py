@@ -33,6 +33,7 @@ from eval.briefings.patient import load_facts
 from eval.briefings.report import ROOT, commit, machine, patient_result, plot, summary, table
 from eval.briefings.scoring import score
 from eval.briefings.statements import from_proto
+from services.retriever.ingest.parsers import PARSERS
 
 RESULTS = ROOT / "bench" / "results"
 CORPUS = ROOT / "data" / "guidelines"
@@ -113,7 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"no expected findings for {', '.join(unknown)}", file=sys.stderr)
         return 2
     patient_ids = args.patient_ids or known
-    corpus = sorted(p for p in args.corpus.iterdir() if p.is_file())
+    # The documents of the folder: it also holds the synonym file, which is no document.
+    corpus = sorted(p for p in args.corpus.iterdir() if p.is_file() and p.suffix.lower() in PARSERS)
     if args.rescore:
         runs = load_runs(args.rescore)
     else:
