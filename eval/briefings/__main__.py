@@ -120,8 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"no expected findings for {', '.join(unknown)}", file=sys.stderr)
         return 2
     patient_ids = args.patient_ids or known
-    # The guideline documents only (not data/guidelines/synonyms.yaml, the Retriever's own).
-    corpus = sorted(p for p in args.corpus.iterdir() if p.suffix.lower() in PARSERS)
+    # The documents of the folder: it also holds the synonym file, which is no document.
+    corpus = sorted(p for p in args.corpus.iterdir() if p.is_file() and p.suffix.lower() in PARSERS)
     if args.rescore:
         runs = load_runs(args.rescore)
     else:

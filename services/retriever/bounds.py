@@ -11,7 +11,7 @@ field, the limit and the setting that holds it; none quotes the request's text.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Sequence
 
 from briefing.v1 import retriever_pb2
 
@@ -44,14 +44,14 @@ def check_chunk(
     chunk: retriever_pb2.IngestChunk, position: int, settings: RetrieverSettings
 ) -> None:
     """Raises InvalidArgument for a chunk with a field, or a declared count, over its limit."""
-    where = f"chunk at position {position}"
+    source = chunk.source
+    where = f"chunk at position {position} (document {source.document_id[:64]!r})"
     if chunk.chunk_count > settings.max_chunks_per_document:
         raise InvalidArgument(
             f"{where}: chunk_count is {chunk.chunk_count:,}, more than the "
             f"{settings.max_chunks_per_document:,} chunks allowed per document "
             "(RETRIEVER_MAX_CHUNKS_PER_DOCUMENT); split the document"
         )
-    source = chunk.source
     for name, values, limit, setting in (
         ("text", [chunk.text], settings.max_chunk_chars, "CHUNK"),
         ("context", [chunk.context], settings.max_context_chars, "CONTEXT"),
@@ -80,11 +80,13 @@ def check_chunk(
         raise InvalidArgument(f"{where}: source.title has no printable characters")
 
 
-def _check_chars(field: str, values: Iterable[str], limit: int, setting: str) -> None:
+def _check_chars(field: str, values: Sequence[str], limit: int, setting: str) -> None:
+    """``values`` is a repeated field, or a one-item list holding a single field."""
     for index, value in enumerate(values):
         if len(value) > limit:
+            which = field if isinstance(values, list) else f"{field}[{index}]"
             raise InvalidArgument(
-                f"{field}[{index}] has {len(value):,} characters, more than the {limit:,} "
+                f"{which} has {len(value):,} characters, more than the {limit:,} "
                 f"allowed (RETRIEVER_MAX_{setting}_CHARS)"
             )
 
