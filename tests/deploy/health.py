@@ -73,10 +73,11 @@ def server_env(
 ) -> dict[str, str]:
     """The container's variables, changed where a part on loopback needs it: JSON logs (the
     launcher reads its ``ready`` line), local stores in ``scratch`` instead of the servers,
-    dependencies at their loopback ports, the trace collector at ``collector`` (none without
-    it), and the embedder's model backend a Vertex stand-in at ``vertex`` (it starts in seconds;
-    no health check touches the backend). The security settings, port and certificates, and
-    those of the collector's connection, are the deployment's."""
+    dependencies at their loopback ports, metrics on free ports, the trace collector at
+    ``collector`` (none without it), and the embedder's model backend a Vertex stand-in at
+    ``vertex`` (it starts in seconds; no health check touches the backend). The security
+    settings, port and certificates, and those of the collector's connection, are the
+    deployment's."""
     removed = {"DATABASE_URL", "QDRANT_URL", "QDRANT_API_KEY"}
     env = {
         name: value
@@ -84,6 +85,9 @@ def server_env(
         if name not in removed and (collector or not name.startswith("OTEL_"))
     }
     env["LOG_FORMAT"] = "json"
+    # Each container has a network of its own, so every part serves metrics on the same port;
+    # on one loopback each takes a free one instead.
+    env.update({name: "0" for name in env if name.endswith("_METRICS_PORT")})
     if collector and "OTEL_EXPORTER_OTLP_ENDPOINT" in env:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector
         env["OTEL_BSP_SCHEDULE_DELAY"] = "200"
