@@ -290,6 +290,17 @@ def test_advice_against_a_drug_stays_for_a_patient_who_takes_it_or_its_partner()
     ]
 
 
+def test_a_negated_description_is_not_advice() -> None:
+    # What the AF search quoted once the aspirin sentence no longer fitted.
+    stages = (
+        "Stroke prevention decisions apply from Stage 3 onward and do not depend on whether AF "
+        "is paroxysmal, persistent or permanent."
+    )
+    assert not advises(stages)
+    assert advises("If potassium rises above 6.0 mmol/L, do not restart the MRA.")
+    assert advises("Do not combine an ACE inhibitor with an ARB.")
+
+
 def test_a_drug_to_choose_beside_the_patients_own_is_advice_for_them() -> None:
     # pt-0010 takes ezetimibe; the PCSK9 antibody is offered as a start, beside it.
     _, _, fits = patient("pt-0010")
