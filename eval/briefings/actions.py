@@ -187,7 +187,7 @@ _START_VERBS = (
 )
 _PASSIVE_START = (
     r"(?:recommended|preferred|indicated|suggested|started|added|initiated|considered|used|"
-    r"an option|reasonable|beneficial|appropriate|first-line)"
+    r"chosen|an option|reasonable|beneficial|appropriate|first-line)"
 )
 _SWITCH_VERBS = r"(?:switch\w*\s+to|chang\w*\s+to|transition\w*\s+to|replac\w*\s+\w+\s+with)"
 _AVOID_VERBS = r"(?:avoid|do\s+not\s+(?:use|start|give|prescribe)|never\s+(?:use|start|give))"

@@ -133,7 +133,7 @@ class OrchestratorSettings(ServerSettings, ServiceAddresses, DatabaseSettings, C
         default=120.0, gt=0, le=600, description="Bound on a briefing when the caller sets none."
     )
     grounding_min_similarity: float = Field(
-        default=0.35,
+        default=0.5,
         ge=-1,
         le=1,
         description="A recommendation whose best cosine similarity to its cited passages is "

@@ -127,6 +127,12 @@ def test_saying_to_start_a_drug_not_taken_is_allowed(text: str) -> None:
     assert "sglt2i-start" in result.found
 
 
+def test_a_drug_that_may_be_chosen_is_started() -> None:
+    # pt-0010 takes ezetimibe, not a PCSK9 inhibitor (the 2022 ACC pathway, quoted under DBSF).
+    text = "Ezetimibe or a PCSK9 monoclonal antibody may be chosen first."
+    assert scored("pt-0010", recommendations=(text,)).not_taken == []
+
+
 def test_a_verb_about_another_drug_is_not_a_start() -> None:
     # "consider" is about halving the dose, not about starting an MRA.
     result = scored("pt-0009", recommendations=("Consider halving the MRA dose.",))

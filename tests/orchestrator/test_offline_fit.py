@@ -254,3 +254,56 @@ def test_a_list_item_keeps_the_lead_in_that_names_its_subject() -> None:
         "People with diabetes and CKD should be referred to a nephrologist when: eGFR is "
         "<30 mL/min/1.73 m²."
     )
+
+
+# Cause 5 (issue 18, under DBSF): the drug a sentence advises about is its subject, not every
+# drug it names.
+
+ASPIRIN_NOT_OAC = (
+    "The 2023 guideline states that aspirin alone, or aspirin plus clopidogrel, should not be "
+    "used as an alternative to oral anticoagulation for stroke prevention in AF (Class 3: harm)."
+)
+
+
+@pytest.mark.parametrize("patient_id", ["pt-0006", "pt-0007", "pt-0008", "pt-0019", "pt-0021"])
+def test_advice_against_drugs_the_patient_does_not_take_is_not_quoted(patient_id: str) -> None:
+    # AF on an anticoagulant, neither aspirin nor clopidogrel: "oral anticoagulation" names the
+    # patient's drug, but the sentence advises about aspirin and clopidogrel.
+    _, _, fits = patient(patient_id)
+    assert fits.reason(ASPIRIN_NOT_OAC) == "about aspirin, clopidogrel, not taken"
+    quote = _quote(
+        (AF_STROKE, "Aspirin is not a substitute for anticoagulation"),
+        "atrial fibrillation anticoagulation stroke prevention",
+        patient_id,
+    )
+    assert "aspirin" not in quote.lower()
+
+
+def test_advice_against_a_drug_stays_for_a_patient_who_takes_it_or_its_partner() -> None:
+    _, _, on_both = patient("pt-0024")  # apixaban, aspirin and clopidogrel
+    assert on_both.not_taken_advice(ASPIRIN_NOT_OAC) == []
+    _, _, on_lisinopril = patient("pt-0001")
+    # Not combining a drug with one the patient takes is advice about the patient's drug.
+    assert on_lisinopril("Do not use sacubitril/valsartan with an ACE inhibitor.")
+    assert on_lisinopril.not_taken_advice("Avoid sacubitril/valsartan in CKD.") == [
+        "sacubitril/valsartan"
+    ]
+
+
+def test_a_negated_description_is_not_advice() -> None:
+    # What the AF search quoted once the aspirin sentence no longer fitted.
+    stages = (
+        "Stroke prevention decisions apply from Stage 3 onward and do not depend on whether AF "
+        "is paroxysmal, persistent or permanent."
+    )
+    assert not advises(stages)
+    assert advises("If potassium rises above 6.0 mmol/L, do not restart the MRA.")
+    assert advises("Do not combine an ACE inhibitor with an ARB.")
+
+
+def test_a_drug_to_choose_beside_the_patients_own_is_advice_for_them() -> None:
+    # pt-0010 takes ezetimibe; the PCSK9 antibody is offered as a start, beside it.
+    _, _, fits = patient("pt-0010")
+    assert (
+        fits.not_taken_advice("Ezetimibe or a PCSK9 monoclonal antibody may be chosen first.") == []
+    )

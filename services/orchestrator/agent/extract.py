@@ -35,12 +35,14 @@ _COMPLETE = re.compile(r"[.!?][)\"'”’]?$")  # a sentence, not a fragment or 
 _BOILERPLATE = ("Source:", "Demonstration summary")  # provenance notes, not guidance
 
 # Wording that advises: a modal, a recommendation, or a verb of what to do with a drug or test.
+# "do not" is advice as an imperative ("Do not use", "if ..., do not restart"), not after a
+# subject ("decisions ... do not depend on ...").
 _ADVICE = re.compile(
     r"\b(?:should|must|recommend\w*|suggest\w*|advis\w*|consider\w*|reasonable|preferred|"
     r"prefer|avoid\w*|stop|stopped|start|started|initiat\w*|add|added|reduce|halve|"
     r"halving|hold|withh[oe]ld\w*|discontinu\w*|continue|continued|monitor\w*|check|checked|"
     r"measure|measured|repeat|recheck\w*|titrate|titrated|increase|switch|switched|replace|"
-    r"refer|referred|use|target|limit|limited|contraindicated|caution|do\s+not|needs?|"
+    r"refer|referred|use|target|limit|limited|contraindicated|caution|(?<![a-z]\s)do\s+not|needs?|"
     r"required|treat|give|choose|review|may\s+be|can\s+be|is\s+(?:appropriate|safe|"
     r"preferred)|safe\s+to|maximum|restart\w*|resume\w*|omit)\b",
     re.IGNORECASE,

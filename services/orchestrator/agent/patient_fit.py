@@ -6,11 +6,15 @@ or allergies), unless
   in the headings of its section ("Drugs to avoid in HFrEF"), or to people defined by a drug the
   patient does or does not take ("patients who do not need an oral anticoagulant"), or
 - it advises about a drug the patient does not take: "consider halving the MRA dose" is not
-  advice for a patient on lisinopril alone. Naming such a drug is fine when the sentence says to
-  start it ("an SGLT2 inhibitor is recommended", "switch to a DOAC"), says not to use it ("do
-  not use an ARNI after angioedema"), lists it with a drug the patient takes ("spironolactone or
-  eplerenone", "an ACE inhibitor or ARB"), or is about a drug the patient has a recorded allergy
-  to.
+  advice for a patient on lisinopril alone, and "aspirin alone, or aspirin plus clopidogrel,
+  should not be used as an alternative to oral anticoagulation" is advice about aspirin and
+  clopidogrel, not about the anticoagulant it also names. Naming such a drug is fine when the
+  sentence says to start it ("an SGLT2 inhibitor is recommended", "switch to a DOAC"), lists it
+  with a drug the patient takes ("spironolactone or eplerenone", "an ACE inhibitor or ARB"),
+  says not to combine it with one ("do not use sacubitril/valsartan with an ACE inhibitor"), or
+  is about a drug the patient has a recorded allergy to. Saying not to use a drug the patient
+  does not take, alone, is not advice for them (issue 18: advice about a drug the patient does
+  not take only when it says to start it).
 """
 
 from __future__ import annotations
@@ -108,10 +112,24 @@ _ON_DRUG = re.compile(
 )
 
 
+# What joins a drug to another it is used together with: "sacubitril/valsartan with an ACE
+# inhibitor", "finerenone combined with spironolactone".
+_WITH_GLUE = re.compile(
+    r"^\s+(?:(?:together|combined|in\s+combination|concomitantly)\s+)?with\s+(?:(?:an?|the)\s+)?$",
+    re.IGNORECASE,
+)
+
+
 def _listed_together(sentence: str, one: Mention, other: Mention) -> bool:
     """Whether two drugs stand in one list of the sentence ("an ACE inhibitor or ARB")."""
     first, second = sorted((one, other), key=lambda m: m.start)
     return bool(_LIST_GLUE.match(sentence[first.end : second.start]))
+
+
+def _used_with(sentence: str, one: Mention, other: Mention) -> bool:
+    """Whether the sentence names the two drugs as used together ("X with Y")."""
+    first, second = sorted((one, other), key=lambda m: m.start)
+    return bool(_WITH_GLUE.match(sentence[first.end : second.start]))
 
 
 # Words of a recorded allergen -> the family guideline text names it by.
@@ -212,10 +230,14 @@ class PatientFit:
                 continue
             if any(_listed_together(sentence, mention, m) for m in taken):
                 continue  # in a list with a drug the patient takes: "spironolactone or eplerenone"
-            if _starts(sentence, mention) or _advises_against(sentence, mention):
+            if _starts(sentence, mention):
                 continue
+            if _advises_against(sentence, mention) and any(
+                _used_with(sentence, mention, m) for m in taken
+            ):
+                continue  # a combination to avoid with the patient's own drug
             about.append(mention.key)
-        return about
+        return list(dict.fromkeys(about))
 
     def on_other_drugs(self, sentence: str) -> str:
         """The drug whose use defines people the patient is not among ("patients who do not
