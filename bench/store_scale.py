@@ -22,7 +22,8 @@ For each size (10,000, 100,000 and 1,000,000 points; ``STORE_SCALE_SIZES=10000,1
    ``bench/embedder.py``. Peak event-loop lag is the Retriever's largest 1-second window during
    the level (its start-up, which opens the store, is left out); beside it, as a control, the
    largest window of the same Retriever idle for 6 s just before: on a shared machine a process
-   that is not scheduled shows lag too. RSS is the Retriever's peak (VmHWM).
+   that is not scheduled shows lag too. RSS is the Retriever's peak (VmHWM), with its edge engine
+   child process's.
 
 Local mode is run up to ``LOCAL_MODE_LIMIT`` points (``STORE_SCALE_LOCAL_LIMIT``, default
 100,000): past it, its measured numbers at that size (upserts, reopen, search) extrapolate to
@@ -58,7 +59,6 @@ from services.launcher import start_service
 from services.retriever.client import RetrieverClient
 from services.retriever.config import RetrieverSettings
 from services.retriever.lexical import ANALYZER, Analyzer
-from services.retriever.store import open_store
 from services.retriever.store.base import (
     ChunkRecord,
     ChunkStore,
@@ -67,6 +67,7 @@ from services.retriever.store.base import (
     StoredChunk,
 )
 from services.retriever.store.edge import EdgeStore
+from services.retriever.store.engines import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -218,8 +219,11 @@ async def build(engine: str, folder: Path, size: int, corpus: Corpus) -> dict[st
 
 def reopen(engine: str, folder: Path) -> dict[str, float]:
     """Opens the folder in a fresh process: seconds to open (imports excluded) and its RSS."""
+    # Started with -c, not -m: a spawned child (the edge engine) imports the parent's main
+    # module unless it is a package's __main__, and a Retriever (-m services.retriever) is one.
+    opener = "from bench.store_scale import main; main()"
     completed = subprocess.run(
-        [sys.executable, "-m", "bench.store_scale", "--reopen", engine, str(folder)],
+        [sys.executable, "-c", opener, "--reopen", engine, str(folder)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -250,11 +254,19 @@ async def _reopen_here(engine: str, folder: Path) -> dict[str, float]:
 
 
 def _rss_mib(pid: int, field: str) -> float:
-    """``VmRSS`` or ``VmHWM`` (peak) of a process, in MiB."""
+    """``VmRSS`` or ``VmHWM`` (peak) of a process and its children, in MiB: the edge store's
+    engine is a child of the process that opened it."""
+    total = 0.0
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field} for process {pid}")
+            total = int(line.split()[1]) / 1024
+            break
+    else:
+        raise RuntimeError(f"no {field} for process {pid}")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            total += _rss_mib(int(child), field)
+    return total
 
 
 class QueryVectors(embedder_pb2_grpc.EmbedderServicer):
@@ -309,6 +321,7 @@ async def search_level(
     try:
         async with RetrieverClient(process.address) as client:
             await client.search(f"query {level.first_query}", limit=TOP, mode=DENSE)  # warm-up
+            await asyncio.sleep(1.2)  # the probe's window that covers the start-up is logged
             idle_mark = len(process.log_lines)
             await asyncio.sleep(IDLE_S)  # the control: the same Retriever, serving nothing
             log_mark = len(process.log_lines)

@@ -26,7 +26,7 @@ from services.embedder.client import EmbedderClient
 from services.retriever.client import SERVICE_NAME
 from services.retriever.config import RetrieverSettings
 from services.retriever.servicer import RetrieverServicer
-from services.retriever.store import open_store
+from services.retriever.store.engines import open_store
 
 log = get_logger(__name__)
 

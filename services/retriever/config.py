@@ -52,16 +52,16 @@ class RetrieverSettings(ServerSettings, ServiceAddresses, DatabaseSettings):
     )
     store: Literal["auto", "edge", "local"] = Field(
         default="auto",
-        description="Embedded engine (without QDRANT_URL): edge (Qdrant's engine in-process), "
-        "local (Qdrant's local mode), or auto: local for a folder local mode already holds, "
-        "else edge.",
+        description="Embedded engine (without QDRANT_URL): edge (Qdrant's engine, in a child "
+        "process), local (Qdrant's local mode), or auto: local for a folder local mode already "
+        "holds, else edge.",
     )
     store_searches_in_flight: int = Field(
         default=2,
         ge=1,
         le=64,
-        description="Searches the edge engine runs at once, each in a thread of its own; more "
-        "wait their turn.",
+        description="Searches sent to the edge engine's process at once (it computes one at a "
+        "time, the next waits ready); more wait their turn in the Retriever.",
     )
     qdrant_url: OptionalStr = Field(
         default=None,

@@ -20,9 +20,9 @@ from pathlib import Path
 from services.common.config import ConfigError, load_settings
 from services.common.errors import FailedPrecondition
 from services.retriever.config import LOCAL_MODE_MARKER, RetrieverSettings
-from services.retriever.store import open_store
 from services.retriever.store.base import CollectionInfo
 from services.retriever.store.edge import EdgeStore
+from services.retriever.store.engines import open_store
 
 BATCH_SIZE = 512
 

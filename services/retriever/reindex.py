@@ -26,7 +26,7 @@ from services.common.config import ConfigError, load_settings
 from services.common.errors import ServiceError
 from services.retriever.config import RetrieverSettings
 from services.retriever.lexical import ANALYZER, Analyzer
-from services.retriever.store import open_store
+from services.retriever.store.engines import open_store
 
 BATCH_SIZE = 256
 

@@ -23,8 +23,8 @@ from services.retriever.client import RetrieverClient
 from services.retriever.config import RetrieverSettings
 from services.retriever.ingest.chunking import Chunker
 from services.retriever.ingest.prepare import FailedFile, prepare_files
-from services.retriever.store import open_store
 from services.retriever.store.base import ChunkStore
+from services.retriever.store.engines import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDELINES = ROOT / "data" / "guidelines"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from services.common.config import load_settings
 from services.retriever.config import RetrieverSettings
-from services.retriever.store import open_store
 from services.retriever.store.base import ChunkStore
+from services.retriever.store.engines import open_store
 
 
 def open_edge(folder: Path) -> ChunkStore:

@@ -13,8 +13,8 @@ from services.common.config import ConfigError, load_settings
 from services.common.errors import FailedPrecondition
 from services.retriever.client import RetrieverClient
 from services.retriever.config import RetrieverSettings
-from services.retriever.store import open_store
 from services.retriever.store.edge import EdgeStore
+from services.retriever.store.engines import open_store
 from tests.retriever.conftest import free_port, start_retriever
 from tests.retriever.store_engines import open_edge, open_local_mode
 
