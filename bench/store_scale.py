@@ -26,8 +26,9 @@ For each size (10,000, 100,000 and 1,000,000 points; ``STORE_SCALE_SIZES=10000,1
    child process's.
 
 Local mode is run up to ``LOCAL_MODE_LIMIT`` points (``STORE_SCALE_LOCAL_LIMIT``, default
-100,000): past it, its measured numbers at that size (upserts, reopen, search) extrapolate to
-tens of minutes and gigabytes, which the JSON states.
+10,000): there it already upserts at about 50 points/s and takes about 10 s to reopen (measured),
+so 100,000 would take over half an hour to write; the JSON states its numbers at the limit as
+the reason it stops.
 Results: ``bench/results/store_scale.{json,png}``, naming the machine and the commit.
 """
 
@@ -73,7 +74,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 SIZES = (10_000, 100_000, 1_000_000)
 ENGINES = ("edge", "local")
-LOCAL_MODE_LIMIT = int(os.environ.get("STORE_SCALE_LOCAL_LIMIT", "100000"))
+LOCAL_MODE_LIMIT = int(os.environ.get("STORE_SCALE_LOCAL_LIMIT", "10000"))
 DIMENSION = 384
 MODEL = "synthetic-384"
 CLUSTERS = 2_000
@@ -204,8 +205,11 @@ async def build(engine: str, folder: Path, size: int, corpus: Corpus) -> dict[st
         queries = corpus.queries(RECALL_QUERIES)
         truth = await asyncio.to_thread(corpus.exact_top, queries, size)
         found = 0
+        searched_ms = []
         for query, exact in zip(queries, truth, strict=True):
+            started = time.perf_counter()
             hits = await store.search(SearchQuery(SearchMode.DENSE, TOP, vector=query.tolist()))
+            searched_ms.append((time.perf_counter() - started) * 1000.0)
             found += len(exact & {hit.chunk_id for hit in hits})
     finally:
         await store.close()
@@ -214,6 +218,10 @@ async def build(engine: str, folder: Path, size: int, corpus: Corpus) -> dict[st
         "upserts_per_s": size / upsert_s,
         "index_build_s": index_s,
         "recall_at_10": found / (TOP * len(queries)),
+        # The store interface alone, one search at a time (no gRPC, no queue): what each search
+        # costs the engine, the floor under the Retriever's search_ms at any concurrency.
+        "store_search_p50_ms": _percentile(searched_ms, 50),
+        "store_search_p99_ms": _percentile(searched_ms, 99),
     }
 
 
@@ -491,8 +499,10 @@ def _targets(runs: Sequence[dict[str, Any]]) -> dict[str, bool]:
     row = rows[0]
     by_callers = {level["callers"]: level for level in row["search"]}
     return {
-        "search p50 <= 5 ms inside the retriever (every level)": all(
-            level["search_p50_ms"] <= 5.0 for level in row["search"]
+        "search p50 <= 5 ms inside the retriever, 1 caller": by_callers[1]["search_p50_ms"] <= 5.0,
+        # With more callers than the engine computes at once, search_ms includes their queue.
+        "search p50 <= 5 ms inside the retriever, 16 and 64 callers": all(
+            by_callers[callers]["search_p50_ms"] <= 5.0 for callers in (16, 64)
         ),
         "peak loop lag < 20 ms under 64 callers": by_callers[64]["loop_lag_max_ms"] < 20.0,
         "reopen < 1 s": row["reopen"]["reopen_s"] < 1.0,
