@@ -19,6 +19,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
+# Fixtures every package of tests may use.
+pytest_plugins = ("tests.support.recording_embedder",)
+
 SERVICE_VARIABLE_PREFIXES = (
     "EMBEDDER_",
     "RETRIEVER_",

@@ -107,15 +107,6 @@ async def test_a_call_past_its_deadline_is_dropped_and_fails_with_deadline_excee
     assert batcher.stats.dropped_texts == 1
 
 
-@pytest.fixture
-async def recorder() -> AsyncIterator[tuple[RecordingEmbedder, EmbedderClient]]:
-    async with (
-        serve_recording_embedder() as (servicer, address),
-        EmbedderClient(address) as client,
-    ):
-        yield servicer, client
-
-
 async def test_a_query_whose_caller_left_is_not_sent(
     recorder: tuple[RecordingEmbedder, EmbedderClient],
 ) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import grpc
 import pytest
@@ -13,7 +12,6 @@ from services.embedder.client import EmbedderClient
 from services.retriever.query_batcher import QueryBatcher
 from tests.support.recording_embedder import (
     RecordingEmbedder,
-    serve_recording_embedder,
     vector_of,
 )
 
@@ -22,15 +20,6 @@ async def later(batcher: QueryBatcher, query: str, after_s: float) -> list[float
     """``batcher.embed(query)``, asked ``after_s`` from now."""
     await asyncio.sleep(after_s)
     return await batcher.embed(query)
-
-
-@pytest.fixture
-async def recorder() -> AsyncIterator[tuple[RecordingEmbedder, EmbedderClient]]:
-    async with (
-        serve_recording_embedder() as (servicer, address),
-        EmbedderClient(address) as client,
-    ):
-        yield servicer, client
 
 
 async def test_concurrent_queries_share_one_embed_call(

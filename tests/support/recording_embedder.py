@@ -8,6 +8,8 @@ being answered (``cancelled`` counts them). ``hold_until(texts)`` makes any call
 ``texts`` wait until every one of them has arrived, in whichever calls: a caller that sends them
 one after another never gets an answer, so a test proves they were in flight together. Like the
 real Embedder it answers health checks (SERVING), which its callers' own health follows.
+
+The ``recorder`` fixture (a plugin of the root conftest) serves one with a client to it.
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
+import pytest
 from briefing.v1 import embedder_pb2, embedder_pb2_grpc
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.embedder.client import EmbedderClient
 
 DIMENSION = 4
 
@@ -119,3 +124,13 @@ async def serve_recording_embedder(
         yield servicer, f"127.0.0.1:{port}"
     finally:
         await server.stop(None)
+
+
+@pytest.fixture
+async def recorder() -> AsyncIterator[tuple[RecordingEmbedder, EmbedderClient]]:
+    """A recording Embedder on loopback and a client to it."""
+    async with (
+        serve_recording_embedder() as (servicer, address),
+        EmbedderClient(address) as client,
+    ):
+        yield servicer, client
