@@ -3,9 +3,10 @@
 Starts an Embedder, then for each labelled set a Retriever with an empty store in a temporary
 folder, ingests the set with the real ingestion CLI, searches every question through
 ``Retriever.Search`` in every mode (dense, sparse, hybrid; without synonyms too where the set
-has them), and scores the rankings. The MedQuAD set is skipped, with a message, when its data is
-absent. Writes ``bench/results/retrieval_eval.{json,png}`` and prints a table. CPU-heavy:
-embedding MedQuAD's chunks takes minutes.
+has them), and scores the rankings. MedQuAD is measured twice, its answers headed by their
+question types (``medquad``) and by their questions (``medquad-question-headed``); both sets are
+skipped, with a message, when its data is absent. Writes ``bench/results/retrieval_eval.{json,png}``
+and prints a table. CPU-heavy: embedding MedQuAD's chunks takes minutes per set.
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from typing import Any
 
 from eval.retrieval.engine import EvalError, running_embedder
 from eval.retrieval.harness import CANDIDATES, COMPARED_FUSION, evaluate_set
-from eval.retrieval.medquad import medquad_dir, missing_reason
+from eval.retrieval.medquad import HEADED_BY, medquad_dir, missing_reason
 from eval.retrieval.metrics import DEPTH
 from eval.retrieval.relevance import RUN_CHARS
 from eval.retrieval.report import git_commit, machine, plot, table, write_json
-from eval.retrieval.sets import LabelledSet, guidelines_set, medquad_set
+from eval.retrieval.sets import MEDQUAD_SETS, LabelledSet, guidelines_set, medquad_set
 from services.common.config import ConfigError, load_settings
 from services.retriever.config import RetrieverSettings
-from services.retriever.lexical import ANALYZER, HEADING_WEIGHT
+from services.retriever.lexical import ANALYZER, HEADING_WEIGHT, K1, B
 from services.retriever.store.layout import HYBRID_CANDIDATES, RRF_K
 
 
@@ -42,6 +43,8 @@ async def run() -> dict[str, Any]:
             "scored_depth": DEPTH,
             "lexical_analyzer": ANALYZER,
             "lexical_heading_weight": HEADING_WEIGHT,
+            "lexical_bm25_k1": K1,
+            "lexical_bm25_b": B,
             "hybrid_candidates_per_side": HYBRID_CANDIDATES,
             # What the Retriever started here fuses by (its default, unless the environment
             # says otherwise), and the fusion it is compared with.
@@ -59,12 +62,14 @@ async def run() -> dict[str, Any]:
         scratch = Path(scratch_name)
         print("preparing the guideline set", flush=True)
         sets: list[LabelledSet] = [await asyncio.to_thread(guidelines_set)]
-        if skipped:
-            print(skipped, flush=True)
-            results["sets"]["medquad"] = {"skipped": skipped}
-        else:
-            print(f"preparing the MedQuAD set from {medquad}", flush=True)
-            sets.append(await asyncio.to_thread(medquad_set, medquad, scratch / "medquad"))
+        for headed_by in HEADED_BY:
+            name = MEDQUAD_SETS[headed_by]
+            if skipped:
+                print(f"{name}: {skipped}", flush=True)
+                results["sets"][name] = {"skipped": skipped}
+                continue
+            print(f"preparing the {name} set from {medquad}", flush=True)
+            sets.append(await asyncio.to_thread(medquad_set, medquad, scratch / name, headed_by))
         async with running_embedder() as embedder:
             for labelled in sets:
                 result = await evaluate_set(labelled, embedder, scratch)

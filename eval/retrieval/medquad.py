@@ -4,9 +4,16 @@ answer (Ben Abacha and Demner-Fushman, BMC Bioinformatics 2019; CC BY 4.0).
 The subsets live in the project's shared data (``../shared/medquad``, or ``MEDQUAD_DIR``), not in
 a user's clone; without them this set is skipped. Each XML file is one web page; it is written
 back out as an HTML page for the ingestion CLI: the page's focus as title and top heading, a
-``Source:`` line with its address, then one section per answer headed by the question's type
-("Symptoms", "Treatment", ...), never by the question itself, which would put the question's own
-words into its answer's chunks. Answers that are empty in the original are skipped.
+``Source:`` line with its address, then one section per answer. Answers that are empty in the
+original are skipped.
+
+Each answer's section is headed in one of two ways (``HEADED_BY``):
+
+- ``"type"``: by the question's type ("Symptoms", "Treatment", ...), never by the question itself,
+  which would put the question's own words into its answer's chunk context;
+- ``"question"``: by the question ("What are the symptoms of Celiac Disease ?"), as the NIDDK and
+  NHLBI web pages head their sections, and as the conversion issue 16's baseline was measured on
+  (5,404 chunks with the contextual headers, its 5,592 less one title-only chunk per page).
 """
 
 from __future__ import annotations
@@ -17,11 +24,15 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = ROOT.parent / "shared" / "medquad"
 DIR_VARIABLE = "MEDQUAD_DIR"
 SUBSETS = ("5_NIDDK_QA", "8_NHLBI_QA_XML")
+HeadedBy = Literal["type", "question"]
+"""What heads each answer's section: its question's type, or the question itself."""
+HEADED_BY: tuple[HeadedBy, ...] = get_args(HeadedBy)
 
 
 @dataclass(frozen=True)
@@ -100,8 +111,14 @@ def load_pages(folder: Path) -> list[Page]:
     return pages
 
 
-def page_html(page: Page) -> str:
-    """The page as HTML for the ingestion CLI (its metadata in ``<meta>`` tags)."""
+def heading(pair: Pair, headed_by: HeadedBy) -> str:
+    """The heading of the pair's answer: its question type, capitalised, or its question."""
+    return pair.question if headed_by == "question" else pair.qtype.capitalize()
+
+
+def page_html(page: Page, headed_by: HeadedBy = "type") -> str:
+    """The page as HTML for the ingestion CLI (its metadata in ``<meta>`` tags), each answer
+    headed as ``headed_by`` says."""
     escape = html.escape
     parts = [
         "<!DOCTYPE html>",
@@ -116,7 +133,7 @@ def page_html(page: Page) -> str:
         f"<p>Source: {escape(page.url)}</p>",
     ]
     for pair in page.pairs:
-        parts.append(f"<h2>{escape(pair.qtype.capitalize())}</h2>")
+        parts.append(f"<h2>{escape(heading(pair, headed_by))}</h2>")
         parts.extend(
             f"<p>{escape(line.strip())}</p>" for line in pair.answer.splitlines() if line.strip()
         )
@@ -124,12 +141,13 @@ def page_html(page: Page) -> str:
     return "\n".join(parts) + "\n"
 
 
-def write_pages(pages: Sequence[Page], folder: Path) -> list[Path]:
-    """Writes one HTML file per page into ``folder``; returns the files."""
+def write_pages(pages: Sequence[Page], folder: Path, headed_by: HeadedBy = "type") -> list[Path]:
+    """Writes one HTML file per page into ``folder``, answers headed as ``headed_by`` says;
+    returns the files."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for page in pages:
         path = folder / f"{page.document_id}.html"
-        path.write_text(page_html(page), encoding="utf-8")
+        path.write_text(page_html(page, headed_by), encoding="utf-8")
         written.append(path)
     return written

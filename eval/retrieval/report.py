@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import subprocess
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +138,8 @@ def _latencies(results: dict[str, Any]) -> Series:
         for mode, values in result.get("modes", {}).items():
             summary = values["latency"].get("round_trip")
             if summary:
-                label = f"{name}\n{mode.replace(' (', chr(10) + '(')}"
+                wrapped = textwrap.fill(name, 10, break_long_words=False)
+                label = f"{wrapped}\n{mode.replace(' (', chr(10) + '(')}"
                 series["p50"][label] = summary["p50_ms"]
                 series["p95"][label] = summary["p95_ms"]
     return series
@@ -163,23 +165,23 @@ def plot(results: dict[str, Any], folder: Path = RESULTS) -> Path:
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     panels = _panels(results)
-    count = len(panels) + 1
     columns = 2
-    rows = -(-count // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(13, 4.6 * rows), squeeze=False)
-    cells = list(axes.flat)
-    for axis, (title, series) in zip(cells, panels, strict=False):
+    rows = len(panels) // columns + 1
+    figure = plt.figure(figsize=(13, 4.6 * rows))
+    grid = figure.add_gridspec(rows, columns)
+    for index, (title, series) in enumerate(panels):
+        axis = figure.add_subplot(grid[index // columns, index % columns])
         _bars(axis, series, "%.2f")
         axis.set_ylim(0, 1.3)
         axis.set_title(title, fontsize=9)
-    latency_axis = cells[len(panels)]
+    # Latency has a bar pair per set and mode: it takes the rest of the last row, all of it when
+    # it is alone there.
+    latency_axis = figure.add_subplot(grid[rows - 1, len(panels) % columns :])
     _bars(latency_axis, _latencies(results), "%.1f")
     latency_axis.set_yscale("log")
     latency_axis.set_ylim(top=latency_axis.get_ylim()[1] * 5)
     latency_axis.set_ylabel("ms per query (log scale)")
     latency_axis.set_title("Latency per query, one caller (gRPC round trip)", fontsize=9)
-    for axis in cells[count:]:
-        axis.set_visible(False)
     host = results["machine"]
     load = ", ".join(f"{value:.1f}" for value in results.get("load_average_before", []))
     figure.suptitle(

@@ -3,7 +3,10 @@
 - ``guidelines``: the project's own questions over ``data/guidelines`` (``questions.yaml``); a
   chunk is relevant when it lies in one of the question's expected sections.
 - ``medquad``: MedQuAD NIDDK + NHLBI; a chunk is relevant when it shares a 60-character run of
-  normalised text with the question's own answer (:mod:`eval.retrieval.relevance`).
+  normalised text with the question's own answer (:mod:`eval.retrieval.relevance`). Each answer
+  is headed by its question's type.
+- ``medquad-question-headed``: the same pages, questions and rule, each answer headed by its
+  question, as the source web pages head them and as issue 16's baseline was measured.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eval.retrieval.chunks import Chunk, ChunkKey, prepare_chunks
-from eval.retrieval.medquad import load_pages, write_pages
+from eval.retrieval.medquad import HeadedBy, load_pages, write_pages
 from eval.retrieval.questions import QUESTIONS, SECTION_SEPARATOR, load_questions
 from eval.retrieval.relevance import relevant_sets
 
@@ -21,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 GUIDELINES = ROOT / "data" / "guidelines"
 SYNONYMS_NAME = "synonyms.yaml"
 MEDQUAD_KIND = "medquad"
+#: The MedQuAD sets' names, by what heads each answer's section.
+MEDQUAD_SETS: dict[HeadedBy, str] = {"type": "medquad", "question": "medquad-question-headed"}
 
 
 @dataclass(frozen=True)
@@ -86,12 +91,13 @@ def guidelines_set(folder: Path = GUIDELINES, questions: Path = QUESTIONS) -> La
     )
 
 
-def medquad_set(source: Path, scratch: Path) -> LabelledSet:
-    """MedQuAD's pages written as HTML into ``scratch`` and their questions judged by the
-    60-character rule. MedQuAD ships no synonym file, so its searches have none."""
+def medquad_set(source: Path, scratch: Path, headed_by: HeadedBy = "type") -> LabelledSet:
+    """MedQuAD's pages written as HTML into ``scratch``, answers headed as ``headed_by`` says, and
+    their questions judged by the 60-character rule. MedQuAD ships no synonym file, so its
+    searches have none."""
     pages = load_pages(source)
     folder = scratch / "pages"
-    write_pages(pages, folder)
+    write_pages(pages, folder, headed_by)
     chunks = prepare_chunks([folder])
     pairs = [pair for page in pages for pair in page.pairs]
     judged = relevant_sets(
@@ -111,7 +117,7 @@ def medquad_set(source: Path, scratch: Path) -> LabelledSet:
                 relevant=frozenset(relevant),
             )
         )
-    return LabelledSet("medquad", (folder,), tuple(chunks), tuple(queries))
+    return LabelledSet(MEDQUAD_SETS[headed_by], (folder,), tuple(chunks), tuple(queries))
 
 
 def distinct_texts(queries: Sequence[Query]) -> list[str]:

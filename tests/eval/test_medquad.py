@@ -10,6 +10,7 @@ import pytest
 from eval.retrieval.medquad import (
     DEFAULT_DIR,
     DIR_VARIABLE,
+    HEADED_BY,
     SUBSETS,
     load_pages,
     medquad_dir,
@@ -19,7 +20,7 @@ from eval.retrieval.medquad import (
     write_pages,
 )
 from eval.retrieval.relevance import normalise
-from eval.retrieval.sets import medquad_set
+from eval.retrieval.sets import MEDQUAD_SETS, medquad_set
 from services.retriever.ingest.html_parser import parse_html
 
 ANSWER_1 = (  # the original's blank lines hold spaces, and its lines are indented
@@ -91,6 +92,22 @@ def test_the_html_parses_back_to_the_page_with_sections_by_question_type(tmp_pat
     assert "&lt;and fills&gt;" in page_html(page)
 
 
+def test_the_question_headed_html_heads_each_answer_by_its_question(tmp_path: Path) -> None:
+    page = read_page(_xml(tmp_path, "0000042.xml", PAGE))
+    assert page is not None
+    by_type = parse_html(write_pages([page], tmp_path / "type")[0])
+    [path] = write_pages([page], tmp_path / "question", "question")
+    document = parse_html(path)
+    assert [section.path for section in document.sections] == [
+        (page.focus,),
+        (page.focus, "What is (are) Heart & Lung ?"),
+        (page.focus, "How to diagnose Heart & Lung ?"),
+    ]
+    # Only the headings differ: the same lead and the same answers, block for block.
+    assert [s.blocks for s in document.sections] == [s.blocks for s in by_type.sections]
+    assert "<h2>How to diagnose Heart &amp; Lung ?</h2>" in page_html(page, "question")
+
+
 def test_the_set_is_skipped_with_a_message_naming_the_variable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -131,3 +148,22 @@ def test_a_small_medquad_set_is_judged_by_shared_text(tmp_path: Path) -> None:
             ("medquad-niddk-0000042", position),
             ("medquad-nhlbi-0000042", position),
         }
+
+
+def test_both_medquad_sets_judge_the_same_questions_by_the_answers_text(tmp_path: Path) -> None:
+    source = tmp_path / "medquad"
+    _xml(source / SUBSETS[0], "0000001.xml", PAGE.replace('source="NHLBI"', 'source="NIDDK"'))
+    _xml(source / SUBSETS[1], "0000042.xml", PAGE)
+    sets = {by: medquad_set(source, tmp_path / by, by) for by in HEADED_BY}
+    assert {by: labelled.name for by, labelled in sets.items()} == MEDQUAD_SETS
+    assert MEDQUAD_SETS["type"] == "medquad"
+    by_type, by_question = sets["type"], sets["question"]
+    assert [q.id for q in by_question.queries] == [q.id for q in by_type.queries]
+    assert [q.relevant for q in by_question.queries] == [q.relevant for q in by_type.queries]
+    assert [c.text for c in by_question.chunks] == [c.text for c in by_type.chunks]
+    # Each answer's chunk sits under its own question (its context line), not under its type.
+    headings = [chunk.section_path[1] for chunk in by_question.chunks]
+    questions = [query.text for query in by_question.queries]
+    assert headings == questions
+    types = ["Information", "Exams and tests"] * 2
+    assert [chunk.section_path[1] for chunk in by_type.chunks] == types

@@ -11,6 +11,7 @@ from services.retriever.lexical import (
     HEADING_WEIGHT,
     K1,
     Analyzer,
+    B,
     term_index,
     words,
 )
@@ -66,7 +67,7 @@ def test_term_indexes_are_the_crc32_of_the_term() -> None:
 def test_chunk_weights_are_bm25_term_frequencies_with_the_heading_counted_twice() -> None:
     found = weights("Apixaban", "apixaban dose dose review")
     # Terms: apixaban (heading twice, text once) 3, dose 2, review 1: length 6.
-    norm = K1 * (1 - 0.75 + 0.75 * 6 / AVERAGE_TERMS)
+    norm = K1 * (1 - B + B * 6 / AVERAGE_TERMS)
     assert HEADING_WEIGHT == 2
     assert found["apixaban"] == pytest.approx(3 * (K1 + 1) / (3 + norm))
     assert found["dose"] == pytest.approx(2 * (K1 + 1) / (2 + norm))
