@@ -135,10 +135,10 @@ class EdgeStore(ChunkStore):
             return await self._engine.call(method, *args)
         except NoCollection:
             raise FailedPrecondition(f"collection {self.collection} does not exist yet") from None
-        except EngineStopped:
+        except EngineStopped as stopped:
             raise Unavailable(
-                "the edge store's engine process has stopped (its error is in the Retriever's "
-                "log); restart the Retriever"
+                f"the edge store's engine process has stopped ({stopped}; any error it printed "
+                "is in the Retriever's log); restart the Retriever"
             ) from None
 
     def _exists(self) -> bool:

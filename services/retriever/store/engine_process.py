@@ -53,7 +53,7 @@ class EngineProcess:
     def submit(self, method: str, *args: Any) -> Future[Any]:
         """Sends one call; its future completes with the child's answer."""
         if self._stopped:
-            raise EngineStopped(f"the {self._process.name} process has exited")
+            raise self._stopped_error()
         request_id = next(self._ids)
         future: Future[Any] = Future()
         self._pending[request_id] = future
@@ -93,7 +93,13 @@ class EngineProcess:
     def _fail(self, future: Future[Any] | None) -> None:
         if future is not None:
             with contextlib.suppress(InvalidStateError):
-                future.set_exception(EngineStopped(f"the {self._process.name} process has exited"))
+                future.set_exception(self._stopped_error())
+
+    def _stopped_error(self) -> EngineStopped:
+        self._process.join(1.0)  # the pipe closes just before the process is gone
+        return EngineStopped(
+            f"the {self._process.name} process has exited (exit code {self._process.exitcode})"
+        )
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Asks the child to return once the calls already sent are answered, waits for it
