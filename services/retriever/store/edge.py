@@ -74,6 +74,8 @@ class EdgeStore(ChunkStore):
         self._path = folder / EDGE_FOLDER / collection
         self._metadata = folder / EDGE_FOLDER / f"{collection}.json"
         self._analyzer = ""  # as recorded in _metadata: this process alone writes it
+        # Whether the shard exists; known at open and set by create, so a search needs no stat.
+        self._created = (self._path / CONFIG_FILE).exists()
         self._lock = lock
         self._searches = asyncio.Semaphore(searches_in_flight)
         self._engine = EngineProcess(edge_engine.serve, self._path, name="edge-engine")
@@ -142,7 +144,7 @@ class EdgeStore(ChunkStore):
             ) from None
 
     def _exists(self) -> bool:
-        return (self._path / CONFIG_FILE).exists()
+        return self._created
 
     def _dimension(self) -> int | None:
         """The shard's dense vector size, or None when the collection does not exist yet."""
@@ -156,6 +158,7 @@ class EdgeStore(ChunkStore):
         if existing is None:
             self._record_analyzer(lexical_analyzer)
             await self._call("create", dimension)
+            self._created = True
         elif existing != dimension:
             raise FailedPrecondition(
                 f"collection {self.collection} has {existing}-dimensional vectors but the "
