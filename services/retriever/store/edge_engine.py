@@ -57,6 +57,12 @@ DENSE = "dense"
 # HNSW candidates per search: 128 gave recall@10 0.95 against exact search at 10,000 points,
 # so 256; bench/store_scale.py measures it.
 SEARCH_EF = 256
+# Dense vectors are also kept as int8 (scalar quantization, in RAM: a quarter of their size), which
+# the HNSW search walks; the best OVERSAMPLING x limit candidates are then rescored with the
+# original vectors. Measured at 100,000 points (ef 256): 1.8 ms per search against 3.4 ms without,
+# recall@10 1.0 either way; 0.967 without the rescoring.
+QUANTIZATION = edge.ScalarQuantizationConfig(edge.ScalarType.Int8, quantile=0.99, always_ram=True)
+OVERSAMPLING = 2.0
 # Upper bound on distinct documents counted by GetCollectionInfo (one facet call).
 MAX_DOCUMENTS_COUNTED = 1_000_000
 # edge_config.json: where the shard keeps its configuration (documented by qdrant-edge).
@@ -76,7 +82,11 @@ class EdgeEngine:
         self._path = path
         self._shard: edge.EdgeShard | None = None
         if (path / CONFIG_FILE).exists():
-            self._shard = edge.EdgeShard.load(str(path))
+            persisted = json.loads((path / CONFIG_FILE).read_text())
+            # A shard made before quantization gets it: the optimize at open builds it.
+            dimension = int(persisted["vectors"][DENSE]["size"])
+            upgrade = None if persisted.get("quantization_config") else _config(dimension)
+            self._shard = edge.EdgeShard.load(str(path), upgrade)
             # A shard made before staged versions lacks the state's index.
             self._shard.update(
                 edge.UpdateOperation.create_field_index(STATE, edge.PayloadSchemaType.Keyword)
@@ -87,21 +97,10 @@ class EdgeEngine:
             raise NoCollection
         return self._shard
 
-    def dimension(self) -> int | None:
-        """The dense vector's size, or None when the collection does not exist yet."""
-        if self._shard is None:
-            return None
-        config = json.loads((self._path / CONFIG_FILE).read_text())
-        return int(config["vectors"][DENSE]["size"])
-
     def create(self, dimension: int) -> None:
         if self._shard is not None:
             return
-        config = edge.EdgeConfig(
-            vectors={DENSE: edge.EdgeVectorParams(dimension, edge.Distance.Dot)},
-            sparse_vectors={LEXICAL: edge.EdgeSparseVectorParams(modifier=edge.Modifier.Idf)},
-        )
-        shard = edge.EdgeShard.create(str(self._path), config)
+        shard = edge.EdgeShard.create(str(self._path), _config(dimension))
         keyword = edge.PayloadSchemaType.Keyword
         for key in INDEXED_KEYWORDS:
             shard.update(edge.UpdateOperation.create_field_index(key, keyword))
@@ -292,6 +291,15 @@ def _picklable(exc: Exception) -> Exception:
     return exc
 
 
+def _config(dimension: int) -> edge.EdgeConfig:
+    """A shard's configuration: what :meth:`EdgeEngine.create` makes."""
+    return edge.EdgeConfig(
+        vectors={DENSE: edge.EdgeVectorParams(dimension, edge.Distance.Dot)},
+        sparse_vectors={LEXICAL: edge.EdgeSparseVectorParams(modifier=edge.Modifier.Idf)},
+        quantization_config=QUANTIZATION,
+    )
+
+
 def _sparse(vector: SparseVector) -> edge.SparseVector:
     return edge.SparseVector(list(vector.indices), list(vector.values))
 
@@ -313,7 +321,10 @@ def _record(point: edge.Record) -> ChunkRecord:
 
 def _query_request(query: SearchQuery, where: edge.Filter | None) -> edge.QueryRequest:
     """The engine's request for the query's mode, as :mod:`.qdrant` asks a server."""
-    params = edge.SearchParams(hnsw_ef=SEARCH_EF)
+    params = edge.SearchParams(
+        hnsw_ef=SEARCH_EF,
+        quantization=edge.QuantizationSearchParams(rescore=True, oversampling=OVERSAMPLING),
+    )
     if query.mode == SearchMode.DENSE:
         assert query.vector is not None
         return edge.QueryRequest(
