@@ -404,5 +404,11 @@ def _search_filter(query: SearchQuery, committing: Mapping[str, str]) -> edge.Fi
         )
         for document, version in committing.items()
     ]
-    staged = edge.Filter(must=[_matches(STATE, STAGED)], must_not=new_versions or None)
+    # A nested filter costs the engine at every candidate it visits (0.8 ms of a 2.9 ms search
+    # at 100,000 points), so it is nested only while a document is being committed.
+    staged: edge.ConditionType = (
+        edge.Filter(must=[_matches(STATE, STAGED)], must_not=new_versions)
+        if new_versions
+        else _matches(STATE, STAGED)
+    )
     return edge.Filter(must=conditions or None, must_not=[staged, *old_versions])
