@@ -138,3 +138,46 @@ async def test_a_shard_that_cannot_load_is_refused_with_its_error(tmp_path: Path
     for _ in range(2):  # the refused store released the folder: the same error again
         with pytest.raises(FailedPrecondition, match=r"cannot open the edge store in .*: \w+"):
             open_edge(tmp_path)
+
+
+async def test_concurrent_calls_each_get_their_own_answer_even_when_some_are_cancelled(
+    tmp_path: Path,
+) -> None:
+    dimension = 8
+    store = open_edge(tmp_path)
+    try:
+        await store.ensure_collection(dimension, "an 8-dimensional model", "an analyzer")
+        records = []
+        for index in range(dimension):
+            vector = [0.0] * dimension
+            vector[index] = 1.0
+            chunk = StoredChunk(
+                document_id=f"doc-{index}",
+                chunk_index=0,
+                title="Title",
+                text=f"passage {index}",
+                content_hash="v1",
+                chunk_count=1,
+            )
+            records.append(ChunkRecord(chunk, vector, SparseVector((index,), (1.0,))))
+        await store.upsert(records)
+
+        async def best_text(index: int) -> str:
+            vector = [0.0] * dimension
+            vector[index % dimension] = 1.0
+            hits = await store.search(SearchQuery(SearchMode.DENSE, 1, vector=vector))
+            return hits[0].chunk.text
+
+        calls = [asyncio.create_task(best_text(index)) for index in range(60)]
+        await asyncio.sleep(0)
+        for cancelled in calls[::3]:
+            cancelled.cancel()
+        answers = await asyncio.gather(*calls, return_exceptions=True)
+        for index, answer in enumerate(answers):
+            if index % 3 == 0:
+                assert isinstance(answer, asyncio.CancelledError)
+            else:
+                assert answer == f"passage {index % dimension}"
+        assert await best_text(5) == "passage 5"  # and the engine still serves
+    finally:
+        await store.close()

@@ -3,7 +3,7 @@
 
 qdrant-edge-py is beta (0.x, pinned exactly), synchronous, and holds the GIL while it computes,
 so the shard lives in a child process of its own (:mod:`.edge_engine`, which says what was
-measured) and this store sends it each call over a pipe: the Retriever's event loop never waits
+measured) and this store sends it each call over a socket: the Retriever's event loop never waits
 on a search, only on a pickled request and its hits. The child runs one call at a time, in the
 order they were made: at most ``searches_in_flight`` searches are sent to it at once (one
 computing, the next ready), more wait their turn here; writes keep their order and a search
@@ -106,7 +106,8 @@ class EdgeStore(ChunkStore):
         try:
             built = store._engine.call_blocking("optimize")
         except Exception as exc:
-            store._release()
+            store._engine.stop_blocking()
+            store._unlock()
             raise FailedPrecondition(
                 f"cannot open the edge store in {folder.resolve()}: {type(exc).__name__}: {exc}"
             ) from None
@@ -292,10 +293,10 @@ class EdgeStore(ChunkStore):
         engine's process and releases the folder."""
         with contextlib.suppress(Unavailable):
             await self._call("close")
-        await asyncio.to_thread(self._release)
+        await self._engine.stop()
+        self._unlock()
 
-    def _release(self) -> None:
-        self._engine.stop()
+    def _unlock(self) -> None:
         with contextlib.suppress(OSError):
             fcntl.flock(self._lock, fcntl.LOCK_UN)
         self._lock.close()

@@ -4,11 +4,11 @@ qdrant-edge-py 0.9.0 holds Python's GIL while it computes: measured here, a Pyth
 beside a thread running exact searches on 100,000 points kept 28% of its speed, and an event loop
 beside two search threads woke up to 44 ms late. Threads therefore cannot keep the Retriever's
 event loop free, so :class:`~.edge.EdgeStore` runs this engine in a child process (spawned, one
-per store) and sends it calls over a pipe. Everything that touches a qdrant-edge type stays here;
+per store) and sends it calls over a socket. Everything that touches a qdrant-edge type stays here;
 calls take and return the store's own picklable types (:mod:`.base`).
 
 This module is what the child imports: it stays light (no gRPC, settings or logging; a spawned
-child is ready in about 0.1 s). :func:`serve` is the child's side of the pipe.
+child is ready in about 0.1 s). :func:`serve` is the child's side of the socket.
 """
 
 from __future__ import annotations
@@ -20,14 +20,15 @@ import multiprocessing.connection
 import os
 import pickle
 import signal
+import socket
 import threading
 from collections.abc import Mapping, Sequence
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import qdrant_edge as edge
 
+from services.retriever.store import frames
 from services.retriever.store.base import (
     ChunkRecord,
     Fusion,
@@ -236,10 +237,10 @@ class EngineError(Exception):
     """An error of the engine that could not be sent back as itself (not picklable)."""
 
 
-def serve(connection: Connection, path: Path) -> None:
-    """The child's main: answers each ``(request id, method, arguments)`` from the parent with
-    ``(request id, True, result)`` or ``(request id, False, exception)``, in order, until the
-    parent sends None or goes away.
+def serve(connection: socket.socket, path: Path) -> None:
+    """The child's main: answers each pickled ``(request id, method, arguments)`` frame from the
+    parent with ``(request id, True, result)`` or ``(request id, False, exception)``, in order,
+    until the parent sends None or goes away.
 
     Signals are left to the parent, which stops the child after its graceful drain; the child
     exits at once when the parent is gone, even by SIGKILL, so a killed Retriever never leaves a
@@ -263,8 +264,8 @@ def serve(connection: Connection, path: Path) -> None:
         failure = exc
     while True:
         try:
-            request = connection.recv()
-        except EOFError:
+            request = pickle.loads(frames.receive(connection))
+        except (EOFError, OSError):
             return
         if request is None:
             return
@@ -272,9 +273,17 @@ def serve(connection: Connection, path: Path) -> None:
         try:
             if engine is None:
                 raise failure or EngineError("the engine did not open")
-            connection.send((request_id, True, getattr(engine, method)(*args)))
+            answer = _pickled((request_id, True, getattr(engine, method)(*args)))
         except Exception as exc:  # every error goes back to its caller
-            connection.send((request_id, False, _picklable(exc)))
+            answer = _pickled((request_id, False, _picklable(exc)))
+        try:
+            frames.send(connection, answer)
+        except OSError:
+            return  # the parent is gone
+
+
+def _pickled(value: Any) -> bytes:
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _exit_when_gone(sentinel: int) -> None:
