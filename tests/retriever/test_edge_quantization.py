@@ -1,6 +1,6 @@
-"""The edge store keeps its dense vectors also as int8 (scalar quantization) and rescores with the
-originals: new shards are made so, and a shard made before is given it when it opens, keeping
-every point."""
+"""The edge store keeps its dense vectors also as int8 (scalar quantization), rescoring with the
+originals, and its payloads in RAM: new shards are made so, and a shard made before is given both
+when it opens, keeping every point."""
 
 from __future__ import annotations
 
@@ -46,34 +46,40 @@ def records() -> list[ChunkRecord]:
     ]
 
 
-def persisted_quantization(folder: Path) -> object:
-    config = json.loads((folder / COLLECTION / edge_engine.CONFIG_FILE).read_text())
-    return config.get("quantization_config")
+def persisted(folder: Path) -> dict[str, object]:
+    config: dict[str, object] = json.loads(
+        (folder / COLLECTION / edge_engine.CONFIG_FILE).read_text()
+    )
+    return config
 
 
-async def test_a_new_shard_is_quantized(tmp_path: Path) -> None:
+async def test_a_new_shard_is_quantized_with_its_payloads_in_ram(tmp_path: Path) -> None:
     store = open_edge(tmp_path)
     try:
         await store.ensure_collection(DIMENSION, "a model", "an analyzer")
     finally:
         await store.close()
-    assert persisted_quantization(tmp_path) == {
+    config = persisted(tmp_path)
+    assert config["quantization_config"] == {
         "scalar": {"type": "int8", "quantile": 0.99, "always_ram": True}
     }
+    assert config["payload_memory"] == "cached"
 
 
-async def test_a_shard_made_before_quantization_gets_it_and_keeps_its_points(
+async def test_a_shard_made_before_gets_both_and_keeps_its_points(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     written = records()
-    with monkeypatch.context() as before:  # the engine as it was: no quantization
+    with monkeypatch.context() as before:  # the engine as it was: no quantization, payload on disk
         before.setattr(edge_engine, "QUANTIZATION", None)
+        before.setattr(edge_engine, "PAYLOAD_MEMORY", None)
         (tmp_path / COLLECTION).mkdir(parents=True)
         old = EdgeEngine(tmp_path / COLLECTION)
         old.create(DIMENSION)
         old.upsert(written, staged=False)
         old.close()
-    assert persisted_quantization(tmp_path) is None
+    assert "quantization_config" not in persisted(tmp_path)
+    assert persisted(tmp_path).get("payload_memory") != "cached"
 
     store = open_edge(tmp_path)
     try:
@@ -86,4 +92,5 @@ async def test_a_shard_made_before_quantization_gets_it_and_keeps_its_points(
             assert best.score == pytest.approx(1.0, abs=1e-4)  # rescored with the original
     finally:
         await store.close()
-    assert persisted_quantization(tmp_path) is not None
+    assert "quantization_config" in persisted(tmp_path)
+    assert persisted(tmp_path)["payload_memory"] == "cached"

@@ -64,6 +64,10 @@ SEARCH_EF = 256
 # recall@10 1.0 either way; 0.967 without the rescoring.
 QUANTIZATION = edge.ScalarQuantizationConfig(edge.ScalarType.Int8, quantile=0.99, always_ram=True)
 OVERSAMPLING = 2.0
+# Payloads (the chunks' text and fields) are kept in RAM, not read from disk per hit: measured at
+# 100,000 points, fetching ten hits' payloads took 1.8 ms from disk and 0.8 ms from RAM, for
+# about 160 MiB more resident memory (1.6 KiB per chunk).
+PAYLOAD_MEMORY = edge.Memory.Cached
 # Upper bound on distinct documents counted by GetCollectionInfo (one facet call).
 MAX_DOCUMENTS_COUNTED = 1_000_000
 # edge_config.json: where the shard keeps its configuration (documented by qdrant-edge).
@@ -84,10 +88,7 @@ class EdgeEngine:
         self._shard: edge.EdgeShard | None = None
         if (path / CONFIG_FILE).exists():
             persisted = json.loads((path / CONFIG_FILE).read_text())
-            # A shard made before quantization gets it: the optimize at open builds it.
-            dimension = int(persisted["vectors"][DENSE]["size"])
-            upgrade = None if persisted.get("quantization_config") else _config(dimension)
-            self._shard = edge.EdgeShard.load(str(path), upgrade)
+            self._shard = edge.EdgeShard.load(str(path), _upgrade(persisted))
             # A shard made before staged versions lacks the state's index.
             self._shard.update(
                 edge.UpdateOperation.create_field_index(STATE, edge.PayloadSchemaType.Keyword)
@@ -306,7 +307,16 @@ def _config(dimension: int) -> edge.EdgeConfig:
         vectors={DENSE: edge.EdgeVectorParams(dimension, edge.Distance.Dot)},
         sparse_vectors={LEXICAL: edge.EdgeSparseVectorParams(modifier=edge.Modifier.Idf)},
         quantization_config=QUANTIZATION,
+        payload_memory=PAYLOAD_MEMORY,
     )
+
+
+def _upgrade(persisted: dict[str, Any]) -> edge.EdgeConfig | None:
+    """The configuration to load a shard with when an earlier version made it without the
+    quantization or the payload in RAM (the optimize at open then builds them), else None."""
+    if persisted.get("quantization_config") and persisted.get("payload_memory") == "cached":
+        return None
+    return _config(int(persisted["vectors"][DENSE]["size"]))
 
 
 def _sparse(vector: SparseVector) -> edge.SparseVector:
