@@ -61,7 +61,7 @@ async def test_a_new_shard_is_quantized_with_its_payloads_in_ram(tmp_path: Path)
         await store.close()
     config = persisted(tmp_path)
     assert config["quantization_config"] == {
-        "scalar": {"type": "int8", "quantile": 0.99, "always_ram": True}
+        "scalar": {"type": "int8", "quantile": 0.99, "memory": "cold"}
     }
     assert config["payload_memory"] == "cached"
 
