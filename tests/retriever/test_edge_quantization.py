@@ -1,6 +1,7 @@
 """The edge store keeps its dense vectors also as int8 (scalar quantization), rescoring with the
-originals, and its payloads in RAM: new shards are made so, and a shard made before is given both
-when it opens, keeping every point."""
+originals, and its payloads in RAM: new shards are made so, a shard made before is given both
+when it opens, keeping every point, and the int8 vectors are found to read back into the page
+cache when a shard opens."""
 
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ DIMENSION = 32
 POINTS = 300
 
 
-def records() -> list[ChunkRecord]:
-    vectors = np.random.default_rng(7).standard_normal((POINTS, DIMENSION))
+def records(points: int = POINTS, dimension: int = DIMENSION) -> list[ChunkRecord]:
+    vectors = np.random.default_rng(7).standard_normal((points, dimension))
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     return [
         ChunkRecord(
@@ -94,3 +95,19 @@ async def test_a_shard_made_before_gets_both_and_keeps_its_points(
         await store.close()
     assert "quantization_config" in persisted(tmp_path)
     assert persisted(tmp_path)["payload_memory"] == "cached"
+
+
+def test_the_int8_vectors_of_an_indexed_shard_are_found_to_prefetch(tmp_path: Path) -> None:
+    # Enough 384-dimensional points for qdrant-edge to index and quantize a segment (about
+    # 10 MB of vectors): smaller shards are searched by full scan and have no int8 vectors.
+    points, dimension = 7_000, 384
+    chunks = records(points, dimension)
+    path = tmp_path / COLLECTION
+    path.mkdir(parents=True)
+    engine = EdgeEngine(path)
+    engine.create(dimension)
+    for start in range(0, points, 1_000):
+        engine.upsert(chunks[start : start + 1_000], staged=False)
+    assert engine.optimize() is not None
+    engine.close()
+    assert edge_engine.prefetch_int8_vectors(path) >= points * dimension

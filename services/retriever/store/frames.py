@@ -6,9 +6,12 @@ writes them on a blocking socket; the parent, on the event loop, through asyncio
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import struct
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the child, which reads with sockets only, is spared importing asyncio
+    import asyncio
 
 _LENGTH = struct.Struct("!Q")
 
