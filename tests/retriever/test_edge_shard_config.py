@@ -1,7 +1,7 @@
-"""The edge store keeps its dense vectors also as int8 (scalar quantization), rescoring with the
-originals, and its payloads in RAM: new shards are made so, a shard made before is given both
-when it opens, keeping every point, and the int8 vectors are found to read back into the page
-cache when a shard opens."""
+"""How the edge store lays out a shard: dense vectors also as int8 (scalar quantization), rescored
+with the originals; payloads in RAM; the document and version keyword indexes memory-mapped. New
+shards are made so, a shard made before is converted when it opens, keeping every point, and the
+int8 vectors are found to read back into the page cache when a shard opens."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import qdrant_edge as edge
 
 from services.retriever.store import edge_engine
 from services.retriever.store.base import (
@@ -54,7 +55,20 @@ def persisted(folder: Path) -> dict[str, object]:
     return config
 
 
-async def test_a_new_shard_is_quantized_with_its_payloads_in_ram(tmp_path: Path) -> None:
+def mapped_keywords(folder: Path) -> set[str]:
+    """The keyword indexes the shard keeps memory-mapped (the store must be closed)."""
+    shard = edge.EdgeShard.load(str(folder / COLLECTION))
+    try:
+        return {
+            key
+            for key, index in shard.info().payload_schema.items()
+            if getattr(index.params, "memory", None) == edge.Memory.Cold
+        }
+    finally:
+        shard.close()
+
+
+async def test_a_new_shard_is_laid_out_so(tmp_path: Path) -> None:
     store = open_edge(tmp_path)
     try:
         await store.ensure_collection(DIMENSION, "a model", "an analyzer")
@@ -65,15 +79,17 @@ async def test_a_new_shard_is_quantized_with_its_payloads_in_ram(tmp_path: Path)
         "scalar": {"type": "int8", "quantile": 0.99, "memory": "cold"}
     }
     assert config["payload_memory"] == "cached"
+    assert mapped_keywords(tmp_path) == {"document_id", "content_hash"}
 
 
-async def test_a_shard_made_before_gets_both_and_keeps_its_points(
+async def test_a_shard_made_before_is_converted_and_keeps_its_points(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     written = records()
     with monkeypatch.context() as before:  # the engine as it was: no quantization, payload on disk
         before.setattr(edge_engine, "QUANTIZATION", None)
         before.setattr(edge_engine, "PAYLOAD_MEMORY", None)
+        before.setattr(edge_engine, "MAPPED_KEYWORDS", ())
         (tmp_path / COLLECTION).mkdir(parents=True)
         old = EdgeEngine(tmp_path / COLLECTION)
         old.create(DIMENSION)
@@ -81,10 +97,14 @@ async def test_a_shard_made_before_gets_both_and_keeps_its_points(
         old.close()
     assert "quantization_config" not in persisted(tmp_path)
     assert persisted(tmp_path).get("payload_memory") != "cached"
+    assert mapped_keywords(tmp_path) == set()
 
     store = open_edge(tmp_path)
     try:
         assert (await store.info()).points_count == POINTS
+        assert await store.count("doc-3") == 10  # found through the converted index
+        assert await store.delete_document("doc-3") == 10
+        written = [record for record in written if record.chunk.document_id != "doc-3"]
         for record in written[:: POINTS // 10]:
             [best, *_] = await store.search(
                 SearchQuery(SearchMode.DENSE, 5, vector=list(record.vector))
@@ -95,6 +115,7 @@ async def test_a_shard_made_before_gets_both_and_keeps_its_points(
         await store.close()
     assert "quantization_config" in persisted(tmp_path)
     assert persisted(tmp_path)["payload_memory"] == "cached"
+    assert mapped_keywords(tmp_path) == {"document_id", "content_hash"}
 
 
 def test_the_int8_vectors_of_an_indexed_shard_are_found_to_prefetch(tmp_path: Path) -> None:
