@@ -487,8 +487,9 @@ def _search_filter(where: SearchFilter, committing: Mapping[str, str]) -> models
         )
         for document, version in committing.items()
     ]
-    # Nested only while a document is being committed: a nested filter costs the engine at
-    # every candidate it visits (measured on edge, store/edge_engine.py).
+    # Nested only while a document is being committed: local mode evaluates the filter in Python
+    # for every point, and at 3,000 points searched in 75 ms with the plain condition against
+    # 117 ms with the nested one (measured interleaved).
     staged: models.Condition = (
         models.Filter(must=[_matches(STATE, STAGED)], must_not=new_versions)
         if new_versions
