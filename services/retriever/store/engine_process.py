@@ -78,11 +78,12 @@ class EngineProcess:
         answer = asyncio.get_running_loop().create_future()
         self._pending[request_id] = answer
         try:
-            writer.write(frames.frame(_pickled((request_id, method, args))))
-            await writer.drain()
+            try:
+                writer.write(frames.frame(_pickled((request_id, method, args))))
+                await writer.drain()
+            except ConnectionError:  # the socket, not an error the engine answered with
+                raise await self._stopped_error_async() from None
             return await answer
-        except ConnectionError:
-            raise await self._stopped_error_async() from None
         finally:
             self._pending.pop(request_id, None)
 
