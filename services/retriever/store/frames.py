@@ -21,8 +21,8 @@ def frame(payload: bytes) -> bytes:
 
 
 def send(connection: socket.socket, payload: bytes) -> None:
-    connection.sendall(_LENGTH.pack(len(payload)))
-    connection.sendall(payload)
+    # One write, so the reader wakes once for the whole frame rather than for its header first.
+    connection.sendall(frame(payload))
 
 
 def receive(connection: socket.socket) -> bytearray:
