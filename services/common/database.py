@@ -91,9 +91,19 @@ def start_embedded(data_dir: Path) -> str:
         server = get_server(folder)
     except (subprocess.SubprocessError, OSError, AssertionError) as exc:
         raise Unavailable(
-            f"embedded PostgreSQL did not start in {folder} (see {folder / 'log'})"
+            f"embedded PostgreSQL did not start in {folder}: {_describe_start_failure(exc)}"
+            f" (see {folder / 'log'})"
         ) from exc
     return str(server.get_uri())
+
+
+def _describe_start_failure(exc: BaseException) -> str:
+    """Which step failed and how, e.g. ``pg_ctl exited with 1``."""
+    if isinstance(exc, subprocess.TimeoutExpired):
+        return f"{Path(exc.cmd[0]).name} did not finish in {exc.timeout:g} s"
+    if isinstance(exc, subprocess.CalledProcessError):
+        return f"{Path(exc.cmd[0]).name} exited with {exc.returncode}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 async def _keep_values_out_of_server_log(dsn: str) -> None:
