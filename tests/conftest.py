@@ -19,6 +19,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
+# Before anything imports grpc: tests that open the database in this process fork pg_ctl with
+# gRPC running, as a service does, and get the same fork-handler setting (services/__init__).
+import services  # noqa: F401
+
 # Fixtures every package of tests may use.
 pytest_plugins = ("tests.support.recording_embedder",)
 
