@@ -31,9 +31,11 @@ from __future__ import annotations
 
 import abc
 import enum
+import operator
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 # Fixed namespace for chunk ids: the same document version and chunk index always give the same
 # id, so writing a version again overwrites its chunks in place, while a new version is written
@@ -78,6 +80,22 @@ class StoredChunk:
     def indexed_text(self) -> str:
         """What the chunk's dense vector is made of: the heading line, then the passage."""
         return f"{self.context}\n{self.text}" if self.context else self.text
+
+    def __reduce__(self) -> tuple[Callable[..., StoredChunk], tuple[Any, ...]]:
+        """Pickled as its field values, which a search's hits are on their way back from the
+        edge engine's process. The frozen dataclass's own state sets its fields one by one:
+        ten hits took 280 µs to pickle and unpickle so, 155 µs this way (with :meth:`Hit.
+        __reduce__`)."""
+        return _stored_chunk, _chunk_values(self)
+
+
+def _stored_chunk(*values: Any) -> StoredChunk:
+    return StoredChunk(**dict(zip(CHUNK_FIELDS, values, strict=True)))
+
+
+#: The names of a chunk's fields, in order.
+CHUNK_FIELDS = tuple(chunk_field.name for chunk_field in fields(StoredChunk))
+_chunk_values = operator.attrgetter(*CHUNK_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +178,10 @@ class Hit:
     chunk_id: str
     score: float
     chunk: StoredChunk
+
+    def __reduce__(self) -> tuple[type[Hit], tuple[str, float, StoredChunk]]:
+        """Pickled as its fields (see :meth:`StoredChunk.__reduce__`)."""
+        return Hit, (self.chunk_id, self.score, self.chunk)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,10 +9,10 @@ key removed) and the older version deleted (:meth:`.base.ChunkStore.commit`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from typing import Any
 
-from services.retriever.store.base import StoredChunk
+from services.retriever.store.base import CHUNK_FIELDS, StoredChunk
 
 # Payload keys with a keyword index; search filters and per-document look-ups use them.
 DOCUMENT_ID = "document_id"
@@ -23,7 +23,6 @@ CONTENT_HASH = "content_hash"
 STATE = "ingest_state"
 STAGED = "staged"
 INDEXED_KEYWORDS = (DOCUMENT_ID, TOPICS, ISSUER, CONTENT_HASH, STATE)
-_CHUNK_FIELDS = tuple(field.name for field in fields(StoredChunk))
 # The sparse vector's name.
 LEXICAL = "lexical"
 # Candidates each side of a hybrid search brings to the fusion (more when the limit is higher).
@@ -47,7 +46,7 @@ def chunk_payload(chunk: StoredChunk, staged: bool = False) -> dict[str, Any]:
 
 def payload_chunk(payload: dict[str, Any]) -> StoredChunk:
     """The chunk a payload holds (keys the chunk does not have are ignored)."""
-    values = {name: payload[name] for name in _CHUNK_FIELDS if name in payload}
+    values = {name: payload[name] for name in CHUNK_FIELDS if name in payload}
     values["section_path"] = tuple(values.get("section_path", ()))
     values[TOPICS] = tuple(values.get(TOPICS, ()))
     return StoredChunk(**values)
