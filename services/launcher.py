@@ -136,7 +136,8 @@ async def start_service(
 def run_program(main: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run(main)`` for a program that starts services (the demo, the benchmarks and
     evaluations, the launcher): SIGTERM cancels ``main`` as Ctrl-C does, and the program then
-    exits with 143 (128 + SIGTERM).
+    exits with 143 (128 + SIGTERM); unless ``main`` handles SIGTERM itself, as the launcher
+    without a command does.
 
     Each service runs in a process group of its own (:func:`start_service`), so only its
     parent's ``finally`` blocks stop it; Python's own SIGTERM ends the parent without running
