@@ -49,7 +49,7 @@ from services.common.channels import MethodPolicy, create_channel
 from services.common.config import DatabaseSettings
 from services.common.logging import configure_logging
 from services.common.looplag import LoopLagProbe
-from services.launcher import ServiceProcess, running_stack
+from services.launcher import ServiceProcess, run_program, running_stack
 from services.orchestrator.agent.domain import SearchCall
 from services.orchestrator.agent.tools import RetrieverTools
 from services.orchestrator.patients.models import (
@@ -597,7 +597,7 @@ def _with_ratios(rows: list[dict[str, Any]], model_ms: dict[int, float] | None) 
 def main() -> None:
     configure_logging("bench", "WARNING", "console")
     with tempfile.TemporaryDirectory(prefix="bench-agent-") as tmp:
-        result = asyncio.run(run(Path(tmp)))
+        result = run_program(run(Path(tmp)))
     print("model cost of k queries in one batch, in-process", flush=True)
     model_ms = model_costs()
     _with_ratios(result["tool_turn"]["local"], model_ms)

@@ -44,7 +44,7 @@ from sentence_transformers import SentenceTransformer
 
 from services.embedder.backends.local import default_model_path
 from services.embedder.client import EmbedderClient, InputTypeName
-from services.launcher import start_service
+from services.launcher import run_program, start_service
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # after choosing the Agg backend
@@ -315,7 +315,7 @@ def main() -> None:
     _encode(model, texts.take("query", 4))  # the first call sets up torch's kernels
     tokens = [len(ids) for ids in model.tokenizer(passages[:200])["input_ids"]]
     started = time.perf_counter()
-    report = asyncio.run(run(model, texts))
+    report = run_program(run(model, texts))
     ratio_64 = min(report["service"][kind][64]["ratio_to_raw"] for kind in KINDS)
     added = report["single_query_p50_ms"]["added"]
     report = {

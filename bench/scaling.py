@@ -37,7 +37,7 @@ from briefing.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 
 from bench.security import commit, machine
 from services.common.channels import MethodPolicy, create_channel
-from services.launcher import ServiceProcess, start_service
+from services.launcher import ServiceProcess, run_program, start_service
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -225,7 +225,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
 
 def main() -> None:
-    results = asyncio.run(run())
+    results = run_program(run())
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "scaling.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(results, RESULTS / "scaling.png")

@@ -39,7 +39,7 @@ from briefing.v1 import embedder_pb2, embedder_pb2_grpc, orchestrator_pb2, orche
 
 from bench.agent import CORPUS, seed
 from scripts import dev_ca, dev_token
-from services.launcher import ServiceProcess, running_stack
+from services.launcher import ServiceProcess, run_program, running_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -323,7 +323,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-security-") as folder:
-        results = asyncio.run(run(Path(folder)))
+        results = run_program(run(Path(folder)))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "security.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(results, RESULTS / "security.png")

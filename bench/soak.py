@@ -55,7 +55,7 @@ from briefing.v1 import (
 from bench.agent import PATIENTS
 from bench.security import DOCUMENTS, RESULTS, commit, machine, stack
 from services.common.errors import ServiceError
-from services.launcher import ServiceProcess
+from services.launcher import ServiceProcess, run_program
 from services.retriever.client import RetrieverClient
 
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "240"))
@@ -483,7 +483,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-soak-") as folder:
-        results = asyncio.run(run(Path(folder)))
+        results = run_program(run(Path(folder)))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "soak.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(results, RESULTS / "soak.png")

@@ -57,7 +57,7 @@ from briefing.v1 import embedder_pb2, embedder_pb2_grpc, retriever_pb2
 
 from services.common.config import load_settings
 from services.common.errors import DeadlineExceeded
-from services.launcher import start_service
+from services.launcher import run_program, start_service
 from services.retriever.client import RetrieverClient
 from services.retriever.config import RetrieverSettings
 from services.retriever.lexical import ANALYZER, Analyzer
@@ -634,7 +634,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         engine, folder = args.reopen
         print(json.dumps(asyncio.run(_reopen_here(engine, Path(folder)))))
         return
-    results = asyncio.run(run(args.sizes))
+    results = run_program(run(args.sizes))
     print(json.dumps(results["targets_at_100k_edge"], indent=2))
 
 

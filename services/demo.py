@@ -20,7 +20,7 @@ from pathlib import Path
 
 import grpc
 
-from services.launcher import LaunchError, running_stack, stack_env
+from services.launcher import LaunchError, run_program, running_stack, stack_env
 from services.orchestrator.client import fetch_briefing, render_briefing, render_event
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +75,7 @@ async def demo(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return asyncio.run(demo(parse_args(sys.argv[1:] if argv is None else argv)))
+    return run_program(demo(parse_args(sys.argv[1:] if argv is None else argv)))
 
 
 if __name__ == "__main__":

@@ -37,10 +37,12 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 READY_TIMEOUT_S = 120.0
 RUN_FILE = Path("var/run/launcher.json")
@@ -129,6 +131,43 @@ async def start_service(
     # Keep draining stderr so the child never blocks on a full pipe.
     asyncio.get_running_loop().create_task(_pump(process.stderr, lines, echo))
     return ServiceProcess(name=name, process=process, address=address, log_lines=lines)
+
+
+def run_program(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(main)`` for a program that starts services (the demo, the benchmarks and
+    evaluations, the launcher): SIGTERM cancels ``main`` as Ctrl-C does, and the program then
+    exits with 143 (128 + SIGTERM); unless ``main`` handles SIGTERM itself, as the launcher
+    without a command does.
+
+    Each service runs in a process group of its own (:func:`start_service`), so only its
+    parent's ``finally`` blocks stop it; Python's own SIGTERM ends the parent without running
+    them, and its services would run on (a ``timeout`` around ``make eval``, a cancelled job).
+    """
+
+    terminated = False
+
+    async def cancelled_by_sigterm() -> T:
+        task = asyncio.current_task()
+        assert task is not None
+
+        def terminate() -> None:
+            nonlocal terminated
+            terminated = True
+            task.cancel()
+
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, terminate)
+        try:
+            return await main
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    try:
+        return asyncio.run(cancelled_by_sigterm())
+    except asyncio.CancelledError:
+        if terminated:
+            raise SystemExit(128 + signal.SIGTERM) from None
+        raise
 
 
 def tls_env(tls_dir: Path, name: str) -> dict[str, str]:
@@ -306,4 +345,4 @@ async def _main(argv: Sequence[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(_main(sys.argv[1:])))
+    sys.exit(run_program(_main(sys.argv[1:])))

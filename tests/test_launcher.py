@@ -135,3 +135,44 @@ async def test_a_child_that_dies_is_named_and_the_launcher_stops_the_rest(
     )
     assert not _alive(embedder_pid)
     assert not launcher.run_file.exists()
+
+
+# A program that starts a service, as the demo, the benchmarks and the evaluations do.
+SERVICE_STARTING_PROGRAM = """
+import asyncio, sys
+from services.launcher import run_program, start_service
+
+async def main() -> None:
+    env = {"EMBEDDER_ADDR": "127.0.0.1:9", "RETRIEVER_QDRANT_PATH": sys.argv[1]}
+    service = await start_service("retriever", env)
+    try:
+        print(service.process.pid, flush=True)
+        await asyncio.sleep(3600)
+    finally:
+        await service.stop()
+
+run_program(main())
+"""
+
+
+async def test_sigterm_ends_a_program_after_it_stopped_the_services_it_started(
+    tmp_path: Path,
+) -> None:
+    program = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        SERVICE_STARTING_PROGRAM,
+        str(tmp_path / "qdrant"),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert program.stdout is not None
+    service_pid = int(await asyncio.wait_for(program.stdout.readline(), START_TIMEOUT_S))
+    try:
+        assert _alive(service_pid)
+        program.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(program.wait(), 60) == 128 + signal.SIGTERM
+        assert not _alive(service_pid)
+    finally:
+        if _alive(service_pid):
+            os.kill(service_pid, signal.SIGKILL)

@@ -11,7 +11,6 @@ Brief failed; the targets are reported, not enforced.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -34,6 +33,7 @@ from eval.briefings.report import ROOT, commit, machine, patient_result, plot, s
 from eval.briefings.scoring import score
 from eval.briefings.statements import from_proto
 from eval.briefings.support import measure
+from services.launcher import run_program
 from services.retriever.ingest.parsers import PARSERS
 
 RESULTS = ROOT / "bench" / "results"
@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.rescore:
         runs = load_runs(args.rescore)
     else:
-        runs = asyncio.run(brief(patient_ids, corpus=corpus, patients=args.patients))
+        runs = run_program(brief(patient_ids, corpus=corpus, patients=args.patients))
         if args.save_briefings:
             save_runs(runs, args.save_briefings)
     result = results(

@@ -27,6 +27,7 @@ from eval.retrieval.relevance import RUN_CHARS
 from eval.retrieval.report import git_commit, machine, plot, table, write_json
 from eval.retrieval.sets import MEDQUAD_SETS, LabelledSet, guidelines_set, medquad_set
 from services.common.config import ConfigError, load_settings
+from services.launcher import run_program
 from services.retriever.config import RetrieverSettings
 from services.retriever.lexical import ANALYZER, HEADING_WEIGHT, K1, B
 from services.retriever.store.layout import HYBRID_CANDIDATES, RRF_K
@@ -81,7 +82,7 @@ async def run() -> dict[str, Any]:
 
 def main() -> int:
     try:
-        results = asyncio.run(run())
+        results = run_program(run())
     except (EvalError, ConfigError, ValueError) as exc:
         print(f"eval retrieval failed: {exc}", file=sys.stderr)
         return 1

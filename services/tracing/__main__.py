@@ -16,7 +16,6 @@ only the patient id typed on the command line is printed back.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import secrets
 import sys
 from collections.abc import Mapping, Sequence
@@ -28,7 +27,7 @@ from briefing.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 
 from services.common.channels import MethodPolicy, create_channel
 from services.demo import ingest
-from services.launcher import LaunchError, running_stack, stack_env
+from services.launcher import LaunchError, run_program, running_stack, stack_env
 from services.tracing.receiver import OtlpReceiver, ReceivedSpan
 from services.tracing.tree import build_tree, render_gathered, render_tree
 
@@ -147,7 +146,7 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return asyncio.run(_run(parse_args(sys.argv[1:] if argv is None else argv)))
+    return run_program(_run(parse_args(sys.argv[1:] if argv is None else argv)))
 
 
 if __name__ == "__main__":

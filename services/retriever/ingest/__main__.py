@@ -48,7 +48,7 @@ from services.common.errors import (
     InvalidArgument,
     ServiceError,
 )
-from services.launcher import RUN_FILE, LaunchError, running_addresses, running_stack
+from services.launcher import RUN_FILE, LaunchError, run_program, running_addresses, running_stack
 from services.retriever.client import RetrieverClient
 from services.retriever.ingest.chunking import Chunker
 from services.retriever.ingest.prepare import (
@@ -299,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        return asyncio.run(ingest(args))
+        return run_program(ingest(args))
     except ValueError as exc:  # bad chunking arguments
         print(f"invalid arguments: {exc}", file=sys.stderr)
         return 2
